@@ -1,0 +1,15 @@
+"""netdsl: a compact text language for convolutional networks, compiled to PyTorch.
+
+>>> import netdsl
+>>> graph = netdsl.compile("network tiny:\\n input 3x32x32\\n conv(8, 3x3) -> relu")
+>>> graph.output_shape
+(8, 30, 30)
+
+``import netdsl``, :func:`parse` and :func:`compile` never import torch; :func:`build` does.
+"""
+
+from .api import build, compile, parse
+from .errors import NetDSLError
+
+__all__ = ["parse", "compile", "build", "NetDSLError"]
+__version__ = "0.1.0"

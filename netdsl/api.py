@@ -1,0 +1,47 @@
+"""The public Python API: ``parse``, ``compile``, ``build`` (see DESIGN.md, public contract)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from . import check as _check
+from . import lower as _lower
+from . import parse as _parse
+from .ir import Graph
+from .syntax import Module
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+
+def parse(text: str, filename: str | None = None) -> Module:
+    """Parses spec text into a syntax tree (no imports are read, nothing is expanded)."""
+    return _parse.parse(text, filename)
+
+
+def compile(spec: str | os.PathLike, **params: object) -> Graph:  # noqa: A001 - public contract
+    """Compiles a spec (a path to a ``.net`` file, or spec text) into a checked IR graph.
+
+    ``params`` override the network's parameters (``num_classes=10``); ``input=(3, 64, 64)``
+    replaces its input shape. Raises :class:`netdsl.NetDSLError` on any problem.
+    """
+    return _check.check(_lower.lower_spec(spec, _values(params)))
+
+
+def build(spec: str | os.PathLike, **params: object) -> torch.nn.Module:
+    """Compiles a spec and emits a ``torch.nn.Module`` (in training mode, like torchvision's
+    constructors), its weights initialised as the network's ``init`` scheme says."""
+    from . import emit  # torch is imported here, and only here
+
+    return emit.build_module(compile(spec, **params))
+
+
+def _values(params: Mapping[str, object]) -> dict[str, object]:
+    """Python values to netdsl values: lists become tuples, sizes stay tuples."""
+    def convert(value: object) -> object:
+        if isinstance(value, list | tuple):
+            return tuple(convert(v) for v in value)
+        return value
+    return {k: convert(v) for k, v in params.items()}

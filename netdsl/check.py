@@ -1,0 +1,87 @@
+"""Static shape checking: propagate (C, H, W) through the IR without allocating a tensor.
+
+Every failure becomes a :class:`~netdsl.errors.SpecShapeError` at the span of the layer that
+cannot take its input, with the expected and found shapes, and a note for each block call it
+was expanded from. ``project`` shortcuts are resolved here, since whether a residual needs a
+projection depends on shapes: identity where the body keeps the shape, else a strided 1x1
+convolution with batch norm (He et al. 2016, option B).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .errors import SpecShapeError
+from .ir import Graph, Node, frozen
+from .ops import OPS, Shape, ShapeProblem, fmt_shape
+
+
+def check(graph: Graph, input_shape: Shape | None = None) -> Graph:
+    """Returns the graph with every node's output shape; raises on the first misfit.
+
+    ``input_shape`` replaces the network's declared input (to sweep input sizes).
+    """
+    shapes: list[Shape] = []
+    nodes: list[Node] = []
+    for node in graph.nodes:
+        if node.op == "input" and input_shape is not None:
+            node = replace(node, attrs=frozen({"shape": tuple(input_shape)}))
+        ins = [shapes[i] for i in node.inputs]
+        try:
+            if node.op == "project":
+                node = replace(node, attrs=frozen(_resolve_projection(node, ins[0],
+                                                                      shapes[node.attrs["like"]])))
+            shape = OPS[node.op].infer(dict(node.attrs), ins)
+        except ShapeProblem as problem:
+            raise _shape_error(node, problem, ins) from None
+        shapes.append(shape)
+        nodes.append(replace(node, shape=shape))
+    return replace(graph, nodes=tuple(nodes), checked=True)
+
+
+def _resolve_projection(node: Node, given: Shape, wanted: Shape) -> dict:
+    attrs = {"like": node.attrs["like"], "active": given != wanted}
+    if not attrs["active"]:
+        return attrs
+    if len(given) != 3 or len(wanted) != 3:
+        raise ShapeProblem(f"cannot project {fmt_shape(given)} to {fmt_shape(wanted)}",
+                           expected=fmt_shape(wanted), found=fmt_shape(given))
+    stride = []
+    for axis in (1, 2):
+        fits = [s for s in range(1, given[axis] + 1) if (given[axis] - 1) // s + 1 == wanted[axis]]
+        if not fits:
+            raise ShapeProblem(f"no strided 1x1 convolution takes {fmt_shape(given)} to "
+                               f"{fmt_shape(wanted)}", expected=fmt_shape(wanted),
+                               found=fmt_shape(given))
+        stride.append(fits[0])
+    attrs.update(out=wanted[0], stride=tuple(stride), spatial=wanted[1:])
+    return attrs
+
+
+def _shape_error(node: Node, problem: ShapeProblem, ins: list[Shape]) -> SpecShapeError:
+    message, expected, found = problem.message, problem.expected, problem.found
+    notes = []
+    if node.op == "add" and node.attrs.get("residual"):
+        body, shortcut = ins
+        message = (f"residual body gives {fmt_shape(body)} but its shortcut gives "
+                   f"{fmt_shape(shortcut)}")
+        expected, found = fmt_shape(shortcut), fmt_shape(body)
+        notes.append("the body must keep its input's shape, or use shortcut=project")
+    notes += [f"in the block called at {s.source.filename}:{s.line}:{s.column}"
+              for s in reversed(node.trace)]
+    return SpecShapeError(message, node.span, expected=expected, found=found, notes=tuple(notes))
+
+
+def sweep(graph: Graph, sizes: range, channels: int | None = None) -> list[tuple[int, str | None]]:
+    """Checks square inputs of each size; returns (size, None) or (size, first error)."""
+    declared = graph.input.attrs["shape"]
+    c = channels or declared[0]
+    results = []
+    for size in sizes:
+        try:
+            check(graph, (c, size, size))
+            results.append((size, None))
+        except SpecShapeError as error:
+            where = f"{error.line}:{error.column}" if error.span else "?"
+            results.append((size, f"{where}: {error.message}"))
+    return results

@@ -1,0 +1,153 @@
+"""The one exception hierarchy of netdsl, and how a diagnostic is drawn.
+
+Every error the tool raises is a :class:`NetDSLError`. It knows where it happened (a
+:class:`Span` into a named source text) and renders like rustc and Elm do::
+
+    specs/bad.net:4:5: error: residual body gives 128x28x28 but its input is 64x56x56
+       |
+     4 |     residual(conv(128, 3x3, stride=2, pad=1))
+       |     ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+       = expected: 64x56x56
+       = found:    128x28x28
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Source:
+    """A spec's text and the name it is reported under (a path, or ``<string>``)."""
+
+    text: str
+    filename: str = "<string>"
+
+    def line(self, number: int) -> str:
+        lines = self.text.splitlines()
+        return lines[number - 1] if 0 < number <= len(lines) else ""
+
+
+@dataclass(frozen=True)
+class Span:
+    """A 1-based, end-exclusive region of one source: where a node of the spec was written."""
+
+    source: Source
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    def __repr__(self) -> str:  # keeps IR dumps short
+        return f"{self.line}:{self.column}"
+
+
+class NetDSLError(Exception):
+    """Base of every error netdsl raises; ``str()`` is the full rendered diagnostic."""
+
+    code = "E000"
+    kind = "error"
+
+    def __init__(self, message: str, span: Span | None = None, *, expected: str | None = None,
+                 found: str | None = None, notes: tuple[str, ...] = ()):
+        self.message = message
+        self.span = span
+        self.expected = expected
+        self.found = found
+        self.notes = tuple(notes)
+        super().__init__(self.render())
+
+    @property
+    def filename(self) -> str | None:
+        return self.span.source.filename if self.span else None
+
+    @property
+    def line(self) -> int | None:
+        return self.span.line if self.span else None
+
+    @property
+    def column(self) -> int | None:
+        return self.span.column if self.span else None
+
+    def render(self) -> str:
+        if self.span is None:
+            head = f"error: {self.message}"
+            return "\n".join([head, *self._footer()])
+        s = self.span
+        head = f"{s.source.filename}:{s.line}:{s.column}: error: {self.message}"
+        text = s.source.line(s.line).expandtabs(1)
+        gutter = " " * len(str(s.line))
+        last = s.end_column if s.end_line == s.line else len(text) + 1
+        width = max(1, min(last, len(text) + 1) - s.column)
+        caret = " " * (s.column - 1) + "^" * width
+        return "\n".join([head, f"{gutter} |", f"{s.line} | {text}", f"{gutter} | {caret}",
+                          *self._footer(gutter)])
+
+    def _footer(self, gutter: str = "") -> list[str]:
+        out = []
+        if self.expected is not None:
+            out.append(f"{gutter} = expected: {self.expected}")
+        if self.found is not None:
+            out.append(f"{gutter} = found:    {self.found}")
+        out += [f"{gutter} = note: {n}" for n in self.notes]
+        return out
+
+
+class SpecSyntaxError(NetDSLError):
+    """The text is not in the netdsl grammar."""
+
+    code = "E001"
+
+
+class SpecNameError(NetDSLError):
+    """A name that nothing defines, or one defined twice."""
+
+    code = "E002"
+
+
+class SpecArgumentError(NetDSLError):
+    """A call with the wrong number, names or types of arguments."""
+
+    code = "E003"
+
+
+class SpecTypeError(NetDSLError):
+    """A value of the wrong kind: a layer where a number belongs, or the other way round."""
+
+    code = "E004"
+
+
+class SpecShapeError(NetDSLError):
+    """Shapes that do not fit: a residual sum, a concat, a too-small input, a fc on 3-D data."""
+
+    code = "E005"
+
+
+class SpecImportError(NetDSLError):
+    """An import that cannot be read, escapes the allowed folders, or forms a cycle."""
+
+    code = "E006"
+
+
+class SpecLimitError(NetDSLError):
+    """A spec that would exceed a resource limit (nesting, expansion size, parameter budget)."""
+
+    code = "E007"
+
+
+class SpecRecursionError(NetDSLError):
+    """A block that calls itself, directly or through others."""
+
+    code = "E008"
+
+
+class OverrideError(NetDSLError):
+    """A command-line or API override that does not name a network parameter or is malformed."""
+
+    code = "E009"
+
+
+class BuildError(NetDSLError):
+    """A failure while emitting or saving a module (e.g. an unsupported output format)."""
+
+    code = "E010"

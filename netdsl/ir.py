@@ -1,0 +1,161 @@
+"""The intermediate representation: a flat, immutable graph of layer nodes, free of torch.
+
+A :class:`Graph` lists its nodes in a valid execution order (every input comes earlier), like
+``torch.fx.Graph``. The closed set of opcodes is :data:`netdsl.ops.OPS`; ``attrs`` holds an op's
+canonical parameters. Every node keeps the span it was written at, the block calls it was
+expanded from (``trace``), its hierarchical module name (``name``, ``None`` for the
+functional ops concat/add/scale/input) and, once checked, its output ``shape``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from .errors import Span
+from .ops import OPS, REQUIRED, Shape, fmt_shape, normalize
+
+
+def frozen(attrs: Mapping[str, object]) -> Mapping[str, object]:
+    return MappingProxyType(dict(attrs))
+
+
+@dataclass(frozen=True)
+class Node:
+    id: int
+    op: str
+    inputs: tuple[int, ...]
+    attrs: Mapping[str, object]
+    name: str | None
+    span: Span | None
+    trace: tuple[Span, ...] = ()
+    shape: Shape | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name or f"%{self.id}"
+
+    @property
+    def is_module(self) -> bool:
+        """Whether the node becomes an ``nn.Module`` (an identity shortcut does not)."""
+        if self.op == "project" and not self.attrs.get("active", True):
+            return False
+        return OPS[self.op].is_module and self.name is not None
+
+
+@dataclass(frozen=True)
+class Graph:
+    """One network, expanded. ``checked`` graphs have a shape on every node."""
+
+    name: str
+    nodes: tuple[Node, ...]
+    output: int
+    aux_outputs: tuple[int, ...] = ()
+    init: tuple[str, tuple] = ("torch", ())
+    params: Mapping[str, object] = field(default_factory=lambda: frozen({}))
+    filename: str = "<string>"
+    checked: bool = False
+
+    @property
+    def input(self) -> Node:
+        return self.nodes[0]
+
+    @property
+    def output_shape(self) -> Shape | None:
+        return self.nodes[self.output].shape
+
+    def modules(self) -> list[Node]:
+        """Nodes that become ``nn.Module``s, in spec order."""
+        return [n for n in self.nodes if n.is_module]
+
+    def consumers(self) -> dict[int, list[int]]:
+        readers: dict[int, list[int]] = {n.id: [] for n in self.nodes}
+        for n in self.nodes:
+            for i in n.inputs:
+                readers[i].append(n.id)
+        return readers
+
+    def __str__(self) -> str:
+        return format_graph(self)
+
+
+def _fmt_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple) and len(value) == 2 and value[0] == value[1]:
+        return str(value[0])
+    if isinstance(value, tuple):
+        return "x".join(str(v) for v in value)
+    return str(value)
+
+
+def format_attrs(node: Node) -> str:
+    """The attributes that differ from the op's defaults, as the spec would write them."""
+    op = OPS[node.op]
+    shown = []
+    for p in op.params:
+        value = node.attrs.get(p.name)
+        if p.default is not REQUIRED:
+            default = p.default if p.default is None else normalize(p, p.default)
+            if value == default or (p.name == "stride" and value == node.attrs.get("kernel")):
+                continue
+        shown.append(_fmt_value(value) if p.default is REQUIRED else
+                     f"{p.name}={_fmt_value(value)}")
+    if node.op == "project" and node.attrs.get("active"):
+        shown.append(f"out={node.attrs['out']}, stride={_fmt_value(node.attrs['stride'])}")
+    if node.op == "input":
+        shown.append(fmt_shape(node.attrs["shape"]))
+    return ", ".join(shown)
+
+
+def format_node(node: Node, filename: str = "") -> str:
+    args = ", ".join(f"%{i}" for i in node.inputs)
+    attrs = format_attrs(node)
+    call = f"{node.op}({args}{', ' if args and attrs else ''}{attrs})"
+    target = f"{node.name} = " if node.name else ""
+    shape = fmt_shape(node.shape) if node.shape is not None else "?"
+    where = ""
+    if node.span:
+        where = f"  @{node.span.line}:{node.span.column}"
+        if node.span.source.filename != filename:
+            where = f"  @{node.span.source.filename.rsplit('/', 1)[-1]}:{where[3:]}"
+    return f"%{node.id:<4} {target}{call}  -> {shape}{where}"
+
+
+def format_graph(graph: Graph) -> str:
+    scheme, args = graph.init
+    init = scheme + (f"({', '.join(map(str, args))})" if args else "")
+    lines = [f"network {graph.name}  # {graph.filename}, init {init}"]
+    lines += ["  " + format_node(n, graph.filename) for n in graph.nodes]
+    outputs = [f"%{graph.output}"] + [f"%{a} (aux)" for a in graph.aux_outputs]
+    lines.append("  return " + ", ".join(outputs))
+    return "\n".join(lines)
+
+
+def lint(graph: Graph) -> None:
+    """Checks the structural invariants; raises ``ValueError`` naming the first bad node."""
+    names: set[str] = set()
+    for index, node in enumerate(graph.nodes):
+        where = f"node %{node.id} ({node.op})"
+        if node.id != index:
+            raise ValueError(f"{where}: id does not match its position {index}")
+        if node.op not in OPS:
+            raise ValueError(f"{where}: unknown op")
+        arity = OPS[node.op].arity
+        if (arity >= 0 and len(node.inputs) != arity) or (arity < 0 and not node.inputs):
+            raise ValueError(f"{where}: has {len(node.inputs)} inputs")
+        if any(i >= node.id for i in node.inputs):
+            raise ValueError(f"{where}: reads a later node")
+        if OPS[node.op].is_module:
+            if not node.name:
+                raise ValueError(f"{where}: module without a name")
+            if node.name in names:
+                raise ValueError(f"{where}: two modules are named {node.name}")
+            names.add(node.name)
+        if graph.checked and node.shape is None:
+            raise ValueError(f"{where}: checked graph node without a shape")
+    containers = {name.rsplit(".", k)[0] for name in names for k in range(1, name.count(".") + 1)}
+    clash = names & containers
+    if clash:
+        raise ValueError(f"module {min(clash)} also holds other modules")

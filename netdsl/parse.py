@@ -1,0 +1,322 @@
+"""Text to syntax tree.
+
+One LALR parser built from ``grammar.lark``; the tree is built while parsing (Lark's inline
+transformer), so no phase recurses over the parse tree and deep nesting cannot overflow the
+Python stack: nesting beyond :data:`MAX_NESTING` is reported as an error instead. Lark's
+exceptions never leave this module: each becomes a :class:`~netdsl.errors.SpecSyntaxError`
+with a real line and column and, for the common mistakes, a hint.
+"""
+
+from __future__ import annotations
+
+import threading
+from importlib import resources
+
+from lark import Lark, Token, Transformer
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+from . import syntax as ast
+from .errors import NetDSLError, Source, Span, SpecLimitError, SpecSyntaxError
+
+MAX_NESTING = 100  # calls/brackets inside each other; far beyond any real network
+MAX_DIGITS = 15
+
+_TOKEN_NAMES = {
+    "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "COMMA": "','", "COLON": "':'",
+    "EQUAL": "'='", "_ARROW": "'->'", "NAME": "a name", "INT": "a number", "FLOAT": "a number",
+    "DIMS": "a size like 3x3", "STRING": "a string", "REDUCE": "a reduction like r96",
+    "_NL": "end of line", "$END": "end of file", "PLUS": "'+'", "MINUS": "'-'", "MULOP": "'*'",
+    "POW": "'**'", "COMPARE": "a comparison", "IMPORT": "'import'", "BLOCK": "'block'",
+    "NETWORK": "'network'", "INPUT": "'input'", "INIT": "'init'", "IF": "'if'", "ELSE": "'else'",
+}
+_OPENERS = {"(": ")", "[": "]"}
+
+
+class _Layout:
+    """Post-lexer: newlines inside brackets, after ``->`` or ``=``, and before ``->`` are
+    whitespace; every other newline ends a statement."""
+
+    always_accept = ("_NL",)
+    _continuers = frozenset({"_ARROW", "EQUAL", "COMMA"})
+
+    def process(self, stream):
+        depth, pending, previous = 0, None, None
+        for token in stream:
+            kind = token.type
+            if kind == "_NL":
+                if depth == 0 and previous not in self._continuers and pending is None:
+                    pending = token
+                continue
+            if pending is not None and kind != "_ARROW":
+                yield pending
+            pending = None
+            if kind in ("LPAR", "LSQB"):
+                depth += 1
+            elif kind in ("RPAR", "RSQB"):
+                depth = max(0, depth - 1)
+            previous = kind
+            yield token
+        if pending is not None:
+            yield pending
+
+
+def _span_of(source: Source, parts) -> Span:
+    parts = [p for p in parts if p is not None]
+    first, last = parts[0], parts[-1]
+    first = first.span if isinstance(first, ast.Node) else first
+    last = last.span if isinstance(last, ast.Node) else last
+    if isinstance(first, Token):
+        line, column = first.line, first.column
+    else:
+        line, column = first.line, first.column
+    if isinstance(last, Token):
+        end_line, end_column = last.end_line, last.end_column
+    else:
+        end_line, end_column = last.end_line, last.end_column
+    return Span(source, line, column, end_line, end_column)
+
+
+class _Builder(Transformer):
+    """Builds :mod:`netdsl.syntax` nodes bottom-up, called by the parser for each rule."""
+
+    def __init__(self):
+        super().__init__()
+        self.source = Source("")
+        self.depth: dict[int, int] = {}
+
+    # helpers ----------------------------------------------------------------------------
+    def _node(self, cls, parts, *fields, children=()):
+        node = cls(_span_of(self.source, parts), *fields)
+        depth = 1 + max((self.depth.get(id(c), 0) for c in children), default=0)
+        if depth > MAX_NESTING:
+            raise SpecLimitError(f"expression nested more than {MAX_NESTING} levels deep",
+                                 node.span)
+        self.depth[id(node)] = depth
+        return node
+
+    def _number(self, token: Token) -> str:
+        digits = token.value
+        if len(digits.replace(".", "").split("e")[0].split("E")[0]) > MAX_DIGITS:
+            raise SpecLimitError(f"number has {len(digits)} digits; at most {MAX_DIGITS} allowed",
+                                 _span_of(self.source, [token]))
+        return digits
+
+    # atoms ------------------------------------------------------------------------------
+    def int(self, c):
+        return self._node(ast.Int, c, int(self._number(c[0])))
+
+    def float(self, c):
+        return self._node(ast.Float, c, float(self._number(c[0])))
+
+    def dims(self, c):
+        for part in c[0].value.split("x"):
+            if len(part) > MAX_DIGITS:
+                raise SpecLimitError(f"size has a {len(part)}-digit dimension; at most "
+                                     f"{MAX_DIGITS} digits allowed", _span_of(self.source, c))
+        return self._node(ast.Dims, c, tuple(int(p) for p in c[0].value.split("x")))
+
+    def string(self, c):
+        return self._node(ast.Str, c, c[0].value[1:-1])
+
+    def reduce(self, c):
+        return self._node(ast.Reduce, c, int(self._number(Token("INT", c[0].value[1:]))))
+
+    def ref(self, c):
+        return self._node(ast.Ref, c, c[0].value)
+
+    def list(self, c):
+        items = tuple(x for x in c[1:-1] if x is not None)
+        return self._node(ast.ListExpr, c, items, children=items)
+
+    def paren(self, c):
+        return c[1]
+
+    # operators --------------------------------------------------------------------------
+    def binop(self, c):
+        left, op, right = c
+        return self._node(ast.BinOp, c, op.value, left, right, children=(left, right))
+
+    def neg(self, c):
+        return self._node(ast.Neg, c, c[1], children=(c[1],))
+
+    def compare(self, c):
+        left, op, right = c
+        return self._node(ast.Compare, c, op.value, left, right, children=(left, right))
+
+    def cond(self, c):
+        then, _, test, _, otherwise = c
+        return self._node(ast.Cond, c, then, test, otherwise, children=(then, test, otherwise))
+
+    def kwarg(self, c):
+        return self._node(ast.Kwarg, c, c[0].value, c[1], children=(c[1],))
+
+    def call(self, c):
+        func, args = c[0], [a for a in c[2:-1] if a is not None]
+        positional = tuple(a for a in args if not isinstance(a, ast.Kwarg))
+        keywords = tuple(a for a in args if isinstance(a, ast.Kwarg))
+        return self._node(ast.Call, c, func, positional, keywords, children=(func, *args))
+
+    def index(self, c):
+        return self._node(ast.Index, c, c[0], c[2], children=(c[0], c[2]))
+
+    def chain(self, c):
+        return self._node(ast.Chain, c, tuple(c), children=c)
+
+    def label(self, c):
+        return self._node(ast.Label, c, c[0].value, c[1], children=(c[1],))
+
+    def keyed(self, c):
+        key = tuple(int(p) for p in c[0].value.split("x"))
+        return self._node(ast.Keyed, c, key, c[1], children=(c[1],))
+
+    # statements -------------------------------------------------------------------------
+    def param(self, c):
+        return self._node(ast.Param, c, c[0].value, c[1] if len(c) > 1 else None)
+
+    def params(self, c):
+        return tuple(p for p in c[1:-1] if p is not None)
+
+    def import_stmt(self, c):
+        return self._node(ast.Import, c, c[1].value[1:-1])
+
+    def block_def(self, c):
+        params = c[2] if len(c) == 4 else ()
+        return self._node(ast.BlockDef, c, c[1].value, params or (), c[-1])
+
+    def input_stmt(self, c):
+        dims = c[1:]
+        if isinstance(dims[0], Token) and dims[0].type == "DIMS":
+            dims = [self.dims([dims[0]])]
+        else:
+            dims = [d for d in dims[1:-1] if d is not None]
+        return self._node(ast.InputStmt, c, tuple(dims))
+
+    def init_stmt(self, c):
+        return self._node(ast.InitStmt, c, c[1])
+
+    def network_def(self, c):
+        has_params = isinstance(c[2], tuple)
+        params = (c[2] or ()) if has_params else ()
+        body = tuple(c[3:] if has_params else c[2:])
+        return self._node(ast.NetworkDef, c[:2], c[1].value, params, body)
+
+    def network_alias(self, c):
+        params = c[2] if len(c) == 4 else ()
+        return self._node(ast.NetworkAlias, c, c[1].value, params or (), c[-1])
+
+    def start(self, c):
+        return tuple(c)
+
+
+_GRAMMAR = resources.files(__package__).joinpath("grammar.lark").read_text(encoding="utf-8")
+_lock = threading.Lock()
+_builder = _Builder()
+_parser: Lark | None = None
+
+
+def _get_parser() -> Lark:
+    global _parser
+    if _parser is None:
+        _parser = Lark(_GRAMMAR, parser="lalr", lexer="basic", postlex=_Layout(),
+                       transformer=_builder, maybe_placeholders=True)
+    return _parser
+
+
+def parse(text: str, filename: str | None = None) -> ast.Module:
+    """Parse one spec file's text into a :class:`~netdsl.syntax.Module`.
+
+    >>> parse("block b(c) = conv(c, 3x3) -> relu").items[0].name
+    'b'
+    """
+    source = Source(text, filename or "<string>")
+    with _lock:
+        parser = _get_parser()
+        _builder.source = source
+        _builder.depth = {}
+        try:
+            items = parser.parse(text + "\n")
+        except UnexpectedInput as error:
+            raise _syntax_error(source, error) from None
+        except NetDSLError:
+            raise
+        except RecursionError:  # pragma: no cover - the parser is iterative; belt and braces
+            raise SpecLimitError("spec nested too deeply to parse",
+                                 Span(source, 1, 1, 1, 2)) from None
+        finally:
+            _builder.depth = {}
+    return ast.Module(source, items)
+
+
+# --- syntax errors -----------------------------------------------------------------------
+
+def _describe(token: Token) -> str:
+    if token.type in ("_NL", "$END"):
+        return _TOKEN_NAMES[token.type]
+    return f"'{token.value}'"
+
+
+def _expected(names) -> str:
+    readable = sorted({_TOKEN_NAMES.get(n, n) for n in names if not n.startswith("__")})
+    if len(readable) > 6:
+        return "a layer, a value, or the end of the statement"
+    return ", ".join(readable[:-1]) + (" or " if len(readable) > 1 else "") + readable[-1]
+
+
+def _end_of_text(source: Source) -> tuple[int, int]:
+    lines = source.text.rstrip().splitlines() or [""]
+    return len(lines), len(lines[-1]) + 1
+
+
+def _unclosed_bracket(source: Source) -> tuple[int, int, str] | None:
+    """The last bracket left open at the end of the text (comments and strings skipped)."""
+    stack = []
+    for number, line in enumerate(source.text.splitlines(), 1):
+        in_string = False
+        for column, char in enumerate(line, 1):
+            if char == '"':
+                in_string = not in_string
+            elif in_string:
+                continue
+            elif char == "#":
+                break
+            elif char in _OPENERS:
+                stack.append((number, column, char))
+            elif char in ")]" and stack:
+                stack.pop()
+    return stack[-1] if stack else None
+
+
+def _syntax_error(source: Source, error: UnexpectedInput) -> SpecSyntaxError:
+    if isinstance(error, UnexpectedCharacters):
+        char = source.line(error.line)[error.column - 1:error.column] or "?"
+        span = Span(source, error.line, error.column, error.line, error.column + 1)
+        return SpecSyntaxError(f"unexpected character '{char}'", span)
+    assert isinstance(error, UnexpectedToken)
+    token = error.token
+    expected = set(error.expected)
+    if token.type == "$END" or (token.type == "_NL" and token.line > len(source.text.splitlines())):
+        opened = _unclosed_bracket(source)
+        if opened:
+            line, column, char = opened
+            return SpecSyntaxError(f"'{char}' is never closed",
+                                   Span(source, line, column, line, column + 1),
+                                   expected=f"'{_OPENERS[char]}' before the end of the file")
+        line, column = _end_of_text(source)
+        return SpecSyntaxError(f"unexpected end of file; expected {_expected(expected)}",
+                               Span(source, line, column, line, column + 1))
+    span = Span(source, token.line, token.column, token.end_line or token.line,
+                token.end_column or token.column + 1)
+    if token.type == "_NL":
+        span = Span(source, token.line, token.column, token.line, token.column + 1)
+    found = _describe(token)
+    if token.type == "EQUAL" and "COLON" not in expected and "RPAR" not in expected:
+        return SpecSyntaxError("unexpected '='; to name a layer write 'name: layer'", span,
+                               notes=("'=' is only for keyword arguments, block bodies and "
+                                      "network aliases",))
+    if "COMMA" in expected and ("RPAR" in expected or "RSQB" in expected) and token.type in (
+            "NAME", "INT", "FLOAT", "DIMS", "STRING", "REDUCE", "LPAR", "LSQB"):
+        return SpecSyntaxError(f"missing ',' before {found}", span,
+                               expected="',' between arguments", found=found)
+    if token.type in ("RPAR", "RSQB") and not ({"RPAR", "RSQB"} & expected):
+        return SpecSyntaxError(f"unmatched {found}", span)
+    return SpecSyntaxError(f"unexpected {found}; expected {_expected(expected)}", span)

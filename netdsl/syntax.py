@@ -1,0 +1,191 @@
+"""The syntax tree: small immutable nodes, each with the span it was written at.
+
+Expressions cover both layers (``conv(64, 3x3) -> relu``) and values (``4*c``, ``[3, 4]``);
+lowering decides which is which. Nodes compare by identity (``eq=False``): two identical
+calls at different places are different nodes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import Source, Span
+
+
+@dataclass(frozen=True, eq=False)
+class Node:
+    span: Span
+
+
+# --- expressions -------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class Int(Node):
+    value: int
+
+
+@dataclass(frozen=True, eq=False)
+class Float(Node):
+    value: float
+
+
+@dataclass(frozen=True, eq=False)
+class Dims(Node):
+    """A size literal: ``7x7`` (a kernel), ``3x224x224`` (a shape)."""
+
+    value: tuple[int, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Str(Node):
+    value: str
+
+
+@dataclass(frozen=True, eq=False)
+class Reduce(Node):
+    """``r96`` in an inception branch: a 1x1 reduction to 96 channels."""
+
+    value: int
+
+
+@dataclass(frozen=True, eq=False)
+class Ref(Node):
+    name: str
+
+
+@dataclass(frozen=True, eq=False)
+class ListExpr(Node):
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class BinOp(Node):
+    op: str
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True, eq=False)
+class Neg(Node):
+    operand: Node
+
+
+@dataclass(frozen=True, eq=False)
+class Compare(Node):
+    op: str
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True, eq=False)
+class Cond(Node):
+    """``then if test else otherwise``."""
+
+    then: Node
+    test: Node
+    otherwise: Node
+
+
+@dataclass(frozen=True, eq=False)
+class Kwarg(Node):
+    name: str
+    value: Node
+
+
+@dataclass(frozen=True, eq=False)
+class Call(Node):
+    func: Node
+    args: tuple[Node, ...]
+    kwargs: tuple[Kwarg, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Index(Node):
+    target: Node
+    index: Node
+
+
+@dataclass(frozen=True, eq=False)
+class Chain(Node):
+    """``a -> b -> c``: each item's output feeds the next."""
+
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Label(Node):
+    """``name: body``: the body's module (or scope of modules) is called ``name``."""
+
+    name: str
+    body: Node
+
+
+@dataclass(frozen=True, eq=False)
+class Keyed(Node):
+    """``3x3: r96 -> 128``: a branch of the inception shorthand, keyed by its kernel."""
+
+    key: tuple[int, ...]
+    body: Node
+
+
+# --- statements ----------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class Param(Node):
+    name: str
+    default: Node | None
+
+
+@dataclass(frozen=True, eq=False)
+class Import(Node):
+    path: str
+
+
+@dataclass(frozen=True, eq=False)
+class BlockDef(Node):
+    name: str
+    params: tuple[Param, ...]
+    body: Node
+
+
+@dataclass(frozen=True, eq=False)
+class InputStmt(Node):
+    dims: tuple[Node, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class InitStmt(Node):
+    scheme: Node
+
+
+@dataclass(frozen=True, eq=False)
+class NetworkDef(Node):
+    name: str
+    params: tuple[Param, ...]
+    body: tuple[Node, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class NetworkAlias(Node):
+    """``network resnet50 = resnet(bottleneck, [3, 4, 6, 3])``: a network with some
+    parameters of another one fixed."""
+
+    name: str
+    params: tuple[Param, ...]
+    target: Node
+
+
+@dataclass(frozen=True, eq=False)
+class Module:
+    """One parsed file."""
+
+    source: Source
+    items: tuple[Node, ...]
+
+    @property
+    def imports(self) -> tuple[Import, ...]:
+        return tuple(i for i in self.items if isinstance(i, Import))
+
+    @property
+    def definitions(self) -> tuple[Node, ...]:
+        return tuple(i for i in self.items if not isinstance(i, Import))
