@@ -40,7 +40,7 @@ from .errors import (
 )
 from .ir import Graph, Node, frozen
 from .ops import INIT_SCHEMES, OPS, REQUIRED, Op, Size, Symbol, ValueProblem, normalize
-from .parse import parse
+from .parse import parse, parse_expression
 
 MAX_NODES = 200_000  # layers in one expanded network (ResNet-152 has 518)
 MAX_BLOCK_DEPTH = 64  # blocks called inside blocks
@@ -91,6 +91,11 @@ class Builtin:
     @property
     def description(self) -> str:
         return f"the builtin '{self.name}'"
+
+
+class SpecText(str):
+    """An override given as text (``unit=basic``, ``kernel=7x7``): read as a netdsl expression
+    in the network's scope, so a command line can name blocks and write sizes."""
 
 
 @dataclass(frozen=True)
@@ -571,6 +576,8 @@ class Lowerer:
                                                           f"at {_where(definition.span)}",))
         inner = _Ctx(ctx.scope, (*ctx.trace, call.span), (*ctx.blocks, definition),
                      ctx.project_target)
+        if definition.inline:
+            return self.lower(definition.body, local, x, inner)
         return self.scoped(None, inner, lambda c: self.lower(definition.body, local, x, c))
 
     # -- finishing ---------------------------------------------------------------------------
@@ -738,8 +745,8 @@ _BUILTINS: dict[str, tuple[Callable, str]] = {
 
 # --- networks ------------------------------------------------------------------------------
 
-def network_params(network: NetworkValue, lw: Lowerer) -> dict[str, tuple[ast.Param | None, object]]:
-    """The parameters a network takes (for an alias: its own, then the target's unbound ones)."""
+def network_params(network: NetworkValue, lw: Lowerer) -> dict[str, ast.Param]:
+    """The parameters a network takes (for an alias: the target's, then its own)."""
     definition = network.definition
     own = {p.name: p for p in definition.params}
     if isinstance(definition, ast.NetworkDef):
@@ -802,11 +809,14 @@ def _bind_network(network: NetworkValue, overrides: dict, lw: Lowerer, own_only:
             hint = f"did you mean '{close[0]}'?" if close else \
                 f"its parameters are: {', '.join(sorted(known)) or 'none'} (and input)"
             raise OverrideError(f"network '{definition.name}' has no parameter '{name}'",
-                                notes=(hint,))
+                                definition.span, notes=(hint,))
     local = Env({}, network.env)
     for p in definition.params:
         if p.name in overrides:
-            local.names[p.name] = overrides[p.name]
+            value = overrides[p.name]
+            if isinstance(value, SpecText):
+                value = lw.evaluate(parse_expression(value, f"<{p.name}={value}>"), local)
+            local.names[p.name] = value
         elif p.default is not None:
             local.names[p.name] = lw.evaluate(p.default, local)
         else:

@@ -27,7 +27,8 @@ _TOKEN_NAMES = {
     "DIMS": "a size like 3x3", "STRING": "a string", "REDUCE": "a reduction like r96",
     "_NL": "end of line", "$END": "end of file", "PLUS": "'+'", "MINUS": "'-'", "MULOP": "'*'",
     "POW": "'**'", "COMPARE": "a comparison", "IMPORT": "'import'", "BLOCK": "'block'",
-    "NETWORK": "'network'", "INPUT": "'input'", "INIT": "'init'", "IF": "'if'", "ELSE": "'else'",
+    "NETWORK": "'network'", "INLINE": "'inline'", "INPUT": "'input'", "INIT": "'init'",
+    "IF": "'if'", "ELSE": "'else'",
 }
 _OPENERS = {"(": ")", "[": "]"}
 
@@ -180,8 +181,10 @@ class _Builder(Transformer):
         return self._node(ast.Import, c, c[1].value[1:-1])
 
     def block_def(self, c):
-        params = c[2] if len(c) == 4 else ()
-        return self._node(ast.BlockDef, c, c[1].value, params or (), c[-1])
+        inline = c[0].type == "INLINE"
+        rest = c[1:] if inline else c
+        params = rest[2] if len(rest) == 4 else ()
+        return self._node(ast.BlockDef, c, rest[1].value, params or (), rest[-1], inline)
 
     def input_stmt(self, c):
         dims = c[1:]
@@ -218,7 +221,7 @@ def _get_parser() -> Lark:
     global _parser
     if _parser is None:
         _parser = Lark(_GRAMMAR, parser="lalr", lexer="basic", postlex=_Layout(),
-                       transformer=_builder, maybe_placeholders=True)
+                       transformer=_builder, maybe_placeholders=True, start=["start", "expr"])
     return _parser
 
 
@@ -229,12 +232,21 @@ def parse(text: str, filename: str | None = None) -> ast.Module:
     'b'
     """
     source = Source(text, filename or "<string>")
+    return ast.Module(source, _run(source, text + "\n", "start"))
+
+
+def parse_expression(text: str, filename: str = "<override>") -> ast.Node:
+    """Parse one expression, such as the value of a command-line override (``7x7``)."""
+    return _run(Source(text, filename), text, "expr")
+
+
+def _run(source: Source, text: str, start: str):
     with _lock:
         parser = _get_parser()
         _builder.source = source
         _builder.depth = {}
         try:
-            items = parser.parse(text + "\n")
+            return parser.parse(text, start=start)
         except UnexpectedInput as error:
             raise _syntax_error(source, error) from None
         except NetDSLError:
@@ -244,7 +256,6 @@ def parse(text: str, filename: str | None = None) -> ast.Module:
                                  Span(source, 1, 1, 1, 2)) from None
         finally:
             _builder.depth = {}
-    return ast.Module(source, items)
 
 
 # --- syntax errors -----------------------------------------------------------------------

@@ -143,9 +143,13 @@ class Import(Node):
 
 @dataclass(frozen=True, eq=False)
 class BlockDef(Node):
+    """``block name(params) = body``. An ``inline`` block opens no scope of its own: its
+    layers are numbered as if written where it is called (VGG's stages in ``features``)."""
+
     name: str
     params: tuple[Param, ...]
     body: Node
+    inline: bool = False
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,0 +1,119 @@
+"""The ``netdsl`` command line: one module per group of commands, each listing its
+commands in ``COMMANDS`` as (name, help, add_arguments, run) rows.
+
+Exit codes: 0 success, 1 a diagnostic (printed to stderr as ``path:line:col: error: ...``),
+2 a usage error. No command ever prints a Python traceback. ``check`` and ``show`` never
+import torch; overrides (``key=value``) are parsed by Hydra's override grammar.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable
+
+from ..errors import NetDSLError, OverrideError
+
+Command = tuple[str, str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
+
+
+# --- overrides ---------------------------------------------------------------------------
+
+def parse_overrides(items: list[str]) -> dict[str, object]:
+    """``key=value`` strings to network parameters, with Hydra's override parser."""
+    if not items:
+        return {}
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    try:
+        overrides = OverridesParser.create().parse_overrides(items)
+    except HydraException as error:
+        raise OverrideError(f"malformed override: {str(error).splitlines()[0]}") from None
+    params: dict[str, object] = {}
+    for override in overrides:
+        key = override.key_or_group
+        if override.is_sweep_override() or override.is_delete() or override.is_add() \
+                or override.package is not None or "." in key:
+            raise OverrideError(f"override '{override.input_line}' is not a plain key=value",
+                                notes=("netdsl overrides set network parameters, e.g. "
+                                       "num_classes=10",))
+        params[key] = _to_value(override.value())
+    return params
+
+
+def _to_value(value: object) -> object:
+    from ..lower import SpecText
+
+    if isinstance(value, list | tuple):
+        return tuple(_to_value(v) for v in value)
+    if isinstance(value, str):
+        return SpecText(value)
+    if isinstance(value, dict):
+        raise OverrideError("an override value cannot be a dictionary")
+    return value
+
+
+def spec_arguments(parser: argparse.ArgumentParser) -> None:
+    """The SPEC and key=value arguments every spec-reading command takes."""
+    parser.add_argument("spec", help="a .net file")
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help="network parameters, in Hydra's override syntax (num_classes=10)")
+
+
+def compile_spec(args: argparse.Namespace):
+    """The checked graph for ``args.spec`` with ``args.overrides`` (torch is not imported)."""
+    from ..check import check
+    from ..lower import lower_spec
+
+    return check(lower_spec(args.spec, parse_overrides(args.overrides)))
+
+
+def fmt_shape(shape) -> str:
+    return "x".join(str(d) for d in shape) if shape else "?"
+
+
+# Modules of netdsl.cli that define commands; each must import quickly (no torch at import).
+GROUPS = ["core"]
+
+
+def _commands() -> list[Command]:
+    rows: list[Command] = []
+    for group in GROUPS:
+        rows += importlib.import_module(f"{__name__}.{group}").COMMANDS
+    return rows
+
+
+def _parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(prog="netdsl", description="Compile .net network specs "
+                                     "to PyTorch.")
+    parser.add_argument("--version", action="version", version=f"netdsl {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, help_text, setup, run in _commands():
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        setup(sub)
+        sub.set_defaults(run=run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except NetDSLError as error:
+        print(error, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("netdsl: interrupted", file=sys.stderr)
+        return 1
+    except Exception as error:  # a bug in netdsl: still no traceback for the user
+        print(f"netdsl: internal error: {type(error).__name__}: {error}\n"
+              "please report this with the spec that caused it", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
