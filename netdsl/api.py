@@ -30,12 +30,20 @@ def compile(spec: str | os.PathLike, **params: object) -> Graph:  # noqa: A001 -
     return _check.check(_lower.lower_spec(spec, _values(params)))
 
 
-def build(spec: str | os.PathLike, **params: object) -> torch.nn.Module:
+def build(spec: str | os.PathLike, *, optimize: bool = False, **params: object) -> torch.nn.Module:
     """Compiles a spec and emits a ``torch.nn.Module`` (in training mode, like torchvision's
-    constructors), its weights initialised as the network's ``init`` scheme says."""
+    constructors), its weights initialised as the network's ``init`` scheme says.
+
+    ``optimize=True`` returns a module for fast inference instead (see netdsl.optimize).
+    """
     from . import emit  # torch is imported here, and only here
 
-    return emit.build_module(compile(spec, **params))
+    module = emit.build_module(compile(spec, **params))
+    if optimize:
+        from .optimize import optimize_module
+
+        module = optimize_module(module)
+    return module
 
 
 def _values(params: Mapping[str, object]) -> dict[str, object]:
