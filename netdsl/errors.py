@@ -13,7 +13,10 @@ Every error the tool raises is a :class:`NetDSLError`. It knows where it happene
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+MAX_SHOWN = 100  # characters of a source line shown around the caret (generated specs are wide)
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,19 @@ class NetDSLError(Exception):
         self.notes = tuple(notes)
         super().__init__(self.render())
 
+    def __str__(self) -> str:
+        return self.render()
+
+    def within(self, note: str | None, span: Span | None = None) -> NetDSLError:
+        """Adds one link of the chain of block calls an error happened in (innermost first);
+        ``span`` replaces a span that points into netdsl's own prelude, not the user's file."""
+        if span is not None and (self.span is None or self.span.source.filename == PRELUDE):
+            self.span = span
+        if note is not None:
+            self.notes = (*self.notes, note)
+        self.args = (self.render(),)
+        return self
+
     @property
     def filename(self) -> str | None:
         return self.span.source.filename if self.span else None
@@ -78,8 +94,15 @@ class NetDSLError(Exception):
         text = s.source.line(s.line).expandtabs(1)
         gutter = " " * len(str(s.line))
         last = s.end_column if s.end_line == s.line else len(text) + 1
-        width = max(1, min(last, len(text) + 1) - s.column)
-        caret = " " * (s.column - 1) + "^" * width
+        column = min(s.column, len(text) + 1)
+        width = max(1, min(last, len(text) + 1) - column)
+        if len(text) > MAX_SHOWN:  # show a window of a very long line around the caret
+            start = max(0, column - 1 - MAX_SHOWN // 4)
+            cut = text[start:start + MAX_SHOWN]
+            text = ("..." if start else "") + cut + ("..." if start + MAX_SHOWN < len(text) else "")
+            column = column - start + (3 if start else 0)
+            width = max(1, min(width, len(cut) + 1 - (column - (3 if start else 0) - 1)))
+        caret = " " * (column - 1) + "^" * width
         return "\n".join([head, f"{gutter} |", f"{s.line} | {text}", f"{gutter} | {caret}",
                           *self._footer(gutter)])
 
@@ -91,6 +114,21 @@ class NetDSLError(Exception):
             out.append(f"{gutter} = found:    {self.found}")
         out += [f"{gutter} = note: {n}" for n in self.notes]
         return out
+
+
+PRELUDE = "<prelude>"  # the filename of netdsl's built-in blocks (netdsl/prelude.net)
+
+
+def call_note(span: Span, name: str | None = None) -> str:
+    """``in 'down', called at net.net:5:5``: one link of the chain of block calls that a
+    diagnostic inside a block body lists. Without ``name``, the called name is read from the
+    call's text (``down(32)``), when the call starts with one."""
+    where = f"{span.source.filename}:{span.line}:{span.column}"
+    if name is None:
+        text = span.source.line(span.line)[span.column - 1:]
+        match = re.match(r"([A-Za-z_][A-Za-z0-9_]*)\s*(\(|$|\s*->|\s*→|,|\))", text)
+        name = match.group(1) if match else None
+    return f"in '{name}', called at {where}" if name else f"in the block called at {where}"
 
 
 class SpecSyntaxError(NetDSLError):

@@ -902,7 +902,7 @@ def load(spec: str | os.PathLike, filename: str | None = None) -> tuple[_Loaded,
     if not path.is_file():
         raise SpecImportError(f"no such spec file: {path}")
     loader = Loader([path.resolve().parent, BUNDLED_SPECS])
-    return _recursion_guard(lambda: loader.load_file(path)), str(path)
+    return _recursion_guard(lambda: loader.load_file(path)), _display(path.resolve())
 
 
 def _as_path(spec: str | os.PathLike) -> Path | None:

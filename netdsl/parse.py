@@ -130,7 +130,13 @@ class _Builder(Transformer):
         return self._node(ast.ListExpr, c, items, children=items)
 
     def paren(self, c):
-        return c[1]
+        inner = c[1]  # brackets build no node, but count as a level of nesting
+        depth = self.depth.get(id(inner), 0) + 1
+        if depth > MAX_NESTING:
+            raise SpecLimitError(f"expression nested more than {MAX_NESTING} levels deep",
+                                 _span_of(self.source, c))
+        self.depth[id(inner)] = depth
+        return inner
 
     # operators --------------------------------------------------------------------------
     def binop(self, c):
@@ -278,12 +284,15 @@ def _end_of_text(source: Source) -> tuple[int, int]:
     return len(lines), len(lines[-1]) + 1
 
 
-def _unclosed_bracket(source: Source) -> tuple[int, int, str] | None:
-    """The last bracket left open at the end of the text (comments and strings skipped)."""
-    stack = []
+def _open_brackets(source: Source, stop: tuple[int, int] | None = None) -> list:
+    """The brackets still open just before ``stop`` (line, column; default: the end of the
+    text), innermost last, as (line, column, char); comments and strings are skipped."""
+    stack: list[tuple[int, int, str]] = []
     for number, line in enumerate(source.text.splitlines(), 1):
         in_string = False
         for column, char in enumerate(line, 1):
+            if stop is not None and (number, column) >= stop:
+                return stack
             if char == '"':
                 in_string = not in_string
             elif in_string:
@@ -294,21 +303,49 @@ def _unclosed_bracket(source: Source) -> tuple[int, int, str] | None:
                 stack.append((number, column, char))
             elif char in ")]" and stack:
                 stack.pop()
-    return stack[-1] if stack else None
+    return stack
+
+
+_CHARACTER_HINTS = {
+    ";": "netdsl has no ';': chain layers with '->' or put each statement on its own line",
+    "'": "strings are written in double quotes: \"resnet_family.net\"",
+    "×": "write sizes with the letter x: 3x3",
+    "{": "netdsl has no braces: group layers with ( ) and lists with [ ]",
+    "}": "netdsl has no braces: group layers with ( ) and lists with [ ]",
+    "=": "'=' gives a keyword argument (stride=2); to name a layer write 'name: layer'",
+}
+_STARTS_VALUE = ("NAME", "INT", "FLOAT", "DIMS", "STRING", "REDUCE", "LPAR", "LSQB")
+
+
+def _character_error(source: Source, error: UnexpectedCharacters) -> SpecSyntaxError:
+    line = source.line(error.line)
+    char = line[error.column - 1:error.column] or "?"
+    span = Span(source, error.line, error.column, error.line, error.column + 1)
+    if char == '"':  # a string that never ends (strings stay on one line)
+        return SpecSyntaxError("this string is never closed", span,
+                               expected="'\"' before the end of the line")
+    hint = _CHARACTER_HINTS.get(char)
+    return SpecSyntaxError(f"unexpected character '{char}'", span, notes=(hint,) if hint else ())
+
+
+def _first_on_line(source: Source, token: Token) -> bool:
+    return not source.line(token.line)[:token.column - 1].strip()
+
+
+def _indent(text: str) -> int:
+    return len(text) - len(text.lstrip()) + 1
 
 
 def _syntax_error(source: Source, error: UnexpectedInput) -> SpecSyntaxError:
     if isinstance(error, UnexpectedCharacters):
-        char = source.line(error.line)[error.column - 1:error.column] or "?"
-        span = Span(source, error.line, error.column, error.line, error.column + 1)
-        return SpecSyntaxError(f"unexpected character '{char}'", span)
+        return _character_error(source, error)
     assert isinstance(error, UnexpectedToken)
     token = error.token
     expected = set(error.expected)
     if token.type == "$END" or (token.type == "_NL" and token.line > len(source.text.splitlines())):
-        opened = _unclosed_bracket(source)
+        opened = _open_brackets(source)
         if opened:
-            line, column, char = opened
+            line, column, char = opened[-1]
             return SpecSyntaxError(f"'{char}' is never closed",
                                    Span(source, line, column, line, column + 1),
                                    expected=f"'{_OPENERS[char]}' before the end of the file")
@@ -320,14 +357,37 @@ def _syntax_error(source: Source, error: UnexpectedInput) -> SpecSyntaxError:
     if token.type == "_NL":
         span = Span(source, token.line, token.column, token.line, token.column + 1)
     found = _describe(token)
-    if token.type == "EQUAL" and "COLON" not in expected and "RPAR" not in expected:
+    opened = _open_brackets(source, (token.line, token.column))
+    if opened and _first_on_line(source, token) and token.type in (*_STARTS_VALUE, "IMPORT",
+                                                                  "BLOCK", "NETWORK", "INLINE"):
+        # a statement-level line inside brackets: the bracket was never closed
+        line, column, char = opened[-1]
+        if token.column <= _indent(source.line(line)) or token.type not in _STARTS_VALUE:
+            return SpecSyntaxError(f"'{char}' is never closed", Span(source, line, column, line,
+                                                                      column + 1),
+                                   expected=f"'{_OPENERS[char]}' before line {token.line}",
+                                   notes=(f"line {token.line} starts a new statement",))
+    if token.type == "EQUAL" and "EQUAL" not in expected:
         return SpecSyntaxError("unexpected '='; to name a layer write 'name: layer'", span,
-                               notes=("'=' is only for keyword arguments, block bodies and "
-                                      "network aliases",))
-    if "COMMA" in expected and ("RPAR" in expected or "RSQB" in expected) and token.type in (
-            "NAME", "INT", "FLOAT", "DIMS", "STRING", "REDUCE", "LPAR", "LSQB"):
+                               expected="':'" if "COLON" in expected else None, found="'='",
+                               notes=("'=' is only for keyword arguments (stride=2), block "
+                                      "definitions and network aliases",))
+    if token.type == "COLON" and expected == {"EQUAL"}:
+        return SpecSyntaxError("a block is defined with '=', not ':'", span, expected="'='",
+                               found="':'", notes=("block NAME(params) = layers; only "
+                                                   "'network NAME:' takes ':'",))
+    if token.type in _STARTS_VALUE and "COMMA" in expected and opened:
         return SpecSyntaxError(f"missing ',' before {found}", span,
                                expected="',' between arguments", found=found)
-    if token.type in ("RPAR", "RSQB") and not ({"RPAR", "RSQB"} & expected):
-        return SpecSyntaxError(f"unmatched {found}", span)
+    if token.type in _STARTS_VALUE and "_ARROW" in expected and not opened:
+        return SpecSyntaxError(f"missing '->' before {found}", span,
+                               expected="'->' between layers", found=found)
+    if token.type in ("RPAR", "RSQB"):
+        if not opened:
+            return SpecSyntaxError(f"unmatched {found}; no bracket is open here", span)
+        line, column, char = opened[-1]
+        if _OPENERS[char] != token.value:
+            return SpecSyntaxError(f"{found} does not close the '{char}' at line {line}, column "
+                                   f"{column}", span, expected=f"'{_OPENERS[char]}'",
+                                   found=found)
     return SpecSyntaxError(f"unexpected {found}; expected {_expected(expected)}", span)

@@ -22,3 +22,9 @@ def update_golden(request) -> bool:
 
 def all_specs() -> list[Path]:
     return sorted(SPECS.glob("*.net"))
+
+
+# tests import the helpers in tests/reference.py as a plain module
+import sys  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
