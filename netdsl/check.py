@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .errors import SpecShapeError
+from .errors import PRELUDE, SpecShapeError, call_note
 from .ir import Graph, Node, frozen
 from .ops import OPS, Shape, ShapeProblem, fmt_shape
 
@@ -67,8 +67,7 @@ def _shape_error(node: Node, problem: ShapeProblem, ins: list[Shape]) -> SpecSha
                    f"{fmt_shape(shortcut)}")
         expected, found = fmt_shape(shortcut), fmt_shape(body)
         notes.append("the body must keep its input's shape, or use shortcut=project")
-    notes += [f"in the block called at {s.source.filename}:{s.line}:{s.column}"
-              for s in reversed(node.trace)]
+    notes += [call_note(s) for s in reversed(node.trace) if s.source.filename != PRELUDE]
     return SpecShapeError(message, node.span, expected=expected, found=found, notes=tuple(notes))
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from . import syntax as ast
 from .errors import (
+    PRELUDE,
     NetDSLError,
     OverrideError,
     Span,
@@ -37,6 +39,7 @@ from .errors import (
     SpecRecursionError,
     SpecShapeError,
     SpecTypeError,
+    call_note,
 )
 from .ir import Graph, Node, frozen
 from .ops import INIT_SCHEMES, OPS, REQUIRED, Op, Size, Symbol, ValueProblem, normalize
@@ -128,8 +131,10 @@ class Env:
     def define(self, name: str, value: object, span: Span) -> None:
         if name in self.names:
             first = self.spans.get(name)
-            where = f" (first defined at {first.source.filename}:{first.line}:{first.column})"
-            raise SpecNameError(f"'{name}' is defined twice" + (where if first else ""), span)
+            first = _name_span(first, name) if first else None
+            where = f" at {first.source.filename}:{first.line}:{first.column}" if first else ""
+            raise SpecNameError(f"'{name}' is defined twice", _name_span(span, name),
+                                notes=(f"first defined{where}",) if first else ())
         self.names[name] = value
         self.spans[name] = span
 
@@ -233,7 +238,7 @@ class Loader:
                                "or netdsl's specs/ folder",))
                 return candidate
         raise SpecImportError(f"cannot find '{item.path}' to import", item.span,
-                              notes=(f"looked in {base} and {BUNDLED_SPECS}",))
+                              notes=(f"looked in {_display(base)} and {_display(BUNDLED_SPECS)}",))
 
 
 def _display(path: Path) -> str:
@@ -412,10 +417,19 @@ class Lowerer:
             raise SpecTypeError("division by zero", node.right.span)
         if op == "**" and (abs(b) > 64 or abs(a) > MAX_NUMBER):
             raise SpecLimitError("exponent too large", node.span)
-        result = {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b,
-                  "/": lambda: a / b, "//": lambda: a // b, "%": lambda: a % b,
-                  "**": lambda: a ** b}[op]()
-        if isinstance(result, complex) or abs(result) > MAX_NUMBER:
+        try:
+            result = {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b,
+                      "/": lambda: a / b, "//": lambda: a // b, "%": lambda: a % b,
+                      "**": lambda: a ** b}[op]()
+        except ZeroDivisionError:  # 0 ** -1
+            raise SpecTypeError("division by zero", node.span) from None
+        except OverflowError:  # float ** float
+            raise SpecLimitError(f"{node.op} gives a number beyond {MAX_NUMBER:.0e}",
+                                 node.span) from None
+        if isinstance(result, complex):
+            raise SpecTypeError("a negative number to a fractional power has no real value",
+                                node.span)
+        if abs(result) > MAX_NUMBER:
             raise SpecLimitError(f"{node.op} gives a number beyond {MAX_NUMBER:.0e}", node.span)
         if isinstance(result, float) and result.is_integer() and op != "/":
             return result
@@ -520,7 +534,7 @@ class Lowerer:
 
     @staticmethod
     def signature(op: Op) -> str:
-        return ", ".join(p.name if p.default is REQUIRED else f"{p.name}={p.default}"
+        return ", ".join(p.name if p.default is REQUIRED else f"{p.name}={_literal(p.default)}"
                          for p in op.params)
 
     def finish_window(self, op: Op, attrs: dict, call: ast.Node) -> dict:
@@ -538,10 +552,18 @@ class Lowerer:
 
     def bind_names(self, what: str, names: list[str], args, kwargs, call: ast.Node) -> dict:
         if len(args) > len(names):
-            raise SpecArgumentError(f"{what} takes at most {len(names)} arguments, got "
-                                    f"{len(args)}", args[len(names)][1])
+            most = f"at most {len(names)} arguments" if names else "no arguments"
+            raise SpecArgumentError(f"{what} takes {most}, got "
+                                    f"{len(args)}", args[len(names)][1],
+                                    notes=(f"{what}({', '.join(names)})",))
+        for value, span in args:  # conv(16, 3x3, stride: 2) means stride=2
+            node = value.node if isinstance(value, Thunk) else None
+            if isinstance(node, ast.Label) and node.name in names:
+                raise SpecArgumentError(f"'{node.name}: ...' labels a layer; to pass the argument "
+                                        f"'{node.name}' write '{node.name}=...'", span,
+                                        expected=f"{node.name}=...", found=f"{node.name}: ...")
         values = {name: arg for name, arg in zip(names, args, strict=False)}
-        for name, (value, span, _) in kwargs.items():
+        for name, (value, span, node) in kwargs.items():
             if name not in names:
                 close = difflib.get_close_matches(name, names, n=1)
                 hint = f"did you mean '{close[0]}'?" if close else \
@@ -549,7 +571,7 @@ class Lowerer:
                 raise SpecArgumentError(f"{what} has no parameter '{name}'", span, notes=(hint,))
             if name in values:
                 raise SpecArgumentError(f"'{name}' is given both by position and by name", span)
-            values[name] = (value, span)
+            values[name] = (value, node.span if node is not None else span)  # caret on the value
         return values
 
     def call_block(self, block: BlockValue, args, kwargs, call: ast.Node, x: int,
@@ -566,19 +588,25 @@ class Lowerer:
         values = self.bind_names(definition.name, names, args, kwargs, call)
         local = Env({}, block.env)
         for p in definition.params:
-            if p.name in values:
-                local.names[p.name] = values[p.name][0]
-            elif p.default is not None:
-                local.names[p.name] = self.evaluate(p.default, local)
-            else:
+            if p.name not in values and p.default is None:
                 raise SpecArgumentError(f"{definition.name} needs a value for '{p.name}'",
                                         call.span, notes=(f"block {definition.name} is defined "
                                                           f"at {_where(definition.span)}",))
         inner = _Ctx(ctx.scope, (*ctx.trace, call.span), (*ctx.blocks, definition),
                      ctx.project_target)
-        if definition.inline:
-            return self.lower(definition.body, local, x, inner)
-        return self.scoped(None, inner, lambda c: self.lower(definition.body, local, x, c))
+        try:
+            for p in definition.params:
+                if p.name in values:
+                    local.names[p.name] = values[p.name][0]
+                else:
+                    local.names[p.name] = self.evaluate(p.default, local)
+            if definition.inline:
+                return self.lower(definition.body, local, x, inner)
+            return self.scoped(None, inner, lambda c: self.lower(definition.body, local, x, c))
+        except NetDSLError as error:  # say which call of the block it happened in
+            user_call = call.span.source.filename != PRELUDE
+            raise error.within(call_note(call.span, definition.name) if user_call else None,
+                               call.span) from None
 
     # -- finishing ---------------------------------------------------------------------------
     def graph(self, name: str, output: int, init, params, filename: str) -> Graph:
@@ -590,6 +618,22 @@ class Lowerer:
 
 def _where(span: Span) -> str:
     return f"{span.source.filename}:{span.line}:{span.column}"
+
+
+def _literal(value: object) -> str:
+    """A default value as a spec writes it: true, none, 3x3."""
+    if value is None or isinstance(value, bool):
+        return {None: "none", True: "true", False: "false"}[value]
+    return "x".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+def _name_span(span: Span, name: str) -> Span:
+    """Where a definition starting at ``span`` writes its ``name`` (the caret goes there)."""
+    match = re.compile(rf"\b{re.escape(name)}\b").search(span.source.line(span.line),
+                                                         span.column - 1)
+    if match is None:
+        return span
+    return Span(span.source, span.line, match.start() + 1, span.line, match.end() + 1)
 
 
 # --- builtins ----------------------------------------------------------------------------
@@ -839,6 +883,9 @@ def _lower_body(definition: ast.NetworkDef, env: Env, lw: Lowerer, input_overrid
             dims = stmt.dims
             if len(dims) == 1 and isinstance(dims[0], ast.Dims):
                 shape = dims[0].value
+                if min(shape) < 1:
+                    raise SpecTypeError(f"every input dimension must be at least 1, found "
+                                        f"{_literal(shape)}", dims[0].span)
             else:
                 shape = tuple(_dimension(lw, d, env) for d in dims)
             x = lw.add("input", [], {"shape": shape}, stmt.span, None)
@@ -870,8 +917,8 @@ def _dimension(lw: Lowerer, node: ast.Node, env: Env) -> int:
 
 def _override_shape(value: object) -> tuple[int, ...]:
     if isinstance(value, str):
-        value = tuple(int(v) for v in value.split("x") if v.isdigit()) \
-            if all(p.isdigit() for p in value.split("x")) else ()
+        value = tuple(int(v) for v in value.split("x")) \
+            if re.fullmatch(r"[0-9]{1,15}(x[0-9]{1,15})*", value) else ()
     if isinstance(value, tuple | list) and value and all(
             isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value):
         return tuple(value)

@@ -52,10 +52,13 @@ def _describe(value: object) -> str:
         return f"'{value}'"
     if isinstance(value, tuple):
         return "a list"
+    if isinstance(value, Op):
+        return f"the layer '{value.name}'"
     return getattr(value, "description", type(value).__name__)
 
 
 def _pair(name: str, value: object, minimum: int) -> tuple[int, int]:
+    given = value
     if isinstance(value, int) and not isinstance(value, bool):
         value = (value, value)
     if isinstance(value, Size) and len(value) == 2 and all(v >= minimum for v in value):
@@ -64,7 +67,7 @@ def _pair(name: str, value: object, minimum: int) -> tuple[int, int]:
             isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in value):
         return (value[0], value[1])
     raise ValueProblem(f"{name} must be a number or a size like 3x3 (each at least {minimum}), "
-                       f"found {_describe(value)}")
+                       f"found {_describe(given)}")
 
 
 def normalize(param: Param, value: object) -> object:
@@ -138,24 +141,24 @@ def _spatial(op: str, shape: Shape) -> tuple[int, int, int]:
     return shape  # type: ignore[return-value]
 
 
+def _window_size(size: int, k: int, s: int, p: int, d: int, ceil: bool) -> int:
+    """PyTorch's ``pooling_output_shape`` (conv is the floor case): may be < 1."""
+    n = (size + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil else 0)) // s + 1
+    if ceil and (n - 1) * s >= size + p:  # the last window must start inside the input
+        n -= 1
+    return n
+
+
 def _window(op: str, size: tuple[int, int], a: Attrs, ceil: bool = False) -> tuple[int, int]:
     """Output size of a sliding window (conv or pool), PyTorch's formula."""
-    out = []
-    for axis in range(2):
-        k, s, p, d = a["kernel"][axis], a["stride"][axis], a["pad"][axis], a["dilation"][axis]
-        extent = d * (k - 1) + 1
-        span = size[axis] + 2 * p - extent
-        if span < 0:
-            need = tuple(max(1, a["dilation"][i] * (a["kernel"][i] - 1) + 1 - 2 * a["pad"][i])
-                         for i in range(2))
-            raise ShapeProblem(f"{op} gets {size[0]}x{size[1]}, needs at least "
-                               f"{need[0]}x{need[1]}", expected=f"at least {need[0]}x{need[1]}",
-                               found=f"{size[0]}x{size[1]}")
-        n = (span + (s - 1 if ceil else 0)) // s + 1
-        if ceil and (n - 1) * s >= size[axis] + p:  # the last window must start inside
-            n -= 1
-        out.append(n)
-    return out[0], out[1]
+    dilation = a.get("dilation", (1, 1))  # avgpool has none
+    args = [(a["kernel"][i], a["stride"][i], a["pad"][i], dilation[i]) for i in range(2)]
+    out = tuple(_window_size(size[i], *args[i], ceil) for i in range(2))
+    if min(out) < 1:  # the least size giving one window: numerator 0 in _window_size
+        need = [max(1, d * (k - 1) + 1 - 2 * p - (s - 1 if ceil else 0)) for k, s, p, d in args]
+        raise ShapeProblem(f"{op} gets {size[0]}x{size[1]}, needs at least {need[0]}x{need[1]}",
+                           expected=f"at least {need[0]}x{need[1]}", found=f"{size[0]}x{size[1]}")
+    return out  # type: ignore[return-value]
 
 
 def _conv_infer(a: Attrs, ins: list[Shape]) -> Shape:
@@ -172,7 +175,7 @@ def _pool_infer(name: str):
     def infer(a: Attrs, ins: list[Shape]) -> Shape:
         c, h, w = _spatial(name, ins[0])
         for axis in range(2):
-            extent = a["dilation"][axis] * (a["kernel"][axis] - 1) + 1
+            extent = a.get("dilation", (1, 1))[axis] * (a["kernel"][axis] - 1) + 1
             if 2 * a["pad"][axis] > extent:
                 raise ShapeProblem(f"{name} padding {a['pad'][axis]} is more than half its "
                                    f"window {extent}", expected=f"pad <= {extent // 2}",

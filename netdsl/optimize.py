@@ -39,8 +39,9 @@ def fold_batch_norm(module: nn.Module, inplace: bool = False) -> nn.Module:
     convolution keeps its own name; the batch norm modules are gone). The input module is
     left as it was unless ``inplace``.
     """
-    if not inplace:
-        module = copy.deepcopy(module)
+    if not inplace:  # the IR is immutable: the copy shares it
+        graph = getattr(module, "netdsl_graph", None)
+        module = copy.deepcopy(module, memo={id(graph): graph} if graph is not None else None)
     module.eval()
     folded = fuse(module, inplace=True)
     for name in ("netdsl_graph",):

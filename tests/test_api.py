@@ -9,9 +9,9 @@ import sys
 import pytest
 import torch
 import torchvision
+from conftest import ROOT, SPECS, all_specs
 
 import netdsl
-from conftest import ROOT, SPECS, all_specs
 from netdsl import ir, syntax
 
 TINY = """

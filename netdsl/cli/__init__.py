@@ -75,7 +75,7 @@ def fmt_shape(shape) -> str:
 
 
 # Modules of netdsl.cli that define commands; each must import quickly (no torch at import).
-GROUPS = ["core"]
+GROUPS = ["core", "bench", "analyse"]
 
 
 def _commands() -> list[Command]:

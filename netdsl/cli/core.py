@@ -14,13 +14,22 @@ from . import Command, compile_spec, fmt_shape, spec_arguments
 
 
 def _setup_check(parser: argparse.ArgumentParser) -> None:
+    from .analyse import parse_sizes
+
     spec_arguments(parser)
+    parser.add_argument("--sizes", type=parse_sizes, metavar="A:B", help="also sweep square "
+                        "input sizes (32:512, 32:512:32 or 224,299): which are valid, and where "
+                        "each invalid one fails")
 
 
 def _run_check(args: argparse.Namespace) -> int:
+    if args.sizes:
+        from .analyse import print_sweep
+
+        print_sweep(args)
     graph = compile_spec(args)
     print(f"{args.spec}: ok, {graph.name} maps {fmt_shape(graph.input.shape)} to "
-          f"{fmt_shape(graph.output_shape)}", file=sys.stderr)
+          f"{fmt_shape(graph.output_shape)}")
     return 0
 
 

@@ -1,0 +1,498 @@
+"""Per-layer figures of a checked graph: parameters, MACs, activation memory, receptive field.
+
+Everything is computed from the IR's shapes; no tensor is allocated and torch is never
+imported, so ``netdsl summary`` on Inception-v4 takes milliseconds.
+
+>>> import netdsl
+>>> s = summarize(netdsl.compile("network t:\\n input 64x56x56\\n stack(conv3x3(64) -> relu, 3)"))
+>>> s.total_params, s.layers[-1].rf
+(110784, (7, 7))
+
+Conventions (printed by ``netdsl summary`` as well, see :data:`CONVENTIONS`):
+
+- A MAC is one multiply-accumulate. Only convolutions, fully connected layers and projection
+  shortcuts have MACs (``out_numel * in_channels/groups * kh * kw`` and ``in * out``); biases,
+  batch norm, pooling and activations are not counted, as in ``torch.utils.flop_counter``,
+  which reports 2 FLOPs per MAC.
+- Activations are the values a forward pass writes, per image. The input counts, and every
+  layer output counts once, except outputs that write no new memory: a ReLU (or ReLU6, leaky
+  ReLU, SiLU) that netdsl emits in place, views (flatten, identity shortcuts), dropout (the
+  identity at inference) and an adaptive pool to the size its input already has (torchvision
+  VGG's 7x7 pool at 224x224). VGG-16 thus has 15,237,608 values (REFERENCE.md).
+- Forward memory is the peak of values alive at once in inference, each freed after its
+  last reader, as netdsl's generated forward does. Forward + backward keeps every activation
+  of the training-mode pass (auxiliary classifiers included) for the backward pass, plus a
+  gradient of the same size: 2 x activations (the case-study rule of thumb, an upper bound).
+- The receptive field is the side of the input window one output value can see, the largest
+  over all paths through branches and residuals, padding included (so it may exceed the
+  input); the jump is the distance in input pixels between neighbouring outputs (the
+  effective stride). A fully connected layer sees its whole input grid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from math import ceil, floor
+
+from .ir import Graph, Node
+from .ops import OPS, Shape, ShapeProblem
+
+CONVENTIONS = (
+    "a MAC is one multiply-accumulate (conv, fc and projection shortcuts; torch's "
+    "FlopCounterMode counts 2 FLOPs per MAC)",
+    "activations: the input and every layer output count once, except in-place ReLUs, views "
+    "(flatten, identity shortcuts), dropout and no-op adaptive pools",
+    "forward: peak of values alive at once in inference; forward+backward: every training-mode "
+    "activation kept, plus its gradient (2x)",
+    "receptive field: largest over all paths, padding included; jump: effective stride in "
+    "input pixels",
+)
+
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
+
+# Ops whose output autograd does not need for their own backward, so a following ReLU may
+# overwrite it in place. Mirrors netdsl.emit._INPLACE_SAFE_PRODUCERS (tests/test_analyse.py
+# checks that the in-place decisions agree with the emitted modules).
+_INPLACE_SAFE_PRODUCERS = frozenset({"conv", "bn", "add", "concat", "fc", "maxpool", "avgpool",
+                                     "gap", "adaptive_avgpool", "lrn", "project", "scale"})
+_WEIGHT_OPS = frozenset({"conv", "fc", "project"})
+_GLOBAL_OPS = frozenset({"gap", "adaptive_avgpool", "adaptive_maxpool", "flatten"})
+
+Pair = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One row of a summary: a node, or a block of ``count`` nodes collapsed by ``depth``."""
+
+    id: int  # the node whose output the row reports (a block's last node)
+    name: str  # hierarchical name; functional nodes are named ``scope.op`` (``layer1.0.add``)
+    op: str  # the node's op, or "block"
+    shape: Shape
+    params: int
+    macs: int
+    activations: int  # values per image this row writes (0: in place or a view)
+    rf: Pair  # receptive field (height, width) in input pixels
+    jump: Pair  # effective stride (height, width)
+    aux: bool = False  # only on an auxiliary classifier's path (training mode)
+    module: bool = True  # an nn.Module (False for input, concat, add, scale)
+    count: int = 1
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The figures of one network for a batch size and dtype."""
+
+    network: str
+    input: Shape
+    output: Shape
+    layers: tuple[Layer, ...]
+    depth: int  # weight layers (conv, fc, projection) on the longest path to the output
+    feature_rf: Pair  # receptive field of the last feature map before global pooling/flatten
+    forward_peak: int  # values alive at once at the peak of an inference pass, per image
+    batch: int = 1
+    dtype: str = "float32"
+
+    @property
+    def bytes_per_value(self) -> int:
+        return DTYPE_BYTES[self.dtype]
+
+    @property
+    def total_params(self) -> int:
+        return sum(layer.params for layer in self.layers)
+
+    @property
+    def total_macs(self) -> int:
+        return sum(layer.macs for layer in self.layers)
+
+    @property
+    def total_activations(self) -> int:
+        return sum(layer.activations for layer in self.layers)
+
+    def inference(self) -> dict[str, int]:
+        """Totals without the auxiliary classifiers (inactive at inference)."""
+        main = [layer for layer in self.layers if not layer.aux]
+        return {"params": sum(x.params for x in main), "macs": sum(x.macs for x in main),
+                "activations": sum(x.activations for x in main)}
+
+    def forward_bytes(self) -> int:
+        return self.forward_peak * self.batch * self.bytes_per_value
+
+    def training_bytes(self) -> int:
+        return 2 * self.total_activations * self.batch * self.bytes_per_value
+
+    def by_op(self) -> dict[str, dict[str, int]]:
+        """Params, MACs and activations summed per op (VGG-16: 89.4% of params in fc)."""
+        out: dict[str, dict[str, int]] = {}
+        for layer in self.layers:
+            row = out.setdefault(layer.op, {"params": 0, "macs": 0, "activations": 0})
+            row["params"] += layer.params
+            row["macs"] += layer.macs
+            row["activations"] += layer.activations
+        return out
+
+    def to_json(self) -> dict:
+        """The ``netdsl summary --format json`` object (DESIGN.md's keys, and more)."""
+        per = self.batch * self.bytes_per_value
+        layers = [{"name": x.name, "op": x.op, "shape": list(x.shape), "params": x.params,
+                   "macs": x.macs, "activations": x.activations, "bytes": x.activations * per,
+                   "receptive_field": list(x.rf), "jump": list(x.jump), "aux": x.aux,
+                   "layers": x.count} for x in self.layers]
+        return {
+            "network": self.network, "input": list(self.input), "output": list(self.output),
+            "batch": self.batch, "dtype": self.dtype, "layers": layers,
+            "total": {"params": self.total_params, "macs": self.total_macs,
+                      "activations": self.total_activations, "depth": self.depth,
+                      "receptive_field": list(self.feature_rf)},
+            "inference": self.inference(),
+            "memory": {"forward_bytes": self.forward_bytes(),
+                       "forward_backward_bytes": self.training_bytes()},
+            "by_op": self.by_op(),
+            "conventions": list(CONVENTIONS),
+        }
+
+
+def summarize(graph: Graph, batch: int = 1, dtype: str = "float32",
+              depth: int | None = None) -> Summary:
+    """The per-layer figures of a checked graph; ``depth`` collapses blocks below it.
+
+    >>> import netdsl
+    >>> s = summarize(netdsl.compile("network t:\\n input 3x32x32\\n conv(8, 3x3) -> relu"))
+    >>> [(x.name, x.params, x.macs, x.activations) for x in s.layers]
+    [('input', 0, 0, 3072), ('0', 224, 194400, 7200), ('1', 0, 0, 0)]
+    """
+    if not graph.checked:
+        raise ValueError("summarize needs a checked graph (netdsl.compile gives one)")
+    if dtype not in DTYPE_BYTES:
+        raise ValueError(f"unknown dtype {dtype!r}; known: {', '.join(DTYPE_BYTES)}")
+    names = row_names(graph)
+    fields = receptive_fields(graph)
+    counts = activation_counts(graph)
+    aux = aux_only(graph)
+    layers = []
+    for node in graph.nodes:
+        ins = graph.nodes[node.inputs[0]].shape if node.inputs else node.shape
+        op = OPS[node.op]
+        layers.append(Layer(node.id, names[node.id], node.op, node.shape,
+                            op.count_params(dict(node.attrs), ins),
+                            op.macs(dict(node.attrs), ins, node.shape), counts[node.id],
+                            *fields[node.id], aux=node.id in aux, module=node.is_module))
+    rows = tuple(layers) if depth is None else collapse(graph, layers, depth)
+    return Summary(graph.name, graph.input.shape, graph.output_shape, rows, weight_depth(graph),
+                   feature_rf(graph, fields), forward_peak(graph, counts), batch, dtype)
+
+
+# --- names and scopes ----------------------------------------------------------------------
+
+def _parent(name: str) -> str:
+    return name.rsplit(".", 1)[0] if "." in name else ""
+
+
+def containers(graph: Graph) -> list[str]:
+    """The block each node sits in: a named node's parent path; a functional node's is the
+    common prefix of its inputs' blocks (a residual ``add`` sits in its unit, ``layer1.0``;
+    an inception ``concat`` in its module, ``inception3a``)."""
+    out: list[str] = []
+    for node in graph.nodes:
+        if node.name is not None:
+            out.append(_parent(node.name))
+        elif not node.inputs:
+            out.append("")
+        else:
+            paths = [out[i].split(".") if out[i] else [] for i in node.inputs]
+            common = []
+            for parts in zip(*paths, strict=False):
+                if any(p != parts[0] for p in parts):
+                    break
+                common.append(parts[0])
+            out.append(".".join(common))
+    return out
+
+
+def row_names(graph: Graph) -> list[str]:
+    """Module names, ``input``, and ``block.op`` for functional nodes (``layer1.0.add``)."""
+    scope = containers(graph)
+    names = []
+    for node in graph.nodes:
+        if node.name is not None:
+            names.append(node.name)
+        else:
+            names.append(f"{scope[node.id]}.{node.op}" if scope[node.id] else node.op)
+    return names
+
+
+def collapse(graph: Graph, layers: list[Layer], depth: int) -> tuple[Layer, ...]:
+    """Merges the rows whose names share their first ``depth`` parts into one ``block`` row,
+    which reports the block's last node (its output) and the sums of its figures.
+
+    At depth 1, ResNet-50 becomes conv1, bn1, the stem relu, maxpool, layer1..4, avgpool, fc.
+    """
+    if depth < 1:
+        raise ValueError("depth must be at least 1")
+    groups: dict[object, list[Layer]] = {}
+    for layer in layers:
+        parts = layer.name.split(".")
+        key = tuple(parts[:depth]) if len(parts) > depth else ("#", layer.id)
+        groups.setdefault(key, []).append(layer)
+    rows = []
+    for key, members in groups.items():
+        if len(members) == 1 and members[0].count == 1:
+            rows.append(members[0])
+            continue
+        last = members[-1]
+        ops = {m.op for m in members}
+        rows.append(replace(last, name=".".join(key), op=ops.pop() if len(ops) == 1 else "block",
+                            params=sum(m.params for m in members),
+                            macs=sum(m.macs for m in members),
+                            activations=sum(m.activations for m in members),
+                            aux=all(m.aux for m in members), count=len(members)))
+    return tuple(sorted(rows, key=lambda r: r.id))
+
+
+# --- activations ---------------------------------------------------------------------------
+
+def _holders(graph: Graph) -> list[int]:
+    """Each node's value holder: identity shortcuts hold no value of their own (as in emit)."""
+    holder: list[int] = []
+    for node in graph.nodes:
+        identity = node.op == "project" and not node.is_module
+        holder.append(holder[node.inputs[0]] if identity else node.id)
+    return holder
+
+
+def inplace_nodes(graph: Graph) -> set[int]:
+    """The activations netdsl emits in place: the op allows it, and its input comes from a
+    producer whose output autograd does not need and that nothing else reads."""
+    holder = _holders(graph)
+    readers = [0] * len(graph.nodes)
+    for node in graph.nodes:
+        if holder[node.id] == node.id:
+            for i in node.inputs:
+                readers[holder[i]] += 1
+    for kept in (graph.output, *graph.aux_outputs):
+        readers[holder[kept]] += 1
+    out = set()
+    for node in graph.nodes:
+        if not OPS[node.op].inplace:
+            continue
+        source = graph.nodes[node.inputs[0]]
+        if source.op != "project" and readers[source.id] == 1 \
+                and source.op in _INPLACE_SAFE_PRODUCERS:
+            out.add(node.id)
+    return out
+
+
+def _numel(shape: Shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _writes_nothing(graph: Graph, node: Node) -> bool:
+    """Views and no-ops: outputs that share their input's memory (in this convention)."""
+    if node.op in ("flatten", "dropout") or (node.op == "project" and not node.is_module):
+        return True
+    if node.op in ("adaptive_avgpool", "adaptive_maxpool"):
+        return graph.nodes[node.inputs[0]].shape == node.shape
+    return False
+
+
+def activation_counts(graph: Graph) -> list[int]:
+    """Values each node writes per image (see the module docstring for the convention).
+
+    >>> import netdsl
+    >>> g = netdsl.compile("network t:\\n input 3x8x8\\n conv(4, 3x3) -> relu -> flatten")
+    >>> activation_counts(g)
+    [192, 144, 0, 0]
+    """
+    inplace = inplace_nodes(graph)
+    return [0 if node.id in inplace or _writes_nothing(graph, node) else _numel(node.shape)
+            for node in graph.nodes]
+
+
+def aux_only(graph: Graph) -> set[int]:
+    """Nodes that only auxiliary classifiers read (run in training mode only)."""
+    needed, stack = set(), [graph.output]
+    while stack:
+        i = stack.pop()
+        if i not in needed:
+            needed.add(i)
+            stack.extend(graph.nodes[i].inputs)
+    return {n.id for n in graph.nodes if n.id not in needed}
+
+
+def forward_peak(graph: Graph, counts: list[int]) -> int:
+    """The most values alive at once in an inference pass (auxiliary heads skipped), each
+    storage freed after the last reader of any node sharing it (in-place ops and views share
+    their input's storage)."""
+    skip = aux_only(graph)
+    storage: list[int] = []
+    for node in graph.nodes:
+        shares = counts[node.id] == 0 and node.inputs
+        storage.append(storage[node.inputs[0]] if shares else node.id)
+    last = {}
+    for node in graph.nodes:
+        if node.id not in skip:
+            for i in node.inputs:
+                last[storage[i]] = node.id
+    last[storage[graph.output]] = len(graph.nodes)
+    alive, peak = {}, 0
+    for node in graph.nodes:
+        if node.id in skip:
+            continue
+        if storage[node.id] == node.id:
+            alive[node.id] = counts[node.id]
+        peak = max(peak, sum(alive.values()))
+        for s in [s for s in alive if last.get(s, -1) <= node.id]:
+            del alive[s]
+    return peak
+
+
+# --- receptive field -----------------------------------------------------------------------
+
+def _window_of(node: Node, in_shape: Shape) -> tuple[Pair, Pair]:
+    """The (extent, stride) of the window an op slides; (1, 1) and (1, 1) for pointwise ops."""
+    a = node.attrs
+    if node.op in ("conv", "maxpool", "avgpool"):
+        dilation = a.get("dilation", (1, 1))
+        extent = tuple(dilation[i] * (a["kernel"][i] - 1) + 1 for i in range(2))
+        return extent, a["stride"]  # type: ignore[return-value]
+    if node.op == "project" and node.is_module:
+        return (1, 1), a["stride"]
+    if node.op == "gap":
+        return in_shape[1:], in_shape[1:]  # type: ignore[return-value]
+    if node.op in ("adaptive_avgpool", "adaptive_maxpool"):
+        # PyTorch's bins: [floor(i*H/O), ceil((i+1)*H/O)); the widest bin, their mean step
+        ext, step = [], []
+        for size, out in zip(in_shape[1:], a["size"], strict=True):
+            ext.append(max(ceil((i + 1) * size / out) - floor(i * size / out) for i in range(out)))
+            step.append(max(1, size // out))
+        return (ext[0], ext[1]), (step[0], step[1])
+    return (1, 1), (1, 1)
+
+
+def receptive_fields(graph: Graph) -> list[tuple[Pair, Pair]]:
+    """(receptive field, jump) of every node, per axis: ``r = r_in + (k - 1) * j_in`` and
+    ``j = j_in * s`` along each path; branches and residual sums take the largest.
+
+    >>> import netdsl
+    >>> g = netdsl.compile("network t:\\n input 1x32x32\\n stack(conv3x3(1), 3) -> maxpool(2)")
+    >>> receptive_fields(g)[-1]
+    ((8, 8), (2, 2))
+    """
+    out: list[tuple[Pair, Pair]] = []
+    grid: list[Pair] = []  # the feature-map grid a flat vector came from (fc sees all of it)
+    for node in graph.nodes:
+        if not node.inputs:
+            out.append(((1, 1), (1, 1)))
+            grid.append(node.shape[1:] if len(node.shape) == 3 else (1, 1))
+            continue
+        rf = tuple(max(out[i][0][axis] for i in node.inputs) for axis in range(2))
+        jump = tuple(max(out[i][1][axis] for i in node.inputs) for axis in range(2))
+        source = graph.nodes[node.inputs[0]].shape
+        if node.op == "fc":
+            extent, stride = grid[node.inputs[0]], grid[node.inputs[0]]
+        else:
+            extent, stride = _window_of(node, source)
+        out.append(((rf[0] + (extent[0] - 1) * jump[0], rf[1] + (extent[1] - 1) * jump[1]),
+                    (jump[0] * stride[0], jump[1] * stride[1])))
+        flat = len(node.shape) != 3
+        grid.append((1, 1) if node.op == "fc" else grid[node.inputs[0]] if flat
+                    else node.shape[1:])
+    return out
+
+
+def feature_rf(graph: Graph, fields: list[tuple[Pair, Pair]] | None = None) -> Pair:
+    """The receptive field of the features a classifier head sees: the input of the first
+    global/adaptive pool or flatten on the main path (VGG-16: pool5, 212), else the output's."""
+    fields = fields or receptive_fields(graph)
+    skip = aux_only(graph)
+    for node in graph.nodes:
+        if node.id not in skip and node.op in _GLOBAL_OPS:
+            return fields[node.inputs[0]][0]
+    return fields[graph.output][0]
+
+
+def weight_depth(graph: Graph) -> int:
+    """Weight layers (conv, fc, projection) on the longest path to the output: VGG-16 16,
+    ResNet-50 50, GoogLeNet 22 (the papers' counts)."""
+    depth: list[int] = []
+    for node in graph.nodes:
+        before = max((depth[i] for i in node.inputs), default=0)
+        weighted = node.op in _WEIGHT_OPS and (node.op != "project" or node.is_module)
+        depth.append(before + weighted)
+    return depth[graph.output]
+
+
+# --- input-size sweep ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SizeResult:
+    """One size of a sweep: ``node`` is the first node that fails (None when valid)."""
+
+    size: int
+    node: Node | None = None
+    message: str = ""
+    where: str = ""
+
+
+def sweep(graph: Graph, sizes: Iterable[int]) -> list[SizeResult]:
+    """Checks square inputs of each size; for each invalid one, the first node that fails and
+    why. A fast shape pass (no IR rebuilt) decides; a failing size is re-checked with
+    :func:`netdsl.check.check` for its exact diagnostic.
+
+    >>> import netdsl
+    >>> g = netdsl.compile("network t:\\n input 3x8x8\\n conv(4, 5x5) -> maxpool(3x3)")
+    >>> [(r.size, r.node and r.node.op) for r in sweep(g, range(6, 9))]
+    [(6, 'maxpool'), (7, 'conv'), (8, None)]
+    """
+    from .check import check
+    from .errors import SpecShapeError
+
+    channels = graph.input.shape[0]
+    out = []
+    for size in sizes:
+        failing = _first_failure(graph, (channels, size, size))
+        if failing is None:
+            out.append(SizeResult(size))
+            continue
+        try:
+            check(graph, (channels, size, size))
+            message, where = "fails", ""  # pragma: no cover - the two passes agree
+        except SpecShapeError as error:
+            message = error.message
+            where = f"{error.filename}:{error.line}:{error.column}" if error.span else ""
+        out.append(SizeResult(size, failing, message, where))
+    return out
+
+
+def _first_failure(graph: Graph, input_shape: Shape) -> Node | None:
+    from .check import _resolve_projection
+
+    shapes: list[Shape] = []
+    for node in graph.nodes:
+        ins = [shapes[i] for i in node.inputs]
+        try:
+            if not node.inputs:
+                shapes.append(input_shape)
+                continue
+            attrs = node.attrs
+            if node.op == "project":
+                attrs = _resolve_projection(node, ins[0], shapes[attrs["like"]])
+            shapes.append(OPS[node.op].infer(attrs, ins))  # type: ignore[arg-type]
+        except ShapeProblem:
+            return node
+    return None
+
+
+def ranges(values: Iterable[int]) -> str:
+    """``32, 33, 34, 40`` as ``32-34, 40``."""
+    spans: list[list[int]] = []
+    for v in values:
+        if spans and v == spans[-1][1] + 1:
+            spans[-1][1] = v
+        else:
+            spans.append([v, v])
+    return ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in spans) or "none"

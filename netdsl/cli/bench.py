@@ -1,0 +1,245 @@
+"""``netdsl bench SPEC``: eager and optimised forward of a spec's module against a reference.
+
+The reference is torchvision's model of the same name with the netdsl module's weights
+(loaded strictly) when there is one, else the netdsl module itself. Runs are timed side by
+side in one process: warm-up first, then interleaved repeats (the order alternates, so drift
+in a shared machine's load hits both sides alike), and the table shows medians and ratios.
+``benchmarks/run.py`` uses the same functions. Nothing here imports torch at import time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import Command, compile_spec, spec_arguments
+
+
+@dataclass
+class Row:
+    """One comparison: netdsl's median against a reference's, in seconds."""
+
+    section: str
+    network: str
+    batch: int | str
+    ours: str
+    ours_s: float
+    theirs: str
+    theirs_s: float
+    target: float | None = None
+    note: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.ours_s / self.theirs_s
+
+    @property
+    def verdict(self) -> str:
+        if self.target is None:
+            return ""
+        return "ok" if self.ratio <= self.target else "MISS"
+
+
+def interleaved(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 1,
+                tick: Callable[[], None] | None = None) -> dict[str, float]:
+    """Median seconds of each function, timed in alternating order after ``warmup`` rounds."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    names = list(fns)
+    for r in range(repeats):
+        for name in names if r % 2 == 0 else reversed(names):
+            started = time.perf_counter()
+            fns[name]()
+            times[name].append(time.perf_counter() - started)
+        if tick:
+            tick()
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def header() -> list[str]:
+    """The machine and versions, as markdown bullet lines."""
+    import torch
+
+    lines = [f"- date: {time.strftime('%Y-%m-%d %H:%M')}",
+             f"- machine: {platform.machine()}, {_cpu_name()}, {torch.get_num_threads()} torch "
+             f"threads, {platform.system()} {platform.release()}",
+             f"- python {platform.python_version()}, torch {torch.__version__}"]
+    try:
+        import torchvision
+        lines[-1] += f", torchvision {torchvision.__version__}"
+    except ImportError:  # pragma: no cover
+        pass
+    from .. import __version__
+    lines[-1] += f", netdsl {__version__}"
+    return lines
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def table(rows: list[Row]) -> str:
+    """Rows as a markdown table (milliseconds, 4 significant digits)."""
+    out = ["| benchmark | network | batch | netdsl | ms | reference | ms | ratio | target | |",
+           "|---|---|---|---|---:|---|---:|---:|---:|---|"]
+    for r in rows:
+        target = f"<= {r.target:g}" if r.target is not None else ""
+        note = f"{r.verdict} {r.note}".strip()
+        out.append(f"| {r.section} | {r.network} | {r.batch} | {r.ours} | {_ms(r.ours_s)} | "
+                   f"{r.theirs} | {_ms(r.theirs_s)} | {r.ratio:.3f} | {target} | {note} |")
+    return "\n".join(out)
+
+
+def _ms(seconds: float) -> str:
+    ms = seconds * 1000
+    return f"{ms:.4g}" if ms < 1000 else f"{ms:.0f}"
+
+
+# --- the reference model ---------------------------------------------------------------------
+
+def reference_model(module, graph):
+    """torchvision's model named like the graph, holding ``module``'s weights; ``None`` when
+    torchvision has no such model or its state_dict does not match."""
+    try:
+        import torchvision
+    except ImportError:  # pragma: no cover
+        return None
+    ctor = getattr(torchvision.models, graph.name, None)
+    if ctor is None or not callable(ctor):
+        return None
+    kwargs: dict[str, object] = {"num_classes": graph.output_shape[0]}
+    if graph.name in ("googlenet", "inception_v3"):
+        kwargs.update(aux_logits=bool(graph.aux_outputs), init_weights=False)
+    try:
+        import torch
+
+        with torch.device("meta"):  # weights come from the netdsl module: no init needed
+            theirs = ctor(**kwargs)
+        theirs.load_state_dict(module.state_dict(), strict=True, assign=True)
+    except Exception:  # a spec that merely shares a name with a torchvision model
+        return None
+    return theirs.eval()
+
+
+# --- the comparisons -------------------------------------------------------------------------
+
+def eager_rows(spec, batches=(1, 8), repeats=20, target=1.02, tick=None, **params) -> list[Row]:
+    """(3) eager forward: the netdsl module against the reference, same weights and input."""
+    import torch
+
+    import netdsl
+
+    torch.manual_seed(0)
+    ours = netdsl.build(spec, **params).eval()
+    graph = ours.netdsl_graph
+    theirs = reference_model(ours, graph)
+    label = "torchvision" if theirs is not None else "netdsl (same module)"
+    theirs = theirs if theirs is not None else ours
+    rows = []
+    for batch in batches:
+        x = torch.randn(batch, *graph.input.shape)
+        with torch.no_grad():
+            torch.testing.assert_close(ours(x), theirs(x))
+            medians = interleaved({"ours": lambda: ours(x), "theirs": lambda: theirs(x)},
+                                  repeats, warmup=2, tick=tick)
+        rows.append(Row("eager forward", graph.name, batch, "eager", medians["ours"],
+                        f"{label} eager", medians["theirs"], target))
+    return rows
+
+
+def optimized_rows(spec, batch=8, repeats=10, target=1.0, tick=None, **params) -> list[Row]:
+    """(4) optimised inference: ``netdsl.build(optimize=True)`` against the reference in eager
+    mode and under ``torch.compile`` (fullgraph, inductor freezing: its best settings)."""
+    import torch
+
+    import netdsl
+    from netdsl.optimize import optimize_module
+
+    torch.manual_seed(0)
+    eager = netdsl.build(spec, **params).eval()
+    graph = eager.netdsl_graph
+    theirs = reference_model(eager, graph)
+    label = "torchvision" if theirs is not None else "netdsl"
+    theirs = theirs if theirs is not None else eager
+    ours = optimize_module(eager)
+    compiled = torch.compile(theirs, fullgraph=True, options={"freezing": True})
+    x = torch.randn(batch, *graph.input.shape)
+    with torch.no_grad():
+        expected = theirs(x)
+        started = time.perf_counter()
+        torch.testing.assert_close(ours(x), expected, rtol=1e-4, atol=1e-4)
+        ours_compile = time.perf_counter() - started
+        if tick:
+            tick()
+        started = time.perf_counter()
+        torch.testing.assert_close(compiled(x), expected, rtol=1e-4, atol=1e-4)
+        theirs_compile = time.perf_counter() - started
+        if tick:
+            tick()
+        medians = interleaved({"ours": lambda: ours(x), "eager": lambda: theirs(x),
+                               "compiled": lambda: compiled(x)}, repeats, warmup=1, tick=tick)
+    return [
+        Row("optimised", graph.name, batch, "optimize=True", medians["ours"], f"{label} eager",
+            medians["eager"]),
+        Row("optimised", graph.name, batch, "optimize=True", medians["ours"],
+            f"{label} torch.compile", medians["compiled"], target),
+        Row("compile time", graph.name, batch, "optimize=True", ours_compile,
+            f"{label} torch.compile", theirs_compile, 1.0, "first call, seconds x 1000"),
+    ]
+
+
+# --- the command -----------------------------------------------------------------------------
+
+def _setup_bench(parser: argparse.ArgumentParser) -> None:
+    spec_arguments(parser)
+    parser.add_argument("--batch", type=int, action="append",
+                        help="batch size (repeatable; default 1 and 8, and 8 when optimising)")
+    parser.add_argument("--optimize", action="store_true",
+                        help="also time optimize=True against torch.compile (compiles: minutes)")
+    parser.add_argument("--repeats", type=int, default=20, help="timed runs of each side")
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from . import parse_overrides
+
+    graph = compile_spec(args)  # spec errors surface before torch is imported
+    params = parse_overrides(args.overrides)
+    batches = args.batch or [1, 8]
+    console = Console(stderr=True)
+    rows: list[Row] = []
+    with Progress(console=console, transient=True) as progress:
+        optimize_batches = args.batch or [8]
+        steps = len(batches) * args.repeats
+        if args.optimize:
+            steps += len(optimize_batches) * (2 + max(1, args.repeats // 2))
+        task = progress.add_task(f"benchmarking {graph.name}", total=steps)
+        tick = lambda: progress.advance(task)  # noqa: E731
+        rows += eager_rows(args.spec, batches, args.repeats, tick=tick, **params)
+        if args.optimize:
+            for batch in optimize_batches:
+                rows += optimized_rows(args.spec, batch, max(1, args.repeats // 2), tick=tick,
+                                       **params)
+    print("\n".join(header()) + "\n\n" + table(rows))
+    return 0
+
+
+COMMANDS: list[Command] = [
+    ("bench", "time a spec's module against torchvision (eager; --optimize: compiled)",
+     _setup_bench, _run_bench),
+]

@@ -1,0 +1,111 @@
+"""The netdsl command: build / check / show, Hydra overrides, exit codes, atomic outputs."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+
+import pytest
+import torch
+from conftest import ROOT
+
+from netdsl.cli import main
+
+
+@pytest.fixture(autouse=True)
+def _in_repo(monkeypatch):
+    monkeypatch.chdir(ROOT)
+
+
+def test_build_prints_a_report(capsys):
+    assert main(["build", "specs/resnet18.net"]) == 0
+    out = capsys.readouterr().out
+    assert "input   1x3x224x224" in out and "output  1x1000" in out
+    assert "params  11,689,512" in out
+
+
+def test_overrides_use_hydra_syntax_and_reach_network_parameters(capsys):
+    argv = ["build", "specs/resnet50.net", "num_classes=10", "unit=basic", "depths=[1,1,1,1]",
+            "input=3x64x64"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "input   1x3x64x64" in out and "output  1x10" in out
+
+
+@pytest.mark.parametrize("override,message", [
+    ("num_clases=10", "has no parameter 'num_clases'"),
+    ("num_classes=10,20", "not a plain key=value"),
+    ("num_classes=[1", "malformed override"),
+    ("unit=bottlenek", "unknown name 'bottlenek'"),
+    ("num_classes=2.5", "out must be a whole number of at least 1, found the number 2.5"),
+    ("num_classes=ten", "unknown name 'ten'"),
+])
+def test_bad_overrides_are_diagnostics(capsys, override, message):
+    assert main(["check", "specs/resnet50.net", override]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_check_exit_codes(capsys, tmp_path):
+    assert main(["check", "specs/googlenet.net"]) == 0
+    bad = tmp_path / "bad.net"
+    bad.write_text("network n:\n    input 3x8x8\n    conv(4, 9x9)\n")
+    assert main(["check", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"{bad}:3:5: error: conv gets 8x8, needs at least 9x9")
+    with pytest.raises(SystemExit) as usage:
+        main(["check"])
+    assert usage.value.code == 2
+
+
+def test_show_prints_the_ir(capsys):
+    assert main(["show", "specs/vgg16.net", "num_classes=3"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("network vgg16")
+    assert "classifier.6 = fc(%" in out and "-> 3  @" in out
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".py", ".pt2"])
+def test_build_saves_atomically(tmp_path, suffix, capsys):
+    target = tmp_path / f"model{suffix}"
+    assert main(["build", "specs/resnet18.net", "num_classes=4", "input=3x32x32", "-o",
+                 str(target)]) == 0
+    assert target.is_file()
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]  # no temporary file left
+    if suffix == ".pt":
+        state = torch.load(target, weights_only=True)
+        assert state["fc.weight"].shape == (4, 512)
+    if suffix == ".pt2":
+        program = torch.export.load(target)
+        assert program.module()(torch.randn(1, 3, 32, 32)).shape == (1, 4)
+
+
+def test_python_export_runs_without_netdsl(tmp_path, capsys):
+    target = tmp_path / "resnet18.py"
+    assert main(["build", "specs/resnet18.net", "-o", str(target)]) == 0
+    code = ("import sys; sys.modules['netdsl'] = None\n"  # importing netdsl would now fail
+            "import importlib.util, torch\n"
+            f"spec = importlib.util.spec_from_file_location('m', {str(target)!r})\n"
+            "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
+            "model = m.Model()\n"
+            "print(sum(p.numel() for p in model.parameters()))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "11689512"
+
+
+def test_failed_save_leaves_nothing_behind(tmp_path, capsys):
+    assert main(["build", "specs/resnet18.net", "-o", str(tmp_path / "model.onnx2")]) == 1
+    assert "unknown format" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    assert main(["build", "specs/resnet18.net", "-o", str(tmp_path / "no" / "m.pt")]) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_console_script_is_installed():
+    assert importlib.util.find_spec("netdsl.cli") is not None
+    result = subprocess.run(["netdsl", "check", "specs/resnet152.net"], capture_output=True,
+                            text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0 and "ok" in result.stdout
