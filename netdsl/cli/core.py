@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
-import tempfile
 import time
 from pathlib import Path
 
-from ..errors import BuildError
 from . import Command, compile_spec, fmt_shape, spec_arguments
 
 
@@ -44,8 +40,9 @@ def _run_show(args: argparse.Namespace) -> int:
 
 def _setup_build(parser: argparse.ArgumentParser) -> None:
     spec_arguments(parser)
-    parser.add_argument("-o", "--output", help="save the module: .pt (state_dict), .py "
-                        "(standalone PyTorch source), .pt2 (torch.export), .safetensors")
+    parser.add_argument("-o", "--output", help="save the module: .pt (state_dict), "
+                        ".safetensors, .py (standalone PyTorch source), .pt2 (torch.export), "
+                        ".onnx; chosen by the extension")
     parser.add_argument("--batch", type=int, default=1, help="batch size of the smoke run")
     parser.add_argument("--seed", type=int, default=0, help="seed for the initial weights")
 
@@ -55,8 +52,10 @@ def _run_build(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     import torch
 
-    from .. import emit
+    from .. import emit, export
 
+    if args.output:
+        export.check_output(Path(args.output))
     torch.manual_seed(args.seed)
     model = emit.build_module(graph)
     built = time.perf_counter() - started
@@ -73,47 +72,9 @@ def _run_build(args: argparse.Namespace) -> int:
     print(f"  params  {params:,}")
     print(f"  built in {built:.2f} s, forward {ran:.3f} s")
     if args.output:
-        save(model, graph, Path(args.output), x)
+        export.save(model, graph, Path(args.output), x)
         print(f"  saved   {args.output}")
     return 0
-
-
-def save(model, graph, path: Path, example) -> None:
-    """Writes the module atomically (temporary file, then rename): a failed save leaves no
-    half-written file behind."""
-    import torch
-
-    from .. import emit
-
-    suffix = path.suffix.lower()
-    writers = {
-        ".pt": lambda p: torch.save(model.state_dict(), p),
-        ".py": lambda p: Path(p).write_text(emit.standalone_source(graph), encoding="utf-8"),
-        ".pt2": lambda p: torch.export.save(torch.export.export(model.eval(), (example,)), p),
-        ".safetensors": lambda p: _save_safetensors(model, p),
-    }
-    if suffix not in writers:
-        raise BuildError(f"cannot write '{path}': unknown format '{suffix or path.name}'",
-                         notes=(f"known formats: {', '.join(writers)}",))
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise BuildError(f"cannot write '{path}': no folder '{directory}'")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    os.close(fd)
-    try:
-        writers[suffix](tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _save_safetensors(model, path: str) -> None:
-    try:
-        from safetensors.torch import save_model
-    except ImportError:
-        raise BuildError("writing .safetensors needs the safetensors package") from None
-    save_model(model, path)
 
 
 COMMANDS: list[Command] = [

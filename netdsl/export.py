@@ -1,0 +1,122 @@
+"""Saving and loading what netdsl builds: weights, standalone source, exported programs.
+
+Every file is written atomically (a temporary file in the target folder, then a rename), so
+a failed or interrupted save never leaves a half-written file. Weights are only read from
+safetensors or with ``torch.load(weights_only=True)``: loading weights never runs code.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from . import emit
+from .errors import BuildError
+from .ir import Graph
+
+FORMATS = {
+    ".pt": "the state_dict (torch.save)",
+    ".safetensors": "the weights (safetensors)",
+    ".py": "standalone PyTorch source defining class Model (depends on torch alone)",
+    ".pt2": "a torch.export ExportedProgram (torch.export.load reloads it)",
+    ".onnx": "ONNX, checked with onnx.checker (needs onnx and onnxscript)",
+}
+
+
+def check_output(path: Path) -> None:
+    """Fails early, before anything is built, for a format or folder that cannot work."""
+    if path.suffix.lower() not in FORMATS:
+        raise BuildError(f"cannot write '{path}': unknown format '{path.suffix or path.name}'",
+                         notes=(f"known formats: {', '.join(FORMATS)}",))
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise BuildError(f"cannot write '{path}': no folder '{folder}'")
+
+
+def save(model: nn.Module, graph: Graph, path: Path, example: torch.Tensor) -> None:
+    """Writes ``model`` in the format the suffix of ``path`` names (see :data:`FORMATS`)."""
+    check_output(path)
+    writers: dict[str, Callable[[str], None]] = {
+        ".pt": lambda p: torch.save(model.state_dict(), p),
+        ".safetensors": lambda p: _save_safetensors(model, p),
+        ".py": lambda p: Path(p).write_text(emit.standalone_source(graph), encoding="utf-8"),
+        ".pt2": lambda p: torch.export.save(torch.export.export(model.eval(), (example,)), p),
+        ".onnx": lambda p: _save_onnx(model, example, p),
+    }
+    atomic_write(path, writers[path.suffix.lower()])
+
+
+def atomic_write(path: Path, write: Callable[[str], None]) -> None:
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _save_safetensors(model: nn.Module, path: str) -> None:
+    from safetensors.torch import save_model
+
+    save_model(model, path)
+
+
+def _save_onnx(model: nn.Module, example: torch.Tensor, path: str) -> None:
+    try:
+        import onnx
+    except ImportError:
+        raise BuildError("writing .onnx needs the onnx and onnxscript packages "
+                         "(pip install 'netdsl[test]')") from None
+    program = torch.onnx.export(model.eval(), (example,), dynamo=True, verbose=False)
+    program.save(path)
+    onnx.checker.check_model(onnx.load(path))
+
+
+def load_weights(model: nn.Module, path: str | os.PathLike, strict: bool = True) -> nn.Module:
+    """Loads weights saved as .safetensors or .pt (``weights_only``: no code runs).
+
+    A missing, truncated or hostile file, or weights that do not fit the model, raise a
+    :class:`~netdsl.errors.BuildError` that says which.
+    """
+    path = Path(path)
+    try:
+        if path.suffix.lower() == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise BuildError(f"no weights file '{path}'") from None
+    except Exception as error:  # truncated, not a weights file, or pickled code
+        raise BuildError(f"cannot read weights from '{path}': {str(error).splitlines()[0]}"
+                         ) from None
+    return transfer(model, state, strict=strict, source=str(path))
+
+
+def transfer(model: nn.Module, state: dict, strict: bool = True,
+             source: str = "the state_dict") -> nn.Module:
+    """Copies a reference ``state_dict`` (torchvision, timm) into a netdsl module, with a
+    clear error naming the keys that do not match."""
+    if not isinstance(state, dict):
+        raise BuildError(f"{source} holds no state_dict")
+    ours = model.state_dict()
+    missing = [k for k in ours if k not in state]
+    unexpected = [k for k in state if k not in ours]
+    shapes = [k for k in ours if k in state and tuple(state[k].shape) != tuple(ours[k].shape)]
+    if shapes or (strict and (missing or unexpected)):
+        def head(keys: list[str]) -> str:
+            return ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+        problems = [f"{what}: {head(keys)}" for what, keys in (
+            ("missing", missing), ("unexpected", unexpected), ("wrong shape", shapes)) if keys]
+        raise BuildError(f"{source} does not fit the network", notes=tuple(problems))
+    model.load_state_dict(state, strict=strict)
+    return model

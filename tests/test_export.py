@@ -1,0 +1,116 @@
+"""Leaving netdsl: ONNX, torch.export, safetensors and standalone Python source, each checked
+by loading it back and comparing outputs; weights load without running code."""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+
+import onnx
+import onnxruntime
+import pytest
+import torch
+
+import netdsl
+from conftest import SPECS
+from netdsl import export
+from netdsl.errors import BuildError
+
+SMALL = {"num_classes": 5, "input": (3, 32, 32)}
+
+
+@pytest.fixture(scope="module")
+def resnet18():
+    torch.manual_seed(0)
+    model = netdsl.build(SPECS / "resnet18.net", **SMALL).eval()
+    return model, model.netdsl_graph, torch.randn(2, 3, 32, 32)
+
+
+def test_onnx_runs_in_onnxruntime(tmp_path, resnet18):
+    model, graph, x = resnet18
+    path = tmp_path / "m.onnx"
+    export.save(model, graph, path, x)
+    onnx.checker.check_model(onnx.load(path))
+    session = onnxruntime.InferenceSession(str(path))
+    (got,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    with torch.no_grad():
+        torch.testing.assert_close(torch.from_numpy(got), model(x), rtol=1e-4, atol=1e-4)
+
+
+def test_pt2_reloads_and_runs(tmp_path, resnet18):
+    model, graph, x = resnet18
+    path = tmp_path / "m.pt2"
+    export.save(model, graph, path, x)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.export.load(path).module()(x), model(x))
+
+
+def test_safetensors_round_trip(tmp_path, resnet18):
+    model, graph, x = resnet18
+    path = tmp_path / "m.safetensors"
+    export.save(model, graph, path, x)
+    fresh = export.load_weights(netdsl.build(SPECS / "resnet18.net", **SMALL).eval(), path)
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(x), model(x), rtol=0, atol=0)
+
+
+def test_python_source_rebuilds_the_same_module_without_netdsl(tmp_path, resnet18):
+    model, graph, x = resnet18
+    source, weights, data = tmp_path / "m.py", tmp_path / "w.pt", tmp_path / "x.pt"
+    export.save(model, graph, source, x)
+    export.save(model, graph, weights, x)
+    torch.save(x, data)
+    with torch.no_grad():
+        torch.save(model(x), tmp_path / "expected.pt")
+    script = (
+        "import sys; sys.modules['netdsl'] = None\n"
+        "import importlib.util, torch\n"
+        f"spec = importlib.util.spec_from_file_location('m', {str(source)!r})\n"
+        "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
+        "model = m.Model().eval()\n"
+        f"model.load_state_dict(torch.load({str(weights)!r}, weights_only=True), strict=True)\n"
+        f"x = torch.load({str(data)!r}); expected = torch.load({str(tmp_path / 'expected.pt')!r})\n"
+        "with torch.no_grad(): torch.testing.assert_close(model(x), expected, rtol=0, atol=0)\n"
+        "print(sum(p.numel() for p in model.parameters()))\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) == sum(p.numel() for p in model.parameters())
+
+
+def test_generated_source_is_ruff_clean(tmp_path, resnet18):
+    model, graph, x = resnet18
+    path = tmp_path / "m.py"
+    export.save(model, graph, path, x)
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--isolated",
+                             str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+class _Canary:
+    def __reduce__(self):
+        return (open, ("/tmp/netdsl-canary-created", "w"))
+
+
+def test_weights_never_run_code(tmp_path, resnet18):
+    model, _, _ = resnet18
+    hostile = tmp_path / "hostile.pt"
+    hostile.write_bytes(pickle.dumps({"fc.weight": _Canary()}))
+    with pytest.raises(BuildError, match="cannot read weights"):
+        export.load_weights(model, hostile)
+    assert not __import__("os").path.exists("/tmp/netdsl-canary-created")
+
+
+def test_truncated_and_mismatched_weights_are_clear_errors(tmp_path, resnet18):
+    model, graph, x = resnet18
+    good = tmp_path / "m.safetensors"
+    export.save(model, graph, good, x)
+    truncated = tmp_path / "t.safetensors"
+    truncated.write_bytes(good.read_bytes()[:1000])
+    with pytest.raises(BuildError, match="cannot read weights"):
+        export.load_weights(model, truncated)
+    other = netdsl.build(SPECS / "resnet18.net", num_classes=7, input=(3, 32, 32))
+    with pytest.raises(BuildError, match="does not fit") as caught:
+        export.load_weights(other, good)
+    assert "wrong shape: fc.weight, fc.bias" in str(caught.value)
