@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -47,9 +48,19 @@ def build(spec: str | os.PathLike, *, optimize: bool = False, **params: object) 
 
 
 def _values(params: Mapping[str, object]) -> dict[str, object]:
-    """Python values to netdsl values: lists become tuples, sizes stay tuples."""
+    """Python values to netdsl values: lists (also OmegaConf's, from a Hydra config) become
+    tuples; a string names a block or is a netdsl literal (``"basic"``, ``"7x7"``)."""
+    from .lower import SpecText
+
     def convert(value: object) -> object:
+        if "omegaconf" in sys.modules:
+            from omegaconf import Container, OmegaConf
+
+            if isinstance(value, Container):
+                value = OmegaConf.to_container(value, resolve=True)
         if isinstance(value, list | tuple):
             return tuple(convert(v) for v in value)
+        if isinstance(value, str):
+            return SpecText(value)
         return value
     return {k: convert(v) for k, v in params.items()}

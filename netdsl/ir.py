@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from .errors import Span
+from .errors import Source, Span
 from .ops import OPS, REQUIRED, Shape, fmt_shape, normalize
 
 
@@ -159,3 +159,67 @@ def lint(graph: Graph) -> None:
     clash = names & containers
     if clash:
         raise ValueError(f"module {min(clash)} also holds other modules")
+
+
+# --- JSON ----------------------------------------------------------------------------------
+
+SCHEMA = "netdsl.ir/1"
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return repr(value)  # a block or another non-data parameter value: shown, not rebuilt
+
+
+def _tuples(value: object) -> object:
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def _span_json(span: Span | None) -> list | None:
+    if span is None:
+        return None
+    return [span.source.filename, span.line, span.column, span.end_line, span.end_column]
+
+
+def _span_from(data: list | None, sources: dict) -> Span | None:
+    if data is None:
+        return None
+    filename, *position = data
+    source = sources.setdefault(filename, Source("", filename))
+    return Span(source, *position)
+
+
+def to_json(graph: Graph) -> dict:
+    """The graph as JSON-ready data (``netdsl show --format json``); see :func:`from_json`."""
+    return {
+        "schema": SCHEMA, "name": graph.name, "filename": graph.filename,
+        "checked": graph.checked, "init": [graph.init[0], list(graph.init[1])],
+        "params": {k: _plain(v) for k, v in graph.params.items()},
+        "output": graph.output, "aux_outputs": list(graph.aux_outputs),
+        "nodes": [{"id": n.id, "op": n.op, "inputs": list(n.inputs),
+                   "attrs": {k: _plain(v) for k, v in n.attrs.items()}, "name": n.name,
+                   "shape": _plain(n.shape), "span": _span_json(n.span),
+                   "trace": [_span_json(s) for s in n.trace]} for n in graph.nodes],
+    }
+
+
+def from_json(data: dict) -> Graph:
+    """Rebuilds a graph from :func:`to_json` data (source text is not stored: spans keep
+    their file, line and column)."""
+    if data.get("schema") != SCHEMA:
+        raise ValueError(f"not a netdsl IR document (schema {data.get('schema')!r}, "
+                         f"expected {SCHEMA!r})")
+    sources: dict[str, Source] = {}
+    nodes = tuple(Node(n["id"], n["op"], tuple(n["inputs"]),
+                       frozen({k: _tuples(v) for k, v in n["attrs"].items()}), n["name"],
+                       _span_from(n["span"], sources),
+                       tuple(_span_from(s, sources) for s in n["trace"]),
+                       _tuples(n["shape"])) for n in data["nodes"])
+    graph = Graph(data["name"], nodes, data["output"], tuple(data["aux_outputs"]),
+                  (data["init"][0], tuple(data["init"][1])), frozen(data["params"]),
+                  data["filename"], data["checked"])
+    lint(graph)
+    return graph

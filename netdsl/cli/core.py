@@ -31,10 +31,20 @@ def _run_check(args: argparse.Namespace) -> int:
 
 def _setup_show(parser: argparse.ArgumentParser) -> None:
     spec_arguments(parser)
+    parser.add_argument("--format", choices=["text", "json"], default="text",
+                        help="text (one node per line) or json (schema netdsl.ir/1)")
 
 
 def _run_show(args: argparse.Namespace) -> int:
-    print(compile_spec(args))
+    graph = compile_spec(args)
+    if args.format == "json":
+        import json
+
+        from ..ir import to_json
+
+        print(json.dumps(to_json(graph), indent=1))
+    else:
+        print(graph)
     return 0
 
 
@@ -45,6 +55,8 @@ def _setup_build(parser: argparse.ArgumentParser) -> None:
                         ".onnx; chosen by the extension")
     parser.add_argument("--batch", type=int, default=1, help="batch size of the smoke run")
     parser.add_argument("--seed", type=int, default=0, help="seed for the initial weights")
+    parser.add_argument("--optimize", action="store_true", help="smoke-run the inference module "
+                        "(batch norm folded, channels_last, torch.compile); -o saves the plain one")
 
 
 def _run_build(args: argparse.Namespace) -> int:
@@ -61,9 +73,16 @@ def _run_build(args: argparse.Namespace) -> int:
     built = time.perf_counter() - started
     model.eval()
     x = torch.randn(args.batch, *graph.input.shape)
+    run = model
+    if args.optimize:
+        from ..optimize import optimize_module
+
+        run = optimize_module(model)
+        with torch.no_grad():
+            run(x)  # compiles
     started = time.perf_counter()
     with torch.no_grad():
-        y = model(x)
+        y = run(x)
     ran = time.perf_counter() - started
     params = sum(p.numel() for p in model.parameters())
     print(f"{graph.name} ({args.spec})")
@@ -71,6 +90,8 @@ def _run_build(args: argparse.Namespace) -> int:
     print(f"  output  {fmt_shape(tuple(y.shape))}")
     print(f"  params  {params:,}")
     print(f"  built in {built:.2f} s, forward {ran:.3f} s")
+    if args.optimize:
+        print(f"  optimised: compiled in {run.compile_seconds:.1f} s")
     if args.output:
         export.save(model, graph, Path(args.output), x)
         print(f"  saved   {args.output}")
