@@ -1,0 +1,32 @@
+"""docs/language.md describes the whole language: every grammar rule, layer and builtin."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from conftest import ROOT
+from netdsl.lower import _BUILTINS, Loader
+from netdsl.ops import OPS
+
+DOC = (ROOT / "docs" / "language.md").read_text()
+GRAMMAR = (ROOT / "netdsl" / "grammar.lark").read_text()
+RULES = sorted(set(re.findall(r"^\??([a-z_][a-z_0-9]*):", GRAMMAR, re.M)) |
+               set(re.findall(r"-> (\w+)", GRAMMAR)))
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_every_grammar_rule_is_documented(rule):
+    assert f"`{rule}`" in DOC
+
+
+@pytest.mark.parametrize("name", sorted(OPS) + sorted(_BUILTINS))
+def test_every_layer_and_builtin_is_documented(name):
+    assert f"`{name}" in DOC
+
+
+def test_every_prelude_block_is_documented():
+    prelude = Loader([ROOT]).prelude
+    for name in prelude.names:
+        assert f"`{name}(" in DOC, name
