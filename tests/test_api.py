@@ -132,3 +132,11 @@ def test_resnet18_compiles_with_fullgraph_and_exports():
     program = torch.export.export(model, (x,))
     with torch.no_grad():
         torch.testing.assert_close(program.module()(x), expected)
+
+
+def test_resnet152_is_a_short_file():
+    """ResNet-152 plus the family file it imports stays under 40 lines (Caffe: 6,775)."""
+    lines = sum(len((SPECS / name).read_text().splitlines())
+                for name in ("resnet152.net", "resnet_family.net"))
+    assert lines < 40
+    assert netdsl.compile(SPECS / "resnet152.net").name == "resnet152"
