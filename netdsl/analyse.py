@@ -93,6 +93,7 @@ class Summary:
     forward_peak: int  # values alive at once at the peak of an inference pass, per image
     batch: int = 1
     dtype: str = "float32"
+    op_totals: tuple = ()  # ((op, ((figure, sum), ...)), ...), from the uncollapsed rows
 
     @property
     def bytes_per_value(self) -> int:
@@ -123,14 +124,9 @@ class Summary:
         return 2 * self.total_activations * self.batch * self.bytes_per_value
 
     def by_op(self) -> dict[str, dict[str, int]]:
-        """Params, MACs and activations summed per op (VGG-16: 89.4% of params in fc)."""
-        out: dict[str, dict[str, int]] = {}
-        for layer in self.layers:
-            row = out.setdefault(layer.op, {"params": 0, "macs": 0, "activations": 0})
-            row["params"] += layer.params
-            row["macs"] += layer.macs
-            row["activations"] += layer.activations
-        return out
+        """Params, MACs and activations summed per op, over every node even when rows are
+        collapsed (VGG-16: 89.4% of the parameters in fc)."""
+        return {op: dict(figures) for op, figures in self.op_totals}
 
     def to_json(self) -> dict:
         """The ``netdsl summary --format json`` object (DESIGN.md's keys, and more)."""
@@ -180,7 +176,18 @@ def summarize(graph: Graph, batch: int = 1, dtype: str = "float32",
                             *fields[node.id], aux=node.id in aux, module=node.is_module))
     rows = tuple(layers) if depth is None else collapse(graph, layers, depth)
     return Summary(graph.name, graph.input.shape, graph.output_shape, rows, weight_depth(graph),
-                   feature_rf(graph, fields), forward_peak(graph, counts), batch, dtype)
+                   feature_rf(graph, fields), forward_peak(graph, counts), batch, dtype,
+                   _op_totals(layers))
+
+
+def _op_totals(layers: list[Layer]) -> tuple:
+    out: dict[str, dict[str, int]] = {}
+    for layer in layers:
+        row = out.setdefault(layer.op, {"params": 0, "macs": 0, "activations": 0})
+        row["params"] += layer.params
+        row["macs"] += layer.macs
+        row["activations"] += layer.activations
+    return tuple((op, tuple(figures.items())) for op, figures in out.items())
 
 
 # --- names and scopes ----------------------------------------------------------------------
@@ -445,13 +452,13 @@ def sweep(graph: Graph, sizes: Iterable[int]) -> list[SizeResult]:
 
     >>> import netdsl
     >>> g = netdsl.compile("network t:\\n input 3x8x8\\n conv(4, 5x5) -> maxpool(3x3)")
-    >>> [(r.size, r.node and r.node.op) for r in sweep(g, range(6, 9))]
-    [(6, 'maxpool'), (7, 'conv'), (8, None)]
+    >>> [(r.size, r.node and r.node.op) for r in sweep(g, range(4, 8))]
+    [(4, 'conv'), (5, 'maxpool'), (6, 'maxpool'), (7, None)]
     """
     from .check import check
     from .errors import SpecShapeError
 
-    channels = graph.input.shape[0]
+    channels = graph.input.attrs["shape"][0]
     out = []
     for size in sizes:
         failing = _first_failure(graph, (channels, size, size))

@@ -192,7 +192,7 @@ def _totals(summary) -> list[str]:
     for key, label in (("params", "params by op"), ("activations", "values by op")):
         total = getattr(summary, f"total_{key}")
         parts = sorted(((v[key], op) for op, v in summary.by_op().items() if v[key]), reverse=True)
-        lines.append(f"{label:<12}" + ", ".join(f"{op} {n:,} ({_percent(n, total)})"
+        lines.append(f"{label:<14}" + ", ".join(f"{op} {n:,} ({_percent(n, total)})"
                                                  for n, op in parts))
     return lines
 
@@ -465,11 +465,16 @@ def _fuses(graph, source: int, node, readers, scope, box) -> bool:
     prev = graph.nodes[source]
     if "group" in box or prev.op == "input" or readers[source] != 1:
         return False
-    if prev.op in _POOLS and node.op not in _TRAILING:
+    shrinks = prev.op in _POOLS and prev.shape[1:] != graph.nodes[prev.inputs[0]].shape[1:]
+    if shrinks and node.op not in _TRAILING:  # a new box at each resolution, as VGG's stages
         return False
     a, b = scope[source], scope[node.id]
-    return a == b or (bool(a) and bool(b) and a.rsplit(".", 1)[0] == b.rsplit(".", 1)[0]
-                      and "." in a and "." in b) or (node.op in _TRAILING and b == "")
+    if a == b or (node.op in _TRAILING and b == ""):
+        return True
+    # within one block: units of one branch (inception3a.branch2.0 -> .1), or nested ones
+    nested = bool(a) and bool(b) and (b.startswith(a + ".") or a.startswith(b + "."))
+    siblings = "." in a and "." in b and a.rsplit(".", 1)[0] == b.rsplit(".", 1)[0]
+    return nested or siblings
 
 
 def _box_label(box: dict, graph, prefix: str) -> str:
@@ -521,7 +526,7 @@ def to_dot(graph, depth: int | None = None) -> str:
     dashed (training only), identity shortcuts dashed."""
     boxes, box_of, holder, _ = _boxes(graph, depth)
     where = _clusters(boxes)
-    lines = [f'digraph "{_escape(graph.name)}" {{', "  rankdir=TB; newrank=true;",
+    lines = [f'digraph "{_escape(graph.name)}" {{', "  rankdir=TB; newrank=true; ordering=out;",
              '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=11];',
              '  edge [fontname="Helvetica", fontsize=9, color="#555555"];',
              f'  label="{_escape(graph.name)}: {fmt_shape(graph.input.shape)} -> '
