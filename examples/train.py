@@ -29,7 +29,7 @@ from sklearn.model_selection import train_test_split
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
-from netdsl.export import atomic_write
+from netdsl.files import atomic_write
 
 
 def datasets(cfg: DictConfig, shape: tuple[int, ...]):

@@ -8,7 +8,6 @@ safetensors or with ``torch.load(weights_only=True)``: loading weights never run
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from torch import nn
 
 from . import emit
 from .errors import BuildError
+from .files import atomic_write
 from .ir import Graph
 
 FORMATS = {
@@ -49,18 +49,6 @@ def save(model: nn.Module, graph: Graph, path: Path, example: torch.Tensor) -> N
         ".onnx": lambda p: _save_onnx(model, example, p),
     }
     atomic_write(path, writers[path.suffix.lower()])
-
-
-def atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _save_safetensors(model: nn.Module, path: str) -> None:

@@ -9,10 +9,11 @@ import sys
 import pytest
 import torch
 import torchvision
-from conftest import ROOT, SPECS, all_specs
 
 import netdsl
 from netdsl import ir, syntax
+
+from conftest import ROOT, SPECS, all_specs
 
 TINY = """
 network tiny(width=8, num_classes=10):

@@ -8,9 +8,10 @@ import sys
 
 import pytest
 import torch
-from conftest import ROOT
 
 from netdsl.cli import main
+
+from conftest import ROOT
 
 
 @pytest.fixture(autouse=True)

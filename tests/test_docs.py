@@ -6,9 +6,10 @@ import re
 
 import pytest
 
-from conftest import ROOT
 from netdsl.lower import _BUILTINS, Loader
 from netdsl.ops import OPS
+
+from conftest import ROOT
 
 DOC = (ROOT / "docs" / "language.md").read_text()
 GRAMMAR = (ROOT / "netdsl" / "grammar.lark").read_text()

@@ -13,9 +13,10 @@ import pytest
 import torch
 
 import netdsl
-from conftest import SPECS
 from netdsl import export
 from netdsl.errors import BuildError
+
+from conftest import SPECS
 
 SMALL = {"num_classes": 5, "input": (3, 32, 32)}
 

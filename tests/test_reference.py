@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 import torchvision
-from conftest import SPECS
-from reference import load_and_compare, param_count
 
 import netdsl
+
+from conftest import SPECS
+from reference import load_and_compare, param_count
 
 # spec, torchvision constructor, netdsl overrides, input size used for the comparison
 CASES = [

@@ -75,7 +75,7 @@ def fmt_shape(shape) -> str:
 
 
 # Modules of netdsl.cli that define commands; each must import quickly (no torch at import).
-GROUPS = ["core", "bench", "analyse"]
+GROUPS = ["core", "analyse", "bench", "format"]
 
 
 def _commands() -> list[Command]:

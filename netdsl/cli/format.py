@@ -1,0 +1,49 @@
+"""``netdsl fmt``: print, check or rewrite a spec in its canonical layout."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import SpecImportError
+from . import Command
+
+
+def _setup(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("specs", nargs="+", metavar="SPEC", help=".net files")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true",
+                      help="exit 1 if a file is not in canonical layout (for CI)")
+    mode.add_argument("-i", "--in-place", action="store_true",
+                      help="rewrite the files (atomically)")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..files import atomic_write
+    from ..fmt import format_text
+
+    unformatted = []
+    for name in args.specs:
+        path = Path(name)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise SpecImportError(f"cannot read {path}: {error}") from None
+        formatted = format_text(text, str(path))
+        if args.check:
+            if formatted != text:
+                unformatted.append(name)
+        elif args.in_place:
+            if formatted != text:
+                atomic_write(path, lambda tmp, f=formatted: Path(tmp).write_text(f, "utf-8"))
+        else:
+            sys.stdout.write(formatted)
+    for name in unformatted:
+        print(f"{name}: not in canonical layout (netdsl fmt -i {name})", file=sys.stderr)
+    return 1 if unformatted else 0
+
+
+COMMANDS: list[Command] = [
+    ("fmt", "print a spec in canonical layout (--check for CI, -i to rewrite)", _setup, _run),
+]
