@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from . import check as _check
 from . import lower as _lower
 from . import parse as _parse
+from .errors import SpecLimitError
 from .ir import Graph
 from .syntax import Module
 
@@ -31,20 +32,45 @@ def compile(spec: str | os.PathLike, **params: object) -> Graph:  # noqa: A001 -
     return _check.check(_lower.lower_spec(spec, _values(params)))
 
 
-def build(spec: str | os.PathLike, *, optimize: bool = False, **params: object) -> torch.nn.Module:
+# Networks above this many parameters (8 GB of float32 weights) are refused before any
+# allocation; ``max_params=`` (``netdsl build --max-params``) moves the limit.
+MAX_PARAMS = 2_000_000_000
+
+
+def build(spec: str | os.PathLike, *, optimize: bool = False, max_params: int | None = MAX_PARAMS,
+          **params: object) -> torch.nn.Module:
     """Compiles a spec and emits a ``torch.nn.Module`` (in training mode, like torchvision's
     constructors), its weights initialised as the network's ``init`` scheme says.
 
     ``optimize=True`` returns a module for fast inference instead (see netdsl.optimize).
     """
+    graph = compile(spec, **params)
+    check_budget(graph, max_params)
     from . import emit  # torch is imported here, and only here
 
-    module = emit.build_module(compile(spec, **params))
+    module = emit.build_module(graph)
     if optimize:
         from .optimize import optimize_module
 
         module = optimize_module(module)
     return module
+
+
+def check_budget(graph: Graph, max_params: int | None) -> None:
+    """Refuses, from the IR alone, a network with more parameters than ``max_params``."""
+    if max_params is None:
+        return
+    from .analyse import summarize
+
+    layers = summarize(graph).layers
+    total = sum(layer.params for layer in layers)
+    if total > max_params:
+        biggest = max(layers, key=lambda layer: layer.params)
+        raise SpecLimitError(
+            f"{graph.name} has {total:,} parameters, more than the budget of {max_params:,}",
+            graph.nodes[biggest.id].span,
+            notes=(f"the largest layer, {biggest.name}, has {biggest.params:,}",
+                   "raise the budget with max_params=N (netdsl build --max-params N)"))
 
 
 def _values(params: Mapping[str, object]) -> dict[str, object]:

@@ -3,6 +3,7 @@ the frontend; the emitted module works under torch.compile and torch.export."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -141,3 +142,36 @@ def test_resnet152_is_a_short_file():
                 for name in ("resnet152.net", "resnet_family.net"))
     assert lines < 40
     assert netdsl.compile(SPECS / "resnet152.net").name == "resnet152"
+
+
+def test_build_refuses_a_network_over_the_parameter_budget_before_allocating():
+    text = "network huge:\n    input 3x8x8\n    conv(1000000, 3x3) -> conv(1000000, 1x1)\n"
+    with pytest.raises(netdsl.NetDSLError, match="more than the budget") as caught:
+        netdsl.build(text)
+    assert (caught.value.line, caught.value.column) == (3, 27)  # the largest layer
+    with pytest.raises(netdsl.NetDSLError, match="budget of 1,000"):
+        netdsl.build(TINY, max_params=1_000)
+
+
+def test_ir_json_round_trips_and_builds():
+    graph = netdsl.compile(SPECS / "googlenet.net")
+    data = ir.to_json(graph)
+    assert data["schema"] == "netdsl.ir/1"
+    again = ir.from_json(json.loads(json.dumps(data)))
+    assert ir.to_json(again) == data
+    from netdsl.emit import build_module
+
+    keys = list(build_module(again).state_dict())
+    assert keys == list(netdsl.build(SPECS / "googlenet.net").state_dict())
+
+
+def test_same_seed_gives_bitwise_identical_weights_in_two_processes(tmp_path):
+    code = ("import sys, torch, netdsl\n"
+            "torch.manual_seed(3)\n"
+            "torch.save(netdsl.build('specs/googlenet.net').state_dict(), sys.argv[1])\n")
+    for name in ("a.pt", "b.pt"):
+        subprocess.run([sys.executable, "-c", code, str(tmp_path / name)], check=True, cwd=ROOT,
+                       timeout=120)
+    a = torch.load(tmp_path / "a.pt", weights_only=True)
+    b = torch.load(tmp_path / "b.pt", weights_only=True)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -55,12 +55,17 @@ def _setup_build(parser: argparse.ArgumentParser) -> None:
                         ".onnx; chosen by the extension")
     parser.add_argument("--batch", type=int, default=1, help="batch size of the smoke run")
     parser.add_argument("--seed", type=int, default=0, help="seed for the initial weights")
+    parser.add_argument("--max-params", type=int, default=None, metavar="N",
+                        help="refuse networks with more parameters (default: 2,000,000,000)")
     parser.add_argument("--optimize", action="store_true", help="smoke-run the inference module "
                         "(batch norm folded, channels_last, torch.compile); -o saves the plain one")
 
 
 def _run_build(args: argparse.Namespace) -> int:
+    from ..api import MAX_PARAMS, check_budget
+
     graph = compile_spec(args)
+    check_budget(graph, args.max_params or MAX_PARAMS)
     started = time.perf_counter()
     import torch
 
