@@ -13,6 +13,7 @@ from dataclasses import replace
 
 from .errors import PRELUDE, SpecShapeError, call_note
 from .ir import Graph, Node, frozen
+from .lower import paused_gc
 from .ops import OPS, Shape, ShapeProblem, fmt_shape
 
 
@@ -21,6 +22,11 @@ def check(graph: Graph, input_shape: Shape | None = None) -> Graph:
 
     ``input_shape`` replaces the network's declared input (to sweep input sizes).
     """
+    with paused_gc():  # linear time on very deep networks (see paused_gc)
+        return _check(graph, input_shape)
+
+
+def _check(graph: Graph, input_shape: Shape | None) -> Graph:
     shapes: list[Shape] = []
     nodes: list[Node] = []
     for node in graph.nodes:
@@ -48,7 +54,10 @@ def _resolve_projection(node: Node, given: Shape, wanted: Shape) -> dict:
                            expected=fmt_shape(wanted), found=fmt_shape(given))
     stride = []
     for axis in (1, 2):
-        fits = [s for s in range(1, given[axis] + 1) if (given[axis] - 1) // s + 1 == wanted[axis]]
+        # the least s with (g - 1) // s + 1 == w, without trying every s up to g (g may be huge)
+        g, w = given[axis], wanted[axis]
+        least = (g - 1) // w + 1 if w > 1 else max(g, 1)
+        fits = [least] if 1 <= least <= g and (g - 1) // least + 1 == w else []
         if not fits:
             raise ShapeProblem(f"no strided 1x1 convolution takes {fmt_shape(given)} to "
                                f"{fmt_shape(wanted)}", expected=fmt_shape(wanted),

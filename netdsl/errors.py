@@ -26,8 +26,12 @@ class Source:
     text: str
     filename: str = "<string>"
 
+    def lines(self) -> list[str]:
+        """The lines as the lexer counts them: only '\\n' ends one (not '\\f' or U+2028)."""
+        return [line.removesuffix("\r") for line in self.text.split("\n")]
+
     def line(self, number: int) -> str:
-        lines = self.text.splitlines()
+        lines = self.lines()
         return lines[number - 1] if 0 < number <= len(lines) else ""
 
 
@@ -88,10 +92,10 @@ class NetDSLError(Exception):
     def render(self) -> str:
         if self.span is None:
             head = f"error: {self.message}"
-            return "\n".join([head, *self._footer()])
+            return _printable("\n".join([head, *self._footer()]))
         s = self.span
         head = f"{s.source.filename}:{s.line}:{s.column}: error: {self.message}"
-        text = s.source.line(s.line).expandtabs(1)
+        text = _printable(s.source.line(s.line).expandtabs(1))  # one character per column
         gutter = " " * len(str(s.line))
         last = s.end_column if s.end_line == s.line else len(text) + 1
         column = min(s.column, len(text) + 1)
@@ -103,8 +107,8 @@ class NetDSLError(Exception):
             column = column - start + (3 if start else 0)
             width = max(1, min(width, len(cut) + 1 - (column - (3 if start else 0) - 1)))
         caret = " " * (column - 1) + "^" * width
-        return "\n".join([head, f"{gutter} |", f"{s.line} | {text}", f"{gutter} | {caret}",
-                          *self._footer(gutter)])
+        return _printable("\n".join([head, f"{gutter} |", f"{s.line} | {text}",
+                                      f"{gutter} | {caret}", *self._footer(gutter)]))
 
     def _footer(self, gutter: str = "") -> list[str]:
         out = []
@@ -114,6 +118,12 @@ class NetDSLError(Exception):
             out.append(f"{gutter} = found:    {self.found}")
         out += [f"{gutter} = note: {n}" for n in self.notes]
         return out
+
+
+def _printable(text: str) -> str:
+    """No control characters (a hostile spec's terminal escape sequences) in a diagnostic."""
+    return "".join(c if c.isprintable() or c == "\n" else "\N{REPLACEMENT CHARACTER}"
+                   for c in text)
 
 
 PRELUDE = "<prelude>"  # the filename of netdsl's built-in blocks (netdsl/prelude.net)

@@ -17,7 +17,9 @@ are written in.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import gc
 import os
 import re
 import sys
@@ -228,17 +230,30 @@ class Loader:
     def _resolve_import(self, item: ast.Import, importer: Path | None) -> Path:
         base = importer.parent if importer else Path.cwd()
         candidates = [base / item.path, BUNDLED_SPECS / item.path]
+        escapes = 0  # decided on the path alone: whether a file exists outside is not told
         for candidate in candidates:
-            resolved = candidate.resolve()
-            if resolved.is_file():
-                if not any(resolved.is_relative_to(root) for root in self.roots):
-                    raise SpecImportError(
-                        f"import '{item.path}' leaves the spec's folder", item.span,
-                        notes=("imports may only read files under the main spec's folder "
-                               "or netdsl's specs/ folder",))
+            try:
+                resolved = candidate.resolve()
+            except (OSError, ValueError, RuntimeError):  # a NUL byte, a symlink loop
+                raise SpecImportError(f"'{item.path}' is not a valid path", item.span) from None
+            if not any(resolved.is_relative_to(root) for root in self.roots):
+                escapes += 1
+            elif _is_file(resolved):
                 return candidate
+        if escapes == len(candidates):
+            raise SpecImportError(
+                f"import '{item.path}' leaves the spec's folder", item.span,
+                notes=("imports may only read files under the main spec's folder "
+                       "or netdsl's specs/ folder",))
         raise SpecImportError(f"cannot find '{item.path}' to import", item.span,
                               notes=(f"looked in {_display(base)} and {_display(BUNDLED_SPECS)}",))
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name too long, a NUL byte
+        return False
 
 
 def _display(path: Path) -> str:
@@ -577,7 +592,8 @@ class Lowerer:
     def call_block(self, block: BlockValue, args, kwargs, call: ast.Node, x: int,
                    ctx: _Ctx) -> int:
         definition = block.definition
-        if definition in ctx.blocks:
+        if definition in ctx.blocks and any(  # not twice(twice(x)): that is a layer argument
+                _inside(call.span, b.span) for b in ctx.blocks[ctx.blocks.index(definition):]):
             cycle = " -> ".join(b.name for b in (*ctx.blocks[ctx.blocks.index(definition):],
                                                  definition))
             raise SpecRecursionError(f"block '{definition.name}' calls itself ({cycle})",
@@ -589,9 +605,10 @@ class Lowerer:
         local = Env({}, block.env)
         for p in definition.params:
             if p.name not in values and p.default is None:
+                name_at = _name_span(definition.span, definition.name)
                 raise SpecArgumentError(f"{definition.name} needs a value for '{p.name}'",
                                         call.span, notes=(f"block {definition.name} is defined "
-                                                          f"at {_where(definition.span)}",))
+                                                          f"at {_where(name_at)}",))
         inner = _Ctx(ctx.scope, (*ctx.trace, call.span), (*ctx.blocks, definition),
                      ctx.project_target)
         try:
@@ -618,6 +635,11 @@ class Lowerer:
 
 def _where(span: Span) -> str:
     return f"{span.source.filename}:{span.line}:{span.column}"
+
+
+def _inside(span: Span, outer: Span) -> bool:
+    return span.source is outer.source and (outer.line, outer.column) <= (span.line, span.column) \
+        and (span.end_line, span.end_column) <= (outer.end_line, outer.end_column)
 
 
 def _literal(value: object) -> str:
@@ -653,7 +675,8 @@ def _stack(lw: Lowerer, call: ast.Node, env: Env, x: int, ctx: _Ctx) -> int:
     """stack(layers, n): the layers repeated n times, one after another (VGG's stages)."""
     args, _ = _layer_args(lw, call, set())
     if len(args) != 2:
-        raise SpecArgumentError(f"stack takes a layer and a count, got {len(args)} arguments",
+        raise SpecArgumentError(f"stack takes a layer and a count, got {len(args)} argument"
+                                f"{'' if len(args) == 1 else 's'}",
                                 call.span, notes=("stack(conv3x3(64) -> relu, 2)",))
     count = lw.evaluate(args[1], env)
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
@@ -662,8 +685,12 @@ def _stack(lw: Lowerer, call: ast.Node, env: Env, x: int, ctx: _Ctx) -> int:
     if count > MAX_NODES:
         raise SpecLimitError(f"stack of {count:,} copies exceeds the limit of {MAX_NODES:,} "
                              "layers", args[1].span)
-    for _ in range(count):
+    for i in range(count):
+        before = len(lw.nodes)
         x = lw.lower(args[0], env, x, ctx)
+        if i == 0 and before + (len(lw.nodes) - before) * count > MAX_NODES:  # fail now, not later
+            raise SpecLimitError(f"stack of {count:,} copies of {len(lw.nodes) - before:,} layers "
+                                 f"exceeds the limit of {MAX_NODES:,} layers", args[1].span)
     return x
 
 
@@ -859,7 +886,11 @@ def _bind_network(network: NetworkValue, overrides: dict, lw: Lowerer, own_only:
         if p.name in overrides:
             value = overrides[p.name]
             if isinstance(value, SpecText):
-                value = lw.evaluate(parse_expression(value, f"<{p.name}={value}>"), local)
+                try:
+                    value = lw.evaluate(parse_expression(value, f"<{p.name}={value}>"), local)
+                except NetDSLError as error:
+                    raise error.within("an override's value is a netdsl value: a number, a size, "
+                                       "a list, or a name the spec defines") from None
             local.names[p.name] = value
         elif p.default is not None:
             local.names[p.name] = lw.evaluate(p.default, local)
@@ -946,7 +977,7 @@ def load(spec: str | os.PathLike, filename: str | None = None) -> tuple[_Loaded,
     if path is None:
         loader = Loader([Path.cwd(), BUNDLED_SPECS])
         return loader.load_text(str(spec), filename), filename or "<string>"
-    if not path.is_file():
+    if not _is_file(path):
         raise SpecImportError(f"no such spec file: {path}")
     loader = Loader([path.resolve().parent, BUNDLED_SPECS])
     return _recursion_guard(lambda: loader.load_file(path)), _display(path.resolve())
@@ -957,7 +988,7 @@ def _as_path(spec: str | os.PathLike) -> Path | None:
         return Path(spec)
     if "\n" not in spec and spec.strip().endswith(".net") and len(spec) < 4096:
         path = Path(spec.strip())
-        if not path.is_file() and not path.is_absolute() and (BUNDLED_SPECS / path).is_file():
+        if not _is_file(path) and not path.is_absolute() and _is_file(BUNDLED_SPECS / path):
             return BUNDLED_SPECS / path
         return path
     return None
@@ -976,7 +1007,27 @@ def lower_spec(spec: str | os.PathLike, overrides: Mapping[str, object] | None =
                filename: str | None = None) -> Graph:
     loaded, name = load(spec, filename)
     network = main_network(loaded)
-    return _recursion_guard(lambda: instantiate(network, overrides or {}, name))
+    with paused_gc():
+        return _recursion_guard(lambda: instantiate(network, overrides or {}, name))
+
+
+@contextlib.contextmanager
+def paused_gc():
+    """Pauses Python's cyclic garbage collector (lowering and checking use it).
+
+    They allocate many objects that all stay alive (nodes, attrs, shapes), and each automatic
+    collection rescans them: with it running, the time per block grew about 1.3x from 1,000
+    to 10,000 blocks (benchmarks/run.py, frontend). Nothing here needs the collector; it
+    runs as usual afterwards.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _recursion_guard(work: Callable):

@@ -39,22 +39,38 @@ class _Layout:
 
     always_accept = ("_NL",)
     _continuers = frozenset({"_ARROW", "EQUAL", "COMMA"})
+    source = Source("")
 
     def process(self, stream):
         depth, pending, previous = 0, None, None
+        # Nesting is also capped here, as the tokens arrive: 100,000 '(' fail at the 101st
+        # instead of after the parser has shifted them all. Right-nested operators count too:
+        # 'a if c else b if ...' and '2 ** 2 ** ...' per bracket level, and runs of unary '-'.
+        right, minus = [0], 0
         for token in stream:
             kind = token.type
             if kind == "_NL":
                 if depth == 0 and previous not in self._continuers and pending is None:
                     pending = token
+                    right[0] = 0
                 continue
             if pending is not None and kind != "_ARROW":
                 yield pending
             pending = None
+            minus = minus + 1 if kind == "MINUS" else 0
             if kind in ("LPAR", "LSQB"):
                 depth += 1
+                right.append(0)
             elif kind in ("RPAR", "RSQB"):
                 depth = max(0, depth - 1)
+                right = right[:-1] or [0]
+            elif kind in ("IF", "POW"):
+                right[-1] += 1
+            elif kind == "COMMA":
+                right[-1] = 0
+            if max(depth, right[-1], minus) > MAX_NESTING:
+                raise SpecLimitError(f"expression nested more than {MAX_NESTING} levels deep",
+                                     _span_of(self.source, [token]))
             previous = kind
             yield token
         if pending is not None:
@@ -91,7 +107,7 @@ class _Builder(Transformer):
         depth = 1 + max((self.depth.get(id(c), 0) for c in children), default=0)
         if depth > MAX_NESTING:
             raise SpecLimitError(f"expression nested more than {MAX_NESTING} levels deep",
-                                 node.span)
+                                 _span_of(self.source, [p for p in parts if p is not None][:1]))
         self.depth[id(node)] = depth
         return node
 
@@ -134,7 +150,7 @@ class _Builder(Transformer):
         depth = self.depth.get(id(inner), 0) + 1
         if depth > MAX_NESTING:
             raise SpecLimitError(f"expression nested more than {MAX_NESTING} levels deep",
-                                 _span_of(self.source, c))
+                                 _span_of(self.source, c[:1]))
         self.depth[id(inner)] = depth
         return inner
 
@@ -220,13 +236,14 @@ class _Builder(Transformer):
 _GRAMMAR = resources.files(__package__).joinpath("grammar.lark").read_text(encoding="utf-8")
 _lock = threading.Lock()
 _builder = _Builder()
+_layout = _Layout()
 _parser: Lark | None = None
 
 
 def _get_parser() -> Lark:
     global _parser
     if _parser is None:
-        _parser = Lark(_GRAMMAR, parser="lalr", lexer="basic", postlex=_Layout(),
+        _parser = Lark(_GRAMMAR, parser="lalr", lexer="basic", postlex=_layout,
                        transformer=_builder, maybe_placeholders=True, start=["start", "expr"])
     return _parser
 
@@ -249,7 +266,7 @@ def parse_expression(text: str, filename: str = "<override>") -> ast.Node:
 def _run(source: Source, text: str, start: str):
     with _lock:
         parser = _get_parser()
-        _builder.source = source
+        _builder.source = _layout.source = source
         _builder.depth = {}
         try:
             return parser.parse(text, start=start)
@@ -280,7 +297,7 @@ def _expected(names) -> str:
 
 
 def _end_of_text(source: Source) -> tuple[int, int]:
-    lines = source.text.rstrip().splitlines() or [""]
+    lines = Source(source.text.rstrip(), source.filename).lines()
     return len(lines), len(lines[-1]) + 1
 
 
@@ -288,7 +305,7 @@ def _open_brackets(source: Source, stop: tuple[int, int] | None = None) -> list:
     """The brackets still open just before ``stop`` (line, column; default: the end of the
     text), innermost last, as (line, column, char); comments and strings are skipped."""
     stack: list[tuple[int, int, str]] = []
-    for number, line in enumerate(source.text.splitlines(), 1):
+    for number, line in enumerate(source.lines(), 1):
         in_string = False
         for column, char in enumerate(line, 1):
             if stop is not None and (number, column) >= stop:
@@ -325,7 +342,8 @@ def _character_error(source: Source, error: UnexpectedCharacters) -> SpecSyntaxE
         return SpecSyntaxError("this string is never closed", span,
                                expected="'\"' before the end of the line")
     hint = _CHARACTER_HINTS.get(char)
-    return SpecSyntaxError(f"unexpected character '{char}'", span, notes=(hint,) if hint else ())
+    shown = f"'{char}'" if char.isprintable() else f"U+{ord(char):04X}"  # a tab, a NUL, U+2028
+    return SpecSyntaxError(f"unexpected character {shown}", span, notes=(hint,) if hint else ())
 
 
 def _first_on_line(source: Source, token: Token) -> bool:
@@ -342,7 +360,8 @@ def _syntax_error(source: Source, error: UnexpectedInput) -> SpecSyntaxError:
     assert isinstance(error, UnexpectedToken)
     token = error.token
     expected = set(error.expected)
-    if token.type == "$END" or (token.type == "_NL" and token.line > len(source.text.splitlines())):
+    last_line = len(source.text.rstrip("\n").split("\n"))
+    if token.type == "$END" or (token.type == "_NL" and token.line > last_line):
         opened = _open_brackets(source)
         if opened:
             line, column, char = opened[-1]
