@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from math import ceil, floor
+from math import gcd
 
 from .ir import Graph, Node
 from .ops import OPS, Shape, ShapeProblem
@@ -371,10 +371,12 @@ def _window_of(node: Node, in_shape: Shape) -> tuple[Pair, Pair]:
     if node.op == "gap":
         return in_shape[1:], in_shape[1:]  # type: ignore[return-value]
     if node.op in ("adaptive_avgpool", "adaptive_maxpool"):
-        # PyTorch's bins: [floor(i*H/O), ceil((i+1)*H/O)); the widest bin, their mean step
+        # PyTorch's bins: [floor(i*H/O), ceil((i+1)*H/O)). Bin i is ceil((r + H) / O) wide,
+        # r = i*H mod O; r runs over the multiples of gcd(H, O) below O, so the widest bin is
+        # ceil((O - gcd + H) / O). The step is their mean.
         ext, step = [], []
         for size, out in zip(in_shape[1:], a["size"], strict=True):
-            ext.append(max(ceil((i + 1) * size / out) - floor(i * size / out) for i in range(out)))
+            ext.append(-(-(out - gcd(size, out) + size) // out))
             step.append(max(1, size // out))
         return (ext[0], ext[1]), (step[0], step[1])
     return (1, 1), (1, 1)

@@ -13,11 +13,12 @@ import pytest
 import timm
 import torch
 import torchvision
-from conftest import SPECS, all_specs
-from reference import assert_same_outputs, param_count, randomize_batch_norm
 
 import netdsl
 from netdsl.analyse import summarize
+
+from conftest import SPECS, all_specs
+from reference import assert_same_outputs, param_count, randomize_batch_norm
 
 # --- helpers ------------------------------------------------------------------------------
 
