@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import keyword
 import linecache
+import math
 import re
 
 import torch
@@ -94,11 +95,17 @@ def _containers(graph: Graph) -> dict[str, list[str]]:
     return children
 
 
+def _is_sequence(names: list[str]) -> bool:
+    """Children named exactly 0, 1, ..., n-1 make an ``nn.Sequential`` (indexed as ``m[i]``);
+    a gap, left by an identity shortcut, makes a plain ``nn.Module``."""
+    return names == [str(i) for i in range(len(names))]
+
+
 def _refs(children: dict[str, list[str]]) -> dict[str, str]:
     """Python expressions that reach each module from ``self``."""
     refs = {"": "self"}
     for parent, names in children.items():
-        sequential = all(n.isdigit() for n in names)
+        sequential = _is_sequence(names)
         for name in names:
             path = f"{parent}.{name}" if parent else name
             if sequential:
@@ -153,6 +160,16 @@ def _inplace(graph: Graph, node: Node, count: dict[int, int]) -> bool:
     return source.op != "project" and count[source.id] == 1 and source.op in _INPLACE_SAFE_PRODUCERS
 
 
+def _inplace_add(graph: Graph, node: Node, holder: dict[int, int], count: dict[int, int]) -> bool:
+    """Whether a two-way sum may overwrite its first operand: no other node reads it, and
+    autograd does not need it (the same rule as an in-place ReLU)."""
+    if node.op != "add" or len(node.inputs) != 2:
+        return False
+    source = graph.nodes[holder[node.inputs[0]]]
+    return (source.op != "project" and count[source.id] == 1
+            and source.op in _INPLACE_SAFE_PRODUCERS)
+
+
 def _expression(node: Node, args: list[str], refs: dict[str, str]) -> str:
     if node.is_module:
         return f"{refs[node.name]}({args[0]})"
@@ -201,8 +218,7 @@ def python_source(graph: Graph) -> str:
                 ctor = OPS[node.op].torch(dict(node.attrs), graph.nodes[node.inputs[0]].shape,
                                           _inplace(graph, node, count))
             else:
-                ctor = "nn.Sequential()" if all(n.isdigit() for n in children[path]) \
-                    else "nn.Module()"
+                ctor = "nn.Sequential()" if _is_sequence(children[path]) else "nn.Module()"
             out.append(f"        {refs[parent]}.add_module({parts[depth - 1]!r}, {ctor})")
     init = _init_lines(graph, refs)
     if init:
@@ -210,12 +226,12 @@ def python_source(graph: Graph) -> str:
         out += ["", "    def reset_parameters(self):",
                 "        # as the reference implementation initialises this network",
                 *("        " + line for line in init)]
-    out += ["", "    def forward(self, x):", *_forward_lines(graph, refs, holder, last)]
+    out += ["", "    def forward(self, x):", *_forward_lines(graph, refs, holder, count, last)]
     return "\n".join(out) + "\n"
 
 
 def _forward_lines(graph: Graph, refs: dict[str, str], holder: dict[int, int],
-                   last: dict[int, int]) -> list[str]:
+                   count: dict[int, int], last: dict[int, int]) -> list[str]:
     main = _main_path(graph)
     names = _Names()
     var = {0: "x"}
@@ -238,6 +254,10 @@ def _forward_lines(graph: Graph, refs: dict[str, str], holder: dict[int, int],
         var[node.id] = target
         indent = "            " if aux_only else "        "
         shape = "x".join(map(str, node.shape))
+        if _inplace_add(graph, node, holder, count) and target == args[0]:
+            # as torchvision's `out += identity`: no new tensor for the residual sum
+            lines.append(f"{indent}{target} += {args[1]}  # {shape}")
+            continue
         lines.append(f"{indent}{target} = {_expression(node, args, refs)}  # {shape}")
     result = var[graph.output]
     if graph.aux_outputs:
@@ -264,10 +284,55 @@ def module_class(graph: Graph) -> type[nn.Module]:
     return namespace[_class_name(graph.name)]  # type: ignore[return-value]
 
 
+# What each ``init`` scheme's loop (_INIT_LOOPS) overwrites: build_module skips PyTorch's
+# default initialisation of exactly these, and keeps it for everything else.
+_SCHEME_OVERWRITES: dict[str, dict[type, tuple[str, ...]]] = {
+    "torch": {},
+    "resnet": {nn.Conv2d: ("weight",)},
+    "vgg": {nn.Conv2d: ("weight", "bias"), nn.Linear: ("weight", "bias")},
+    "trunc_normal": {nn.Conv2d: ("weight",), nn.Linear: ("weight",)},
+}
+
+
 def build_module(graph: Graph) -> nn.Module:
-    module = module_class(graph)()
+    """The module, its weights drawn once from the same distributions as the reference.
+
+    It is constructed on the meta device (no memory, no random numbers), then each tensor is
+    initialised once: calling the class directly, like torchvision's constructors, draws
+    every convolution's weights twice (PyTorch's default, then the network's scheme), which
+    is most of the time a large network takes to build.
+    """
+    cls = module_class(graph)
+    with torch.device("meta"):
+        module = cls()
+    module.to_empty(device=torch.get_default_device())
+    _initialise(module, graph)
     module.netdsl_graph = graph  # what it was built from, for tools (plain attribute)
     return module
+
+
+def _initialise(module: nn.Module, graph: Graph) -> None:
+    """PyTorch's default init for what the scheme leaves alone, then the scheme itself."""
+    overwrites = _SCHEME_OVERWRITES[graph.init[0]]
+    own = {node.name for node in graph.modules() if node.attrs.get("std") is not None}
+    with torch.no_grad():
+        for name, m in module.named_modules():
+            if m is module or not hasattr(m, "reset_parameters"):
+                continue
+            skip = next((fields for kind, fields in overwrites.items() if isinstance(m, kind)), ())
+            skip = (*skip, "weight") if name in own else skip
+            if not skip:
+                m.reset_parameters()  # batch norm also resets its running statistics here
+                continue
+            # nn.Conv2d / nn.Linear.reset_parameters, less the tensors the scheme overwrites
+            if "weight" not in skip:
+                nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5))
+            if m.bias is not None and "bias" not in skip:
+                fan_in, _ = nn.init._calculate_fan_in_and_fan_out(m.weight)
+                bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+                nn.init.uniform_(m.bias, -bound, bound)
+        if hasattr(module, "reset_parameters"):
+            module.reset_parameters()
 
 
 def standalone_source(graph: Graph) -> str:

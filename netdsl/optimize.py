@@ -39,14 +39,12 @@ def fold_batch_norm(module: nn.Module, inplace: bool = False) -> nn.Module:
     convolution keeps its own name; the batch norm modules are gone). The input module is
     left as it was unless ``inplace``.
     """
+    graph = getattr(module, "netdsl_graph", None)
     if not inplace:  # the IR is immutable: the copy shares it
-        graph = getattr(module, "netdsl_graph", None)
         module = copy.deepcopy(module, memo={id(graph): graph} if graph is not None else None)
-    module.eval()
-    folded = fuse(module, inplace=True)
-    for name in ("netdsl_graph",):
-        if hasattr(module, name):
-            setattr(folded, name, getattr(module, name))
+    folded = fuse(module.eval(), inplace=True)
+    if graph is not None:
+        folded.netdsl_graph = graph
     return folded
 
 

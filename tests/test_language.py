@@ -182,3 +182,10 @@ def test_pool_padding_larger_than_half_the_window_is_refused():
 def test_same_padding_keeps_the_size_at_stride_one():
     graph = netdsl.compile(net("conv(4, 1x7, pad=same) -> conv(4, 5x5, dilation=2, pad=same)"))
     assert [n.shape for n in graph.nodes[1:]] == [(4, 32, 32), (4, 32, 32)]
+
+
+def test_an_identity_shortcut_leaves_a_gap_in_the_numbering_and_the_module_still_runs():
+    header = "block unit(c) = residual(conv3x3(c) -> relu -> conv3x3(c), shortcut=project) -> relu"
+    model = netdsl.build(net("b: unit(3)", header, shape="3x8x8"))
+    assert [name for name, _ in model.b.named_children()] == ["0", "1", "2", "4"]
+    assert model(torch.randn(1, 3, 8, 8)).shape == (1, 3, 8, 8)
