@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import gc
 import os
 import re
@@ -176,18 +177,7 @@ class Loader:
         self.roots = [r.resolve() for r in roots]
         self.cache: dict[Path, _Loaded] = {}
         self.active: list[Path] = []
-        self.prelude = self._load_prelude()
-
-    def _load_prelude(self) -> Env:
-        env = Env({**CONSTANTS, **{n: op for n, op in OPS.items() if _is_layer_op(op)}})
-        for name, (handler, doc) in _BUILTINS.items():
-            env.names[name] = Builtin(name, handler, doc)
-        text = resources.files(__package__).joinpath("prelude.net").read_text(encoding="utf-8")
-        module = parse(text, "<prelude>")
-        prelude = Env({}, env)
-        for item in module.definitions:
-            _define(prelude, item)
-        return prelude
+        self.prelude = _prelude()
 
     def load_text(self, text: str, filename: str | None = None) -> _Loaded:
         return self._link(parse(text, filename), Path(filename).resolve() if filename else None)
@@ -254,6 +244,20 @@ def _is_file(path: Path) -> bool:
         return path.is_file()
     except (OSError, ValueError):  # a name too long, a NUL byte
         return False
+
+
+@functools.cache
+def _prelude() -> Env:
+    """Layers, builtins, constants and the prelude's blocks: read once per process, then
+    shared (no spec changes them: a spec's own names live in a child scope)."""
+    env = Env({**CONSTANTS, **{n: op for n, op in OPS.items() if _is_layer_op(op)}})
+    for name, (handler, doc) in _BUILTINS.items():
+        env.names[name] = Builtin(name, handler, doc)
+    text = resources.files(__package__).joinpath("prelude.net").read_text(encoding="utf-8")
+    prelude = Env({}, env)
+    for item in parse(text, PRELUDE).definitions:
+        _define(prelude, item)
+    return prelude
 
 
 def _display(path: Path) -> str:
