@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from math import gcd
 
-from .ir import Graph, Node
+from .ir import Graph, Node, main_path, reader_counts, runs_in_place, value_holders
 from .ops import OPS, Shape, ShapeProblem
 
 CONVENTIONS = (
@@ -51,11 +51,6 @@ CONVENTIONS = (
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 
-# Ops whose output autograd does not need for their own backward, so a following ReLU may
-# overwrite it in place. Mirrors netdsl.emit._INPLACE_SAFE_PRODUCERS (tests/test_analyse.py
-# checks that the in-place decisions agree with the emitted modules).
-_INPLACE_SAFE_PRODUCERS = frozenset({"conv", "bn", "add", "concat", "fc", "maxpool", "avgpool",
-                                     "gap", "adaptive_avgpool", "lrn", "project", "scale"})
 _WEIGHT_OPS = frozenset({"conv", "fc", "project"})
 _GLOBAL_OPS = frozenset({"gap", "adaptive_avgpool", "adaptive_maxpool", "flatten"})
 
@@ -259,35 +254,11 @@ def collapse(graph: Graph, layers: list[Layer], depth: int) -> tuple[Layer, ...]
 
 # --- activations ---------------------------------------------------------------------------
 
-def _holders(graph: Graph) -> list[int]:
-    """Each node's value holder: identity shortcuts hold no value of their own (as in emit)."""
-    holder: list[int] = []
-    for node in graph.nodes:
-        identity = node.op == "project" and not node.is_module
-        holder.append(holder[node.inputs[0]] if identity else node.id)
-    return holder
-
-
 def inplace_nodes(graph: Graph) -> set[int]:
-    """The activations netdsl emits in place: the op allows it, and its input comes from a
-    producer whose output autograd does not need and that nothing else reads."""
-    holder = _holders(graph)
-    readers = [0] * len(graph.nodes)
-    for node in graph.nodes:
-        if holder[node.id] == node.id:
-            for i in node.inputs:
-                readers[holder[i]] += 1
-    for kept in (graph.output, *graph.aux_outputs):
-        readers[holder[kept]] += 1
-    out = set()
-    for node in graph.nodes:
-        if not OPS[node.op].inplace:
-            continue
-        source = graph.nodes[node.inputs[0]]
-        if source.op != "project" and readers[source.id] == 1 \
-                and source.op in _INPLACE_SAFE_PRODUCERS:
-            out.add(node.id)
-    return out
+    """The nodes netdsl emits in place (ReLUs, residual sums): they write no new values."""
+    holder = value_holders(graph)
+    readers = reader_counts(graph, holder)
+    return {n.id for n in graph.nodes if runs_in_place(graph, n, holder, readers)}
 
 
 def _numel(shape: Shape) -> int:
@@ -321,12 +292,7 @@ def activation_counts(graph: Graph) -> list[int]:
 
 def aux_only(graph: Graph) -> set[int]:
     """Nodes that only auxiliary classifiers read (run in training mode only)."""
-    needed, stack = set(), [graph.output]
-    while stack:
-        i = stack.pop()
-        if i not in needed:
-            needed.add(i)
-            stack.extend(graph.nodes[i].inputs)
+    needed = main_path(graph)
     return {n.id for n in graph.nodes if n.id not in needed}
 
 

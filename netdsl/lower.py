@@ -45,7 +45,17 @@ from .errors import (
     call_note,
 )
 from .ir import Graph, Node, frozen
-from .ops import INIT_SCHEMES, OPS, REQUIRED, Op, Size, Symbol, ValueProblem, normalize
+from .ops import (
+    INIT_SCHEMES,
+    OPS,
+    REQUIRED,
+    Op,
+    Size,
+    Symbol,
+    ValueProblem,
+    describe,
+    normalize,
+)
 from .parse import parse, parse_expression
 
 MAX_NODES = 200_000  # layers in one expanded network (ResNet-152 has 518)
@@ -140,24 +150,6 @@ class Env:
                                 notes=(f"first defined{where}",) if first else ())
         self.names[name] = value
         self.spans[name] = span
-
-
-def describe(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, Size):
-        return f"the size {value!r}"
-    if isinstance(value, int | float):
-        return f"the number {value}"
-    if isinstance(value, str) and not isinstance(value, Symbol):
-        return f'the string "{value}"'
-    if isinstance(value, Symbol):
-        return f"'{value}'"
-    if isinstance(value, tuple):
-        return f"a list of {len(value)}"
-    if isinstance(value, Op):
-        return f"the layer '{value.name}'"
-    return getattr(value, "description", type(value).__name__)
 
 
 # --- modules (files) ---------------------------------------------------------------------

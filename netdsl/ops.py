@@ -41,7 +41,8 @@ class ValueProblem(Exception):
     """A value of the wrong kind for a parameter; lowering adds the span."""
 
 
-def _describe(value: object) -> str:
+def describe(value: object) -> str:
+    """A spec value as a message names it: ``the number 2.5``, ``a list of 4``, ``'same'``."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Size):
@@ -50,8 +51,10 @@ def _describe(value: object) -> str:
         return f"the number {value}"
     if isinstance(value, Symbol):
         return f"'{value}'"
+    if isinstance(value, str):
+        return f'the string "{value}"'
     if isinstance(value, tuple):
-        return "a list"
+        return f"a list of {len(value)}"
     if isinstance(value, Op):
         return f"the layer '{value.name}'"
     return getattr(value, "description", type(value).__name__)
@@ -67,7 +70,7 @@ def _pair(name: str, value: object, minimum: int) -> tuple[int, int]:
             isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in value):
         return (value[0], value[1])
     raise ValueProblem(f"{name} must be a number or a size like 3x3 (each at least {minimum}), "
-                       f"found {_describe(given)}")
+                       f"found {describe(given)}")
 
 
 def normalize(param: Param, value: object) -> object:
@@ -77,19 +80,19 @@ def normalize(param: Param, value: object) -> object:
     if kind == "count":
         if is_int and value >= 1:
             return value
-        raise ValueProblem(f"{name} must be a whole number of at least 1, found {_describe(value)}")
+        raise ValueProblem(f"{name} must be a whole number of at least 1, found {describe(value)}")
     if kind in ("float", "prob", "optfloat"):
         if kind == "optfloat" and (value is None or value == Symbol("none")):
             return None
         if not (is_int or isinstance(value, float)):
-            raise ValueProblem(f"{name} must be a number, found {_describe(value)}")
+            raise ValueProblem(f"{name} must be a number, found {describe(value)}")
         if kind == "prob" and not 0 <= value <= 1:
             raise ValueProblem(f"{name} must be between 0 and 1, found {value}")
         return float(value)
     if kind == "bool":
         if isinstance(value, bool):
             return value
-        raise ValueProblem(f"{name} must be true or false, found {_describe(value)}")
+        raise ValueProblem(f"{name} must be true or false, found {describe(value)}")
     if kind == "size":
         return _pair(name, value, 1)
     if kind == "optsize":

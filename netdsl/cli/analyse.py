@@ -416,16 +416,12 @@ def layer_text(node) -> str:
 def _boxes(graph, depth: int | None):
     """Groups nodes into boxes: a block below ``depth``, or a chain of layers that nothing
     else reads (conv -> bn -> relu), broken after each pooling layer as the VGG stages are."""
-    from ..analyse import _holders, aux_only, containers, row_names
+    from ..analyse import aux_only, containers, row_names
+    from ..ir import reader_counts, value_holders
 
-    names, scope, aux, holder = row_names(graph), containers(graph), aux_only(graph), _holders(graph)
-    readers = [0] * len(graph.nodes)
-    for node in graph.nodes:
-        if holder[node.id] == node.id:
-            for i in node.inputs:
-                readers[holder[i]] += 1
-    for kept in (graph.output, *graph.aux_outputs):
-        readers[holder[kept]] += 1
+    names, scope, aux = row_names(graph), containers(graph), aux_only(graph)
+    holder = value_holders(graph)
+    readers = reader_counts(graph, holder)
     box_of: dict[int, int] = {}
     boxes: dict[int, dict] = {}
     for node in graph.nodes:
