@@ -40,7 +40,6 @@ from .errors import (
     SpecLimitError,
     SpecNameError,
     SpecRecursionError,
-    SpecShapeError,
     SpecTypeError,
     call_note,
 )
@@ -818,11 +817,11 @@ def network_params(network: NetworkValue, lw: Lowerer) -> dict[str, ast.Param]:
     own = {p.name: p for p in definition.params}
     if isinstance(definition, ast.NetworkDef):
         return own  # type: ignore[return-value]
-    target, _ = _alias_target(network, lw)
-    return {**network_params(target, lw), **own}
+    return {**network_params(_alias_target(network, lw), lw), **own}
 
 
-def _alias_target(network: NetworkValue, lw: Lowerer) -> tuple[NetworkValue, set[str]]:
+def _alias_target(network: NetworkValue, lw: Lowerer) -> NetworkValue:
+    """The network an alias fixes parameters of."""
     definition = network.definition
     call = definition.target  # type: ignore[union-attr]
     func = call.func if isinstance(call, ast.Call) else call
@@ -830,11 +829,7 @@ def _alias_target(network: NetworkValue, lw: Lowerer) -> tuple[NetworkValue, set
     if not isinstance(target, NetworkValue):
         raise SpecTypeError(f"network '{definition.name}' must be another network with some "
                             f"parameters set, found {describe(target)}", func.span)
-    if not isinstance(call, ast.Call):
-        return target, set()
-    names = list(network_params(target, lw))
-    bound = set(names[:len(call.args)]) | {kw.name for kw in call.kwargs}
-    return target, bound
+    return target
 
 
 def instantiate(network: NetworkValue, overrides: Mapping[str, object], filename: str,
@@ -845,8 +840,8 @@ def instantiate(network: NetworkValue, overrides: Mapping[str, object], filename
     input_override = overrides.pop("input", None)
     definition = network.definition
     if isinstance(definition, ast.NetworkAlias):
-        target, _ = _alias_target(network, lw)
-        local = _bind_network(network, overrides, lw, own_only=True)
+        target = _alias_target(network, lw)
+        local = _bind_network(network, overrides, lw)
         call = definition.target
         args: dict[str, object] = {}
         if isinstance(call, ast.Call):
@@ -863,11 +858,13 @@ def instantiate(network: NetworkValue, overrides: Mapping[str, object], filename
         graph = instantiate(target, {**args, **rest}, filename, lw)
         return Graph(definition.name, graph.nodes, graph.output, graph.aux_outputs, graph.init,
                      frozen({**graph.params, **{k: local.names[k] for k in own}}), filename)
-    local = _bind_network(network, overrides, lw, own_only=False)
+    local = _bind_network(network, overrides, lw)
     return _lower_body(definition, local, lw, input_override, filename)
 
 
-def _bind_network(network: NetworkValue, overrides: dict, lw: Lowerer, own_only: bool) -> Env:
+def _bind_network(network: NetworkValue, overrides: dict, lw: Lowerer) -> Env:
+    """The network's own parameters from ``overrides`` and defaults; an override must name
+    one of its parameters (or, for an alias, one of its target's)."""
     definition = network.definition
     known = set(network_params(network, lw))
     for name in overrides:
@@ -1037,5 +1034,4 @@ def _recursion_guard(work: Callable):
         sys.setrecursionlimit(limit)
 
 
-__all__ = ["lower_spec", "load", "instantiate", "main_network", "Loader", "NetDSLError",
-           "SpecShapeError"]
+__all__ = ["lower_spec", "load", "instantiate", "main_network", "Loader", "SpecText"]
