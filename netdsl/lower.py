@@ -242,7 +242,9 @@ def _prelude() -> Env:
     """Layers, builtins, constants and the prelude's blocks: read once per process, then
     shared (no spec changes them: a spec's own names live in a child scope)."""
     env = Env({**CONSTANTS, **{n: op for n, op in OPS.items() if _is_layer_op(op)}})
-    for name, (handler, doc) in _BUILTINS.items():
+    from .builtins import BUILTINS  # builtins use this module's machinery, so imported late
+
+    for name, (handler, doc) in BUILTINS.items():
         env.names[name] = Builtin(name, handler, doc)
     text = resources.files(__package__).joinpath("prelude.net").read_text(encoding="utf-8")
     prelude = Env({}, env)
@@ -330,7 +332,7 @@ class _Pending:
 
 
 @dataclass(frozen=True)
-class _Ctx:
+class Context:
     scope: _Scope
     trace: tuple[Span, ...] = ()
     blocks: tuple[ast.BlockDef, ...] = ()
@@ -345,7 +347,7 @@ class Lowerer:
         self.aux: list[int] = []
 
     # -- nodes and scopes ------------------------------------------------------------------
-    def add(self, op: str, inputs: list[int], attrs: dict, span: Span | None, ctx: _Ctx | None,
+    def add(self, op: str, inputs: list[int], attrs: dict, span: Span | None, ctx: Context | None,
             element: bool = True) -> int:
         if len(self.nodes) >= MAX_NODES:
             raise SpecLimitError(f"network expands to more than {MAX_NODES:,} layers", span)
@@ -360,10 +362,10 @@ class Lowerer:
             ctx.scope.adopt(node, None)
         return node.id
 
-    def scoped(self, label: str | None, ctx: _Ctx, lower: Callable[[_Ctx], int]) -> int:
+    def scoped(self, label: str | None, ctx: Context, lower: Callable[[Context], int]) -> int:
         """Lowers into a fresh scope, then files it (or its single element) under ``label``."""
         child = _Scope(None)
-        out = lower(_Ctx(child, ctx.trace, ctx.blocks, ctx.project_target))
+        out = lower(Context(child, ctx.trace, ctx.blocks, ctx.project_target))
         if len(child.elements) == 1:
             ctx.scope.adopt(child.elements[0], label)
         elif child.elements:
@@ -464,7 +466,7 @@ class Lowerer:
         return target[i]
 
     # -- layers ----------------------------------------------------------------------------
-    def lower(self, node: ast.Node, env: Env, x: int, ctx: _Ctx) -> int:
+    def lower(self, node: ast.Node, env: Env, x: int, ctx: Context) -> int:
         if isinstance(node, ast.Chain):
             for item in node.items:
                 x = self.lower(item, env, x, ctx)
@@ -496,7 +498,7 @@ class Lowerer:
             kwargs[kw.name] = (self.evaluate(kw.value, env), kw.span, kw.value)
         return kwargs
 
-    def use(self, value: object, ref: ast.Node, env: Env, x: int, ctx: _Ctx) -> int:
+    def use(self, value: object, ref: ast.Node, env: Env, x: int, ctx: Context) -> int:
         """A bare name in a chain: a layer with default arguments, or a layer-valued name."""
         if isinstance(value, Thunk):
             return self.lower(value.node, value.env, x, ctx)
@@ -511,7 +513,7 @@ class Lowerer:
             return self.apply(value, [], {}, ref, env, x, ctx)
         raise SpecTypeError(f"expected a layer, found {describe(value)}", ref.span)
 
-    def apply(self, callee, args, kwargs, call: ast.Node, env: Env, x: int, ctx: _Ctx) -> int:
+    def apply(self, callee, args, kwargs, call: ast.Node, env: Env, x: int, ctx: Context) -> int:
         if isinstance(callee, Op):
             return self.add(callee.name, [x], self.bind_op(callee, args, kwargs, call), call.span,
                             ctx)
@@ -585,7 +587,7 @@ class Lowerer:
         return values
 
     def call_block(self, block: BlockValue, args, kwargs, call: ast.Node, x: int,
-                   ctx: _Ctx) -> int:
+                   ctx: Context) -> int:
         definition = block.definition
         if definition in ctx.blocks and any(  # not twice(twice(x)): that is a layer argument
                 _inside(call.span, b.span) for b in ctx.blocks[ctx.blocks.index(definition):]):
@@ -604,7 +606,7 @@ class Lowerer:
                 raise SpecArgumentError(f"{definition.name} needs a value for '{p.name}'",
                                         call.span, notes=(f"block {definition.name} is defined "
                                                           f"at {_where(name_at)}",))
-        inner = _Ctx(ctx.scope, (*ctx.trace, call.span), (*ctx.blocks, definition),
+        inner = Context(ctx.scope, (*ctx.trace, call.span), (*ctx.blocks, definition),
                      ctx.project_target)
         try:
             for p in definition.params:
@@ -651,162 +653,6 @@ def _name_span(span: Span, name: str) -> Span:
     if match is None:
         return span
     return Span(span.source, span.line, match.start() + 1, span.line, match.end() + 1)
-
-
-# --- builtins ----------------------------------------------------------------------------
-
-def _layer_args(lw: Lowerer, call: ast.Node, allowed: set[str]) -> tuple[list, dict]:
-    if not isinstance(call, ast.Call):
-        return [], {}
-    for kw in call.kwargs:
-        if kw.name not in allowed:
-            name = call.func.name if isinstance(call.func, ast.Ref) else "this"
-            raise SpecArgumentError(f"{name} has no parameter '{kw.name}'", kw.span,
-                                    notes=(f"it takes: {', '.join(sorted(allowed)) or 'none'}",))
-    return list(call.args), {kw.name: kw.value for kw in call.kwargs}
-
-
-def _stack(lw: Lowerer, call: ast.Node, env: Env, x: int, ctx: _Ctx) -> int:
-    """stack(layers, n): the layers repeated n times, one after another (VGG's stages)."""
-    args, _ = _layer_args(lw, call, set())
-    if len(args) != 2:
-        raise SpecArgumentError(f"stack takes a layer and a count, got {len(args)} argument"
-                                f"{'' if len(args) == 1 else 's'}",
-                                call.span, notes=("stack(conv3x3(64) -> relu, 2)",))
-    count = lw.evaluate(args[1], env)
-    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-        raise SpecTypeError(f"stack count must be a whole number of at least 0, found "
-                            f"{describe(count)}", args[1].span)
-    if count > MAX_NODES:
-        raise SpecLimitError(f"stack of {count:,} copies exceeds the limit of {MAX_NODES:,} "
-                             "layers", args[1].span)
-    for i in range(count):
-        before = len(lw.nodes)
-        x = lw.lower(args[0], env, x, ctx)
-        if i == 0 and before + (len(lw.nodes) - before) * count > MAX_NODES:  # fail now, not later
-            raise SpecLimitError(f"stack of {count:,} copies of {len(lw.nodes) - before:,} layers "
-                                 f"exceeds the limit of {MAX_NODES:,} layers", args[1].span)
-    return x
-
-
-def _residual(lw: Lowerer, call: ast.Node, env: Env, x: int, ctx: _Ctx) -> int:
-    """residual(body, shortcut=identity, scale=1): shortcut(x) + scale * body(x).
-    ``shortcut=project`` inserts a 1x1 conv + bn only where the shapes differ (He et al. 2016,
-    option B)."""
-    args, kwargs = _layer_args(lw, call, {"shortcut", "scale"})
-    if len(args) != 1:
-        raise SpecArgumentError(f"residual takes one body, got {len(args)}", call.span,
-                                notes=("residual(body, shortcut=project, scale=0.2)",))
-    body = lw.lower(args[0], env, x, ctx)
-    if "scale" in kwargs:
-        factor = lw.number(kwargs["scale"], env)
-        body = lw.add("scale", [body], {"factor": float(factor)}, kwargs["scale"].span, ctx,
-                      element=False)
-    shortcut_ctx = _Ctx(ctx.scope, ctx.trace, ctx.blocks, body)
-    shortcut = kwargs.get("shortcut")
-    short = lw.lower(shortcut, env, x, shortcut_ctx) if shortcut is not None else x
-    return lw.add("add", [body, short], {"residual": True}, call.span, ctx, element=False)
-
-
-def _branches(op: str):
-    def lower_branches(lw: Lowerer, call: ast.Node, env: Env, x: int, ctx: _Ctx) -> int:
-        args, _ = _layer_args(lw, call, set())
-        if not args:
-            raise SpecArgumentError(f"{op} needs at least one branch", call.span)
-        outs = [lw.lower(branch, env, x, ctx) for branch in args]
-        return lw.add(op, outs, {}, call.span, ctx, element=False)
-    return lower_branches
-
-
-def _aux(lw: Lowerer, call: ast.Node, env: Env, x: int, ctx: _Ctx) -> int:
-    """aux(layers, when=true): a side output (GoogLeNet's auxiliary classifiers), computed in
-    training mode only; the main path goes on from the same input."""
-    args, kwargs = _layer_args(lw, call, {"when"})
-    if len(args) != 1:
-        raise SpecArgumentError(f"aux takes one classifier, got {len(args)}", call.span)
-    if "when" in kwargs and not lw.truth(kwargs["when"], env):
-        return x
-    lw.aux.append(lw.lower(args[0], env, x, ctx))
-    return x
-
-
-_POOLS = {"pool": "maxpool", "maxpool": "maxpool", "avgpool": "avgpool"}
-
-
-def _inception_branch(arg: ast.Node) -> tuple[str | tuple, list[ast.Node], Span]:
-    """Splits ``3x3: r96 -> 128`` / ``pool: 32`` / ``pool`` into its key and its counts."""
-    head, rest = (arg.items[0], list(arg.items[1:])) if isinstance(arg, ast.Chain) else (arg, [])
-    if isinstance(head, ast.Keyed):
-        return head.key, [head.body, *rest], arg.span
-    if isinstance(head, ast.Label) and head.name in _POOLS:
-        return head.name, [head.body, *rest], arg.span
-    if isinstance(head, ast.Ref) and head.name in _POOLS and not rest:
-        return head.name, [], arg.span
-    raise SpecArgumentError("an inception branch is written 'KxK: [rN ->] N' or 'pool: N'",
-                            arg.span, notes=("inception(1x1:64, 3x3:r96->128, 5x5:r16->32, "
-                                             "pool:32)",))
-
-
-def _inception(lw: Lowerer, call: ast.Node, env: Env, x: int, ctx: _Ctx) -> int:
-    """inception(1x1:64, 3x3:r96->128, 5x5:r16->32, pool:32, unit=conv_relu, stride=1):
-    GoogLeNet's module as its Table 1 writes it (Szegedy et al. 2015). Branch i is named
-    ``branch{i}``; ``rN`` is a 1x1 reduction; each conv is ``unit(c, kernel, pad=same)``;
-    ``stride`` applies to the last layer of every branch (Inception-v2's grid reductions)."""
-    args, kwargs = _layer_args(lw, call, {"unit", "stride"})
-    unit = lw.evaluate(kwargs["unit"], env) if "unit" in kwargs else env.lookup("conv_relu")
-    if not isinstance(unit, BlockValue | Op):
-        raise SpecTypeError(f"unit must be a block, found {describe(unit)}", kwargs["unit"].span)
-    stride = lw.number(kwargs["stride"], env) if "stride" in kwargs else 1
-    if not args:
-        raise SpecArgumentError("inception needs at least one branch", call.span)
-    outs = []
-    for i, arg in enumerate(args, 1):
-        key, counts, span = _inception_branch(arg)
-        steps = _inception_steps(lw, env, key, counts, stride, unit)
-        site = ast.Call(span, ast.Ref(span, "inception"), (), ())
-
-        def lower_branch(c: _Ctx, steps=steps, span=span, site=site) -> int:
-            y = x
-            for callee, step_args, step_kwargs in steps:
-                kw = {k: (v, span, None) for k, v in step_kwargs.items()}
-                y = lw.apply(callee, [(a, span) for a in step_args], kw, site, env, y, c)
-            return y
-
-        outs.append(lw.scoped(f"branch{i}", ctx, lower_branch))
-    return lw.add("concat", outs, {}, call.span, ctx, element=False)
-
-
-def _inception_steps(lw: Lowerer, env: Env, key, counts, stride, unit) -> list:
-    """The layers of one inception branch as (callee, args, kwargs) triples."""
-    steps: list[tuple[object, list, dict]] = []
-    if isinstance(key, str):  # a pooling branch, then an optional 1x1 projection
-        steps.append((env.lookup(_POOLS[key]), [Size((3, 3))], {"stride": stride, "pad": 1}))
-    for position, count_node in enumerate(counts):
-        value = lw.evaluate(count_node, env)
-        if isinstance(value, ReduceCount):
-            if position:
-                raise SpecArgumentError("a reduction rN must come first in its branch",
-                                        count_node.span)
-            steps.append((unit, [value.value, Size((1, 1))], {}))
-        elif isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-            kernel = Size((1, 1)) if isinstance(key, str) else Size(key)
-            steps.append((unit, [value, kernel], {"pad": Symbol("same")}))
-        else:
-            raise SpecTypeError(f"expected a channel count, found {describe(value)}",
-                                count_node.span)
-    if not isinstance(key, str) and stride != 1:
-        steps[-1][2]["stride"] = stride
-    return steps
-
-
-_BUILTINS: dict[str, tuple[Callable, str]] = {
-    "stack": (_stack, "stack(layers, n): layers repeated n times"),
-    "residual": (_residual, "residual(body, shortcut=identity|project|layers, scale=1)"),
-    "concat": (_branches("concat"), "concat(a, b, ...): branches joined along channels"),
-    "add": (_branches("add"), "add(a, b, ...): branches summed"),
-    "aux": (_aux, "aux(layers, when=true): an auxiliary output, active in training"),
-    "inception": (_inception, "inception(1x1:64, 3x3:r96->128, 5x5:r16->32, pool:32)"),
-}
 
 
 # --- networks ------------------------------------------------------------------------------
@@ -896,7 +742,7 @@ def _bind_network(network: NetworkValue, overrides: dict, lw: Lowerer) -> Env:
 def _lower_body(definition: ast.NetworkDef, env: Env, lw: Lowerer, input_override,
                 filename: str) -> Graph:
     root = _Scope(None)
-    ctx = _Ctx(root)
+    ctx = Context(root)
     init: tuple[str, tuple] = ("torch", ())
     shape = None
     x = -1

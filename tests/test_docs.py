@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from netdsl.lower import _BUILTINS, Loader
+from netdsl.builtins import BUILTINS
+from netdsl.lower import Loader
 from netdsl.ops import OPS
 
 from conftest import ROOT
@@ -22,7 +23,7 @@ def test_every_grammar_rule_is_documented(rule):
     assert f"`{rule}`" in DOC
 
 
-@pytest.mark.parametrize("name", sorted(OPS) + sorted(_BUILTINS))
+@pytest.mark.parametrize("name", sorted(OPS) + sorted(BUILTINS))
 def test_every_layer_and_builtin_is_documented(name):
     assert f"`{name}" in DOC
 
