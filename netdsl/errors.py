@@ -120,6 +120,24 @@ class NetDSLError(Exception):
         return out
 
 
+class SpecErrors(NetDSLError):
+    """Several independent errors in one file, reported together (the first one's code,
+    message and position are this error's own)."""
+
+    def __init__(self, errors: list[NetDSLError]):
+        self.errors = tuple(errors)
+        first = self.errors[0]
+        self.code = first.code
+        super().__init__(first.message, first.span, expected=first.expected, found=first.found,
+                         notes=first.notes)
+
+    def render(self) -> str:
+        if not getattr(self, "errors", ()):
+            return super().render()
+        return "\n\n".join([*(e.render() for e in self.errors),
+                             f"{len(self.errors)} errors"])
+
+
 def _printable(text: str) -> str:
     """No control characters (a hostile spec's terminal escape sequences) in a diagnostic."""
     return "".join(c if c.isprintable() or c == "\n" else "\N{REPLACEMENT CHARACTER}"

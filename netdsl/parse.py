@@ -9,6 +9,7 @@ with a real line and column and, for the common mistakes, a hint.
 
 from __future__ import annotations
 
+import re
 import threading
 from importlib import resources
 
@@ -16,7 +17,7 @@ from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from . import syntax as ast
-from .errors import NetDSLError, Source, Span, SpecLimitError, SpecSyntaxError
+from .errors import NetDSLError, Source, Span, SpecErrors, SpecLimitError, SpecSyntaxError
 
 MAX_NESTING = 100  # calls/brackets inside each other; far beyond any real network
 MAX_DIGITS = 15
@@ -255,7 +256,39 @@ def parse(text: str, filename: str | None = None) -> ast.Module:
     'b'
     """
     source = Source(text, filename or "<string>")
-    return ast.Module(source, _run(source, text + "\n", "start"))
+    try:
+        return ast.Module(source, _run(source, text + "\n", "start"))
+    except SpecSyntaxError as first:
+        errors = [first, *sorted(_later_syntax_errors(source, text, first),
+                                 key=lambda e: (e.line, e.column))]
+        if len(errors) == 1:
+            raise
+        raise SpecErrors(errors) from None
+
+
+MAX_REPORTED = 10  # syntax errors reported from one file
+_TOPLEVEL_LINE = re.compile(r"^(import|block|inline|network)\b")
+
+
+def _later_syntax_errors(source: Source, text: str, first: SpecSyntaxError) -> list:
+    """Syntax errors in the top-level statements after the one that failed: each statement
+    that starts a line with ``import``, ``block``, ``inline`` or ``network`` is parsed on its
+    own, at its own line numbers, so one typo does not hide the next."""
+    lines = text.split("\n")
+    starts = [i for i, line in enumerate(lines) if _TOPLEVEL_LINE.match(line)]
+    errors: list[SpecSyntaxError] = []
+    for start, end in zip(starts, [*starts[1:], len(lines)], strict=False):
+        if start < (first.line or 0) or len(errors) + 1 >= MAX_REPORTED:
+            continue
+        chunk = "\n" * start + "\n".join(lines[start:end])
+        try:  # the chunk keeps the file's line numbers, and ends where the statement does
+            _run(Source(chunk, source.filename), chunk + "\n", "start")
+        except SpecSyntaxError as error:
+            if error.line != first.line:
+                errors.append(error)
+        except NetDSLError:
+            continue
+    return errors
 
 
 def parse_expression(text: str, filename: str = "<override>") -> ast.Node:
