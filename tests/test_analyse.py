@@ -404,15 +404,16 @@ def test_graph_without_graphviz_is_a_clear_error(capsys, tmp_path, monkeypatch):
     assert rc == 1 and "Graphviz" in err and not (tmp_path / "g.png").exists()
 
 
-def test_plot(capsys, tmp_path):
+def test_plot_draws_the_vgg_picture(capsys, tmp_path):
     out = tmp_path / "vgg.png"
-    rc, _, err = run(capsys, "summary", SPECS / "vgg16.net", "--plot", out)
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        assert rc == 1 and "matplotlib" in err
-        return
-    assert rc == 0 and out.stat().st_size > 0
+    rc, _, _ = run(capsys, "summary", SPECS / "vgg16.net", "--plot", out)
+    assert rc == 0 and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_without_matplotlib_is_a_clear_error(capsys, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # importing it now fails
+    rc, _, err = run(capsys, "summary", SPECS / "vgg16.net", "--plot", tmp_path / "v.png")
+    assert rc == 1 and "matplotlib" in err and not (tmp_path / "v.png").exists()
 
 
 def test_check_sizes_sweep(capsys):
