@@ -36,6 +36,7 @@ from .errors import (
     OverrideError,
     Span,
     SpecArgumentError,
+    SpecErrors,
     SpecImportError,
     SpecLimitError,
     SpecNameError,
@@ -60,6 +61,7 @@ from .parse import parse, parse_expression
 MAX_NODES = 200_000  # layers in one expanded network (ResNet-152 has 518)
 MAX_BLOCK_DEPTH = 64  # blocks called inside blocks
 MAX_IMPORT_DEPTH = 32
+MAX_REPORTED = 10  # independent errors reported from one network
 MAX_NUMBER = 10**15
 BUNDLED_SPECS = Path(__file__).resolve().parent.parent / "specs"
 CONSTANTS = {name: Symbol(name) for name in ("same", "project", "identity", "none")}
@@ -746,6 +748,7 @@ def _lower_body(definition: ast.NetworkDef, env: Env, lw: Lowerer, input_overrid
     init: tuple[str, tuple] = ("torch", ())
     shape = None
     x = -1
+    errors: list[NetDSLError] = []
     for stmt in definition.body:
         if isinstance(stmt, ast.InputStmt):
             if x >= 0:
@@ -765,7 +768,17 @@ def _lower_body(definition: ast.NetworkDef, env: Env, lw: Lowerer, input_overrid
             if x < 0:
                 raise SpecTypeError(f"network '{definition.name}' needs 'input CxHxW' before its "
                                     "first layer", stmt.span)
-            x = lw.lower(stmt, env, x, ctx)
+            try:
+                x = lw.lower(stmt, env, x, ctx)
+            except (SpecLimitError, SpecRecursionError):
+                raise  # a runaway expansion ends everything at once
+            except NetDSLError as error:  # names, arguments, types: the next line is independent
+                if not any(e.span == error.span and e.message == error.message for e in errors):
+                    errors.append(error)
+                if len(errors) == MAX_REPORTED:
+                    break
+    if errors:
+        raise errors[0] if len(errors) == 1 else SpecErrors(errors)
     if x < 0:
         raise SpecTypeError(f"network '{definition.name}' has no input statement",
                             definition.span)
@@ -844,9 +857,9 @@ def main_network(loaded: _Loaded) -> NetworkValue:
 
 def lower_spec(spec: str | os.PathLike, overrides: Mapping[str, object] | None = None,
                filename: str | None = None) -> Graph:
-    loaded, name = load(spec, filename)
-    network = main_network(loaded)
-    with paused_gc():
+    with paused_gc():  # parsing allocates as much as expanding does
+        loaded, name = load(spec, filename)
+        network = main_network(loaded)
         return _recursion_guard(lambda: instantiate(network, overrides or {}, name))
 
 
