@@ -444,7 +444,7 @@ def sweep(graph: Graph, sizes: Iterable[int]) -> list[SizeResult]:
 
 
 def _first_failure(graph: Graph, input_shape: Shape) -> Node | None:
-    from .check import _resolve_projection
+    from .check import resolve_projection
 
     shapes: list[Shape] = []
     for node in graph.nodes:
@@ -455,7 +455,7 @@ def _first_failure(graph: Graph, input_shape: Shape) -> Node | None:
                 continue
             attrs = node.attrs
             if node.op == "project":
-                attrs = _resolve_projection(node, ins[0], shapes[attrs["like"]])
+                attrs = resolve_projection(node, ins[0], shapes[attrs["like"]])
             shapes.append(OPS[node.op].infer(attrs, ins))  # type: ignore[arg-type]
         except ShapeProblem:
             return node

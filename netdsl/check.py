@@ -35,7 +35,7 @@ def _check(graph: Graph, input_shape: Shape | None) -> Graph:
         ins = [shapes[i] for i in node.inputs]
         try:
             if node.op == "project":
-                node = replace(node, attrs=frozen(_resolve_projection(node, ins[0],
+                node = replace(node, attrs=frozen(resolve_projection(node, ins[0],
                                                                       shapes[node.attrs["like"]])))
             shape = OPS[node.op].infer(dict(node.attrs), ins)
         except ShapeProblem as problem:
@@ -45,7 +45,10 @@ def _check(graph: Graph, input_shape: Shape | None) -> Graph:
     return replace(graph, nodes=tuple(nodes), checked=True)
 
 
-def _resolve_projection(node: Node, given: Shape, wanted: Shape) -> dict:
+def resolve_projection(node: Node, given: Shape, wanted: Shape) -> dict:
+    """A ``project`` node's attributes once its input (``given``) and the residual body's
+    output (``wanted``) are known: inactive where they agree, else the 1x1 stride that maps one
+    onto the other."""
     attrs = {"like": node.attrs["like"], "active": given != wanted}
     if not attrs["active"]:
         return attrs
@@ -57,12 +60,11 @@ def _resolve_projection(node: Node, given: Shape, wanted: Shape) -> dict:
         # the least s with (g - 1) // s + 1 == w, without trying every s up to g (g may be huge)
         g, w = given[axis], wanted[axis]
         least = (g - 1) // w + 1 if w > 1 else max(g, 1)
-        fits = [least] if 1 <= least <= g and (g - 1) // least + 1 == w else []
-        if not fits:
+        if not (1 <= least <= g and (g - 1) // least + 1 == w):
             raise ShapeProblem(f"no strided 1x1 convolution takes {fmt_shape(given)} to "
                                f"{fmt_shape(wanted)}", expected=fmt_shape(wanted),
                                found=fmt_shape(given))
-        stride.append(fits[0])
+        stride.append(least)
     attrs.update(out=wanted[0], stride=tuple(stride), spatial=wanted[1:])
     return attrs
 
@@ -78,18 +80,3 @@ def _shape_error(node: Node, problem: ShapeProblem, ins: list[Shape]) -> SpecSha
         notes.append("the body must keep its input's shape, or use shortcut=project")
     notes += [call_note(s) for s in reversed(node.trace) if s.source.filename != PRELUDE]
     return SpecShapeError(message, node.span, expected=expected, found=found, notes=tuple(notes))
-
-
-def sweep(graph: Graph, sizes: range, channels: int | None = None) -> list[tuple[int, str | None]]:
-    """Checks square inputs of each size; returns (size, None) or (size, first error)."""
-    declared = graph.input.attrs["shape"]
-    c = channels or declared[0]
-    results = []
-    for size in sizes:
-        try:
-            check(graph, (c, size, size))
-            results.append((size, None))
-        except SpecShapeError as error:
-            where = f"{error.line}:{error.column}" if error.span else "?"
-            results.append((size, f"{where}: {error.message}"))
-    return results
