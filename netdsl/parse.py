@@ -79,19 +79,11 @@ class _Layout:
 
 
 def _span_of(source: Source, parts) -> Span:
-    parts = [p for p in parts if p is not None]
+    """From the first to the last of ``parts`` (tokens or nodes; None is skipped): tokens
+    and spans both carry line, column, end_line and end_column."""
+    parts = [p.span if isinstance(p, ast.Node) else p for p in parts if p is not None]
     first, last = parts[0], parts[-1]
-    first = first.span if isinstance(first, ast.Node) else first
-    last = last.span if isinstance(last, ast.Node) else last
-    if isinstance(first, Token):
-        line, column = first.line, first.column
-    else:
-        line, column = first.line, first.column
-    if isinstance(last, Token):
-        end_line, end_column = last.end_line, last.end_column
-    else:
-        end_line, end_column = last.end_line, last.end_column
-    return Span(source, line, column, end_line, end_column)
+    return Span(source, first.line, first.column, last.end_line, last.end_column)
 
 
 class _Builder(Transformer):
