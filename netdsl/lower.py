@@ -353,9 +353,9 @@ class Lowerer:
             element: bool = True) -> int:
         if len(self.nodes) >= MAX_NODES:
             raise SpecLimitError(f"network expands to more than {MAX_NODES:,} layers", span)
-        if span is not None and span.source.filename == "<prelude>" and ctx is not None:
+        if span is not None and span.source.filename == PRELUDE and ctx is not None:
             # point at the user's call of a prelude block, not at the prelude's text
-            span = next((s for s in reversed(ctx.trace) if s.source.filename != "<prelude>"),
+            span = next((s for s in reversed(ctx.trace) if s.source.filename != PRELUDE),
                         span)
         node = _Pending(len(self.nodes), op, tuple(inputs), attrs, span,
                         ctx.trace if ctx else ())
