@@ -110,3 +110,11 @@ def test_console_script_is_installed():
     result = subprocess.run(["netdsl", "check", "specs/resnet152.net"], capture_output=True,
                             text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 0 and "ok" in result.stdout
+
+
+def test_overrides_may_follow_options(capsys):
+    assert main(["check", "specs/googlenet.net", "--sizes", "64:64", "num_classes=10"]) == 0
+    assert "maps 3x224x224 to 10" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as usage:
+        main(["check", "specs/googlenet.net", "--bogus"])
+    assert usage.value.code == 2
