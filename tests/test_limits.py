@@ -53,18 +53,10 @@ def _fails(text: str, kind: type = SpecLimitError, words: str = "", memory: bool
 LEVELS = [10, 50, 100, 1_000, 10_000, 100_000]
 
 
+@pytest.mark.parametrize("opener", ["(", "residual("], ids=["parentheses", "calls"])
 @pytest.mark.parametrize("n", LEVELS)
-def test_nested_parentheses(n):
-    text = NET.format("(" * n + "relu" + ")" * n)
-    if n < MAX_NESTING:
-        assert _compile(text).output_shape == (3, 32, 32)
-    else:
-        _fails(text, words=f"nested more than {MAX_NESTING} levels")
-
-
-@pytest.mark.parametrize("n", LEVELS)
-def test_nested_calls(n):
-    text = NET.format("residual(" * n + "relu" + ")" * n)
+def test_nesting(n, opener):
+    text = NET.format(opener * n + "relu" + ")" * n)
     if n < MAX_NESTING:
         assert _compile(text).output_shape == (3, 32, 32)
     else:

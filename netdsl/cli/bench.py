@@ -169,8 +169,9 @@ def calibrate(module, x) -> None:
 
 # --- the comparisons -------------------------------------------------------------------------
 
-def eager_rows(spec, batches=(1, 8), repeats=20, target=1.02, tick=None, **params) -> list[Row]:
-    """(3) eager forward: the netdsl module against the reference, same weights and input."""
+def _contestants(spec, params: dict, fallback: str):
+    """The netdsl module (seeded, batch norm calibrated), its graph, the reference model with
+    the same weights (or the module itself where there is none) and the reference's label."""
     import torch
 
     import netdsl
@@ -180,8 +181,16 @@ def eager_rows(spec, batches=(1, 8), repeats=20, target=1.02, tick=None, **param
     graph = ours.netdsl_graph
     calibrate(ours, torch.randn(8, *graph.input.shape))
     theirs = reference_model(ours, graph)
-    label = "torchvision" if theirs is not None else "netdsl (same module)"
-    theirs = theirs if theirs is not None else ours
+    if theirs is None:
+        return ours, graph, ours, fallback
+    return ours, graph, theirs, "torchvision"
+
+
+def eager_rows(spec, batches=(1, 8), repeats=20, target=1.02, tick=None, **params) -> list[Row]:
+    """(3) eager forward: the netdsl module against the reference, same weights and input."""
+    import torch
+
+    ours, graph, theirs, label = _contestants(spec, params, "netdsl (same module)")
     rows = []
     for batch in batches:
         x = torch.randn(batch, *graph.input.shape)
@@ -200,16 +209,9 @@ def optimized_rows(spec, batch=8, repeats=10, target=1.0, tick=None, **params) -
     mode and under ``torch.compile`` (fullgraph, inductor freezing: its best settings)."""
     import torch
 
-    import netdsl
     from netdsl.optimize import optimize_module
 
-    torch.manual_seed(0)
-    eager = netdsl.build(spec, **params)
-    graph = eager.netdsl_graph
-    calibrate(eager, torch.randn(8, *graph.input.shape))
-    theirs = reference_model(eager, graph)
-    label = "torchvision" if theirs is not None else "netdsl"
-    theirs = theirs if theirs is not None else eager
+    eager, graph, theirs, label = _contestants(spec, params, "netdsl")
     _warm_up_inductor()
     ours = optimize_module(eager)
     compiled = torch.compile(theirs, fullgraph=True, options={"freezing": True})
