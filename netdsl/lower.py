@@ -835,6 +835,16 @@ def load(spec: str | os.PathLike, filename: str | None = None) -> tuple[_Loaded,
     return _recursion_guard(lambda: loader.load_file(path)), _display(path.resolve())
 
 
+def spec_path(name: str | os.PathLike) -> Path:
+    """A spec named on a command line: always a file, never spec text (a file name may hold
+    quotes, newlines or backslashes). A path that is not a file is looked up in the bundled
+    zoo."""
+    path = Path(name)
+    if not _is_file(path) and not path.is_absolute() and _is_file(BUNDLED_SPECS / path):
+        return BUNDLED_SPECS / path
+    return path
+
+
 def _as_path(spec: str | os.PathLike) -> Path | None:
     if isinstance(spec, os.PathLike):
         return Path(spec)

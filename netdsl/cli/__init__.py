@@ -65,9 +65,9 @@ def spec_arguments(parser: argparse.ArgumentParser) -> None:
 def compile_spec(args: argparse.Namespace):
     """The checked graph for ``args.spec`` with ``args.overrides`` (torch is not imported)."""
     from ..check import check
-    from ..lower import lower_spec
+    from ..lower import lower_spec, spec_path
 
-    return check(lower_spec(args.spec, parse_overrides(args.overrides)))
+    return check(lower_spec(spec_path(args.spec), parse_overrides(args.overrides)))
 
 
 def fmt_shape(shape) -> str:

@@ -98,12 +98,12 @@ def expression_spec(expression: str, input_shape: tuple[int, ...]) -> str:
 
 def _compile(spec: str, overrides: list[str], input_shape=None):
     from ..check import check
-    from ..lower import lower_spec
+    from ..lower import lower_spec, spec_path
 
     params = parse_overrides(overrides)
     if input_shape is not None:
         params["input"] = input_shape
-    return check(lower_spec(spec, params))
+    return check(lower_spec(spec_path(spec), params))
 
 
 def _graph_for(args: argparse.Namespace):
@@ -605,9 +605,9 @@ def print_sweep(args: argparse.Namespace) -> None:
     """``netdsl check SPEC --sizes A:B``: valid sizes, and for each invalid one the first
     node that fails and why (runs of sizes that fail alike share a line)."""
     from ..analyse import ranges, sweep
-    from ..lower import lower_spec
+    from ..lower import lower_spec, spec_path
 
-    graph = lower_spec(args.spec, parse_overrides(args.overrides))
+    graph = lower_spec(spec_path(args.spec), parse_overrides(args.overrides))
     results = sweep(graph, args.sizes)
     c = graph.input.attrs["shape"][0]
     print(f"{args.spec}: {graph.name} at input {c}xNxN")
