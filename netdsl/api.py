@@ -7,12 +7,12 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from . import check as _check
-from . import lower as _lower
-from . import parse as _parse
 from .errors import SpecLimitError
-from .ir import Graph
-from .syntax import Module
+from .ir.graph import Graph
+from .lower import expand as _lower
+from .passes import check as _check
+from .syntax import parser as _parse
+from .syntax.tree import Module
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -42,15 +42,15 @@ def build(spec: str | os.PathLike, *, optimize: bool = False, max_params: int | 
     """Compiles a spec and emits a ``torch.nn.Module`` (in training mode, like torchvision's
     constructors), its weights initialised as the network's ``init`` scheme says.
 
-    ``optimize=True`` returns a module for fast inference instead (see netdsl.optimize).
+    ``optimize=True`` returns a module for fast inference instead (see netdsl.torch.optimize).
     """
     graph = compile(spec, **params)
     check_budget(graph, max_params)
-    from . import emit  # torch is imported here, and only here
+    from .torch import emit  # torch is imported here, and only here
 
     module = emit.build_module(graph)
     if optimize:
-        from .optimize import optimize_module
+        from .torch.optimize import optimize_module
 
         module = optimize_module(module)
     return module
@@ -60,7 +60,7 @@ def check_budget(graph: Graph, max_params: int | None) -> None:
     """Refuses, from the IR alone, a network with more parameters than ``max_params``."""
     if max_params is None:
         return
-    from .analyse import summarize
+    from .passes.analyse import summarize
 
     layers = summarize(graph).layers
     total = sum(layer.params for layer in layers)
@@ -76,7 +76,7 @@ def check_budget(graph: Graph, max_params: int | None) -> None:
 def _values(params: Mapping[str, object]) -> dict[str, object]:
     """Python values to netdsl values: lists (also OmegaConf's, from a Hydra config) become
     tuples; a string names a block or is a netdsl literal (``"basic"``, ``"7x7"``)."""
-    from .lower import SpecText
+    from .lower.expand import SpecText
 
     def convert(value: object) -> object:
         if "omegaconf" in sys.modules:

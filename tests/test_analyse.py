@@ -1,4 +1,4 @@
-"""netdsl.analyse and the summary/compare/graph/list commands, cross-checked against torch.
+"""netdsl.passes.analyse and the summary/compare/graph/list commands, cross-checked against torch.
 
 Every spec in specs/ is built once (small input where the network allows) and run once in
 training mode under FlopCounterMode with forward hooks on every module; the static figures
@@ -17,9 +17,9 @@ import time
 import pytest
 
 import netdsl
-from netdsl import analyse
 from netdsl.cli import main
 from netdsl.errors import NetDSLError, OverrideError
+from netdsl.passes import analyse
 
 from conftest import ROOT, SPECS, all_specs
 
@@ -37,7 +37,7 @@ def compiled(path: str):
         return netdsl.compile(path)
 
 
-def graph_for(path) -> netdsl.ir.Graph:
+def graph_for(path) -> netdsl.ir.graph.Graph:
     graph = compiled(str(path))
     assert graph is not None, f"{path.name} is a family file: not in BUILDABLE"
     return graph
@@ -52,7 +52,7 @@ def measured(path: str) -> dict:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from netdsl import emit
+    from netdsl.torch import emit
 
     graph = compiled(path)
     with torch.device("meta"):
@@ -263,7 +263,7 @@ def test_forward_peak_of_a_chain():
 
 @pytest.mark.parametrize("spec", ["googlenet.net", "resnet18.net", "vgg16.net"])
 def test_sweep_agrees_with_check(spec):
-    from netdsl.check import check
+    from netdsl.passes.check import check
 
     graph = netdsl.compile(SPECS / spec)
     for result in analyse.sweep(graph, range(1, 80, 3)):

@@ -12,7 +12,8 @@ import torch
 import torchvision
 
 import netdsl
-from netdsl import ir, syntax
+from netdsl.ir import graph as ir
+from netdsl.syntax import tree as syntax
 
 from conftest import ROOT, SPECS, all_specs
 
@@ -156,10 +157,10 @@ def test_build_refuses_a_network_over_the_parameter_budget_before_allocating():
 def test_ir_json_round_trips_and_builds():
     graph = netdsl.compile(SPECS / "googlenet.net")
     data = ir.to_json(graph)
-    assert data["schema"] == "netdsl.ir/1"
+    assert data["schema"] == "netdsl.ir.graph/1"
     again = ir.from_json(json.loads(json.dumps(data)))
     assert ir.to_json(again) == data
-    from netdsl.emit import build_module
+    from netdsl.torch.emit import build_module
 
     keys = list(build_module(again).state_dict())
     assert keys == list(netdsl.build(SPECS / "googlenet.net").state_dict())

@@ -15,7 +15,7 @@ import torch
 import torchvision
 
 import netdsl
-from netdsl.analyse import summarize
+from netdsl.passes.analyse import summarize
 
 from conftest import SPECS, all_specs
 from reference import assert_same_outputs, param_count, randomize_batch_norm

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from netdsl import errors
-from netdsl.check import check
 from netdsl.cli import main, parse_overrides
-from netdsl.lower import lower_spec
+from netdsl.lower.expand import lower_spec
+from netdsl.passes.check import check
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDER = ROOT / "tests" / "diagnostics"

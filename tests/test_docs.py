@@ -6,14 +6,14 @@ import re
 
 import pytest
 
-from netdsl.builtins import BUILTINS
-from netdsl.lower import Loader
-from netdsl.ops import OPS
+from netdsl.ir.ops import OPS
+from netdsl.lower.builtins import BUILTINS
+from netdsl.lower.expand import Loader
 
 from conftest import ROOT
 
 DOC = (ROOT / "docs" / "language.md").read_text()
-GRAMMAR = (ROOT / "netdsl" / "grammar.lark").read_text()
+GRAMMAR = (ROOT / "netdsl" / "syntax" / "grammar.lark").read_text()
 RULES = sorted(set(re.findall(r"^\??([a-z_][a-z_0-9]*):", GRAMMAR, re.M)) |
                set(re.findall(r"-> (\w+)", GRAMMAR)))
 

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 import netdsl
-from netdsl import export
 from netdsl.errors import BuildError
+from netdsl.torch import export
 
 from conftest import SPECS
 

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 import netdsl
 from netdsl.cli import main
-from netdsl.fmt import _tokens, format_text
-from netdsl.ir import to_json
+from netdsl.ir.graph import to_json
+from netdsl.syntax.fmt import _tokens, format_text
 
 from conftest import all_specs
 

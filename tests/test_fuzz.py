@@ -2,7 +2,7 @@
 
 Two sources of inputs: sentences of netdsl's own grammar (``hypothesis.extra.lark.from_lark``)
 and mutations of the real specs in ``specs/`` (tokens deleted, duplicated or swapped, numbers
-changed, truncation, random characters). The API (``netdsl.parse``, ``netdsl.compile``) may
+changed, truncation, random characters). The API (``netdsl.syntax.parser``, ``netdsl.compile``) may
 raise only :class:`netdsl.NetDSLError`; the CLI never prints a traceback and exits 0, 1 or 2.
 The suite runs a few hundred cases; ``python scripts/fuzz.py`` runs the long campaign with the
 same generators and prints the counts.
@@ -22,7 +22,7 @@ from lark import Lark
 
 import netdsl
 from netdsl.cli import main
-from netdsl.parse import _GRAMMAR
+from netdsl.syntax.parser import _GRAMMAR
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC_TEXTS = {p.name: p.read_text(encoding="utf-8") for p in sorted((ROOT / "specs").glob("*.net"))}

@@ -43,7 +43,7 @@ def test_hostile_file_and_folder_names_never_run_code(tmp_path, folder_too):
 
 def test_the_generated_docstring_is_an_escaped_literal(tmp_path):
     import netdsl
-    from netdsl.emit import python_source
+    from netdsl.torch.emit import python_source
 
     spec = tmp_path / f'x""";{PAYLOAD};"""y.net'
     spec.write_text(SPEC)

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import netdsl
-from netdsl.check import check
 from netdsl.errors import SpecImportError, SpecShapeError
-from netdsl.ops import OPS, ShapeProblem
+from netdsl.ir.ops import OPS, ShapeProblem
+from netdsl.passes.check import check
 
 
 def modules(text: str, **params) -> dict[str, tuple]:

@@ -9,14 +9,14 @@ import tracemalloc
 import pytest
 
 import netdsl
-from netdsl import lower
 from netdsl.errors import (
     SpecImportError,
     SpecLimitError,
     SpecRecursionError,
     SpecSyntaxError,
 )
-from netdsl.parse import MAX_NESTING
+from netdsl.lower import expand as lower
+from netdsl.syntax.parser import MAX_NESTING
 
 NET = "network t:\n    input 3x32x32\n    {}\n"
 SECOND = 1.0

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 import netdsl
-from netdsl.optimize import fold_batch_norm, optimize_module
+from netdsl.torch.optimize import fold_batch_norm, optimize_module
 
 SPEC = """\
 block unit(c, stride=1) = residual(

@@ -1,6 +1,6 @@
 """Commands that analyse specs without building them: summary, compare, graph, list.
 
-None of them imports torch: the figures come from :mod:`netdsl.analyse` over the checked IR.
+None of them imports torch: the figures come from :mod:`netdsl.passes.analyse` over the checked IR.
 ``netdsl check --sizes`` (in core.py) calls :func:`print_sweep` from here.
 """
 
@@ -48,7 +48,7 @@ def parse_sizes(text: str) -> list[int]:
 
 
 def _memory_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..analyse import DTYPE_BYTES
+    from ..passes.analyse import DTYPE_BYTES
 
     parser.add_argument("--batch", type=int, default=1, help="batch size for memory (default 1)")
     parser.add_argument("--dtype", choices=list(DTYPE_BYTES), default="float32",
@@ -97,8 +97,8 @@ def expression_spec(expression: str, input_shape: tuple[int, ...]) -> str:
 
 
 def _compile(spec: str, overrides: list[str], input_shape=None):
-    from ..check import check
-    from ..lower import lower_spec, spec_path
+    from ..lower.expand import lower_spec, spec_path
+    from ..passes.check import check
 
     params = parse_overrides(overrides)
     if input_shape is not None:
@@ -109,8 +109,8 @@ def _compile(spec: str, overrides: list[str], input_shape=None):
 def _graph_for(args: argparse.Namespace):
     if args.expression is None:
         return _compile(args.spec, args.overrides, args.input)
-    from ..check import check
-    from ..lower import lower_spec
+    from ..lower.expand import lower_spec
+    from ..passes.check import check
 
     text = expression_spec(args.expression, args.input or (3, 224, 224))
     return check(lower_spec(text, {}, filename="<expression>"))
@@ -140,7 +140,7 @@ def _usage(command: str, message: str) -> int:
 
 
 def _run_summary(args: argparse.Namespace) -> int:
-    from ..analyse import summarize
+    from ..passes.analyse import summarize
 
     if (args.spec is None) == (args.expression is None):
         return _usage("summary", "give a SPEC or -e EXPR (one of them)")
@@ -198,7 +198,7 @@ def _totals(summary) -> list[str]:
 
 
 def _conventions() -> list[str]:
-    from ..analyse import CONVENTIONS
+    from ..passes.analyse import CONVENTIONS
 
     return ["conventions:", *(f"  - {c}" for c in CONVENTIONS)]
 
@@ -290,7 +290,7 @@ _COMPARE = ("network", "params", "vs first", "MACs", "activations", "forward", "
 
 
 def _run_compare(args: argparse.Namespace) -> int:
-    from ..analyse import summarize
+    from ..passes.analyse import summarize
 
     if args.batch < 1:
         return _usage("compare", "--batch must be at least 1")
@@ -340,8 +340,8 @@ def _setup_list(parser: argparse.ArgumentParser) -> None:
 def _run_list(args: argparse.Namespace) -> int:
     """Every spec with its input, parameters and depth; families (networks that need
     parameters, such as resnet_family.net) say what they need."""
-    from ..analyse import summarize, weight_depth
     from ..errors import OverrideError
+    from ..passes.analyse import summarize, weight_depth
 
     folder = Path(args.dir)
     if not folder.is_dir():
@@ -416,8 +416,8 @@ def layer_text(node) -> str:
 def _boxes(graph, depth: int | None):
     """Groups nodes into boxes: a block below ``depth``, or a chain of layers that nothing
     else reads (conv -> bn -> relu), broken after each pooling layer as the VGG stages are."""
-    from ..analyse import aux_only, containers, row_names
-    from ..ir import reader_counts, value_holders
+    from ..ir.graph import reader_counts, value_holders
+    from ..passes.analyse import aux_only, containers, row_names
 
     names, scope, aux = row_names(graph), containers(graph), aux_only(graph)
     holder = value_holders(graph)
@@ -475,7 +475,7 @@ def _fuses(graph, source: int, node, readers, scope, box) -> bool:
 
 def _box_label(box: dict, graph, prefix: str) -> str:
     if "group" in box:
-        from ..analyse import summarize
+        from ..passes.analyse import summarize
 
         params = sum(x.params for x in summarize(graph).layers if x.id in
                      {n.id for n in box["nodes"]})
@@ -604,8 +604,8 @@ def write_picture(dot: str, path: Path) -> None:
 def print_sweep(args: argparse.Namespace) -> None:
     """``netdsl check SPEC --sizes A:B``: valid sizes, and for each invalid one the first
     node that fails and why (runs of sizes that fail alike share a line)."""
-    from ..analyse import ranges, sweep
-    from ..lower import lower_spec, spec_path
+    from ..lower.expand import lower_spec, spec_path
+    from ..passes.analyse import ranges, sweep
 
     graph = lower_spec(spec_path(args.spec), parse_overrides(args.overrides))
     results = sweep(graph, args.sizes)

@@ -209,7 +209,7 @@ def optimized_rows(spec, batch=8, repeats=10, target=1.0, tick=None, **params) -
     mode and under ``torch.compile`` (fullgraph, inductor freezing: its best settings)."""
     import torch
 
-    from netdsl.optimize import optimize_module
+    from netdsl.torch.optimize import optimize_module
 
     eager, graph, theirs, label = _contestants(spec, params, "netdsl")
     _warm_up_inductor()

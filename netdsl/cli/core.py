@@ -32,7 +32,7 @@ def _run_check(args: argparse.Namespace) -> int:
 def _setup_show(parser: argparse.ArgumentParser) -> None:
     spec_arguments(parser)
     parser.add_argument("--format", choices=["text", "json"], default="text",
-                        help="text (one node per line) or json (schema netdsl.ir/1)")
+                        help="text (one node per line) or json (schema netdsl.ir.graph/1)")
 
 
 def _run_show(args: argparse.Namespace) -> int:
@@ -40,7 +40,7 @@ def _run_show(args: argparse.Namespace) -> int:
     if args.format == "json":
         import json
 
-        from ..ir import to_json
+        from ..ir.graph import to_json
 
         print(json.dumps(to_json(graph), indent=1))
     else:
@@ -69,7 +69,7 @@ def _run_build(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     import torch
 
-    from .. import emit, export
+    from ..torch import emit, export
 
     if args.output:
         export.check_output(Path(args.output))
@@ -80,7 +80,7 @@ def _run_build(args: argparse.Namespace) -> int:
     x = torch.randn(args.batch, *graph.input.shape)
     run = model
     if args.optimize:
-        from ..optimize import optimize_module
+        from ..torch.optimize import optimize_module
 
         run = optimize_module(model)
         with torch.no_grad():

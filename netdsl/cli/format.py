@@ -21,7 +21,7 @@ def _setup(parser: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from ..files import atomic_write
-    from ..fmt import format_text
+    from ..syntax.fmt import format_text
 
     unformatted = []
     for name in args.specs:

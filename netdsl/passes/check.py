@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .errors import PRELUDE, SpecShapeError, call_note
-from .ir import Graph, Node, frozen
-from .lower import paused_gc
-from .ops import OPS, Shape, ShapeProblem, fmt_shape
+from ..errors import PRELUDE, SpecShapeError, call_note
+from ..ir.graph import Graph, Node, frozen
+from ..ir.ops import OPS, Shape, ShapeProblem, fmt_shape
+from ..lower.expand import paused_gc
 
 
 def check(graph: Graph, input_shape: Shape | None = None) -> Graph:

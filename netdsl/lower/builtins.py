@@ -1,7 +1,7 @@
 """The builtins of the language: stack, residual, concat, add, aux and inception.
 
 Each receives its arguments unevaluated (layers are expanded where the builtin puts them) and
-lowers them with the :class:`~netdsl.lower.Lowerer`. ``residual``, ``concat``, ``add``,
+lowers them with the :class:`~netdsl.lower.expand.Lowerer`. ``residual``, ``concat``, ``add``,
 ``stack`` and ``aux`` open no module scope: their layers are elements of the scope they are
 written in.
 """
@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import lower as _lower
-from . import syntax as ast
-from .errors import Span, SpecArgumentError, SpecLimitError, SpecTypeError
-from .lower import BlockValue, Context, Env, Lowerer, ReduceCount
-from .ops import Op, Size, Symbol, describe
+from ..errors import Span, SpecArgumentError, SpecLimitError, SpecTypeError
+from ..ir.ops import Op, Size, Symbol, describe
+from ..syntax import tree as ast
+from . import expand as _lower
+from .expand import BlockValue, Context, Env, Lowerer, ReduceCount
 
 
 def _layer_args(lw: Lowerer, call: ast.Node, allowed: set[str]) -> tuple[list, dict]:

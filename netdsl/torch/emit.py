@@ -20,8 +20,8 @@ import re
 import torch
 from torch import nn
 
-from .ir import Graph, Node, main_path, reader_counts, runs_in_place, value_holders
-from .ops import OPS
+from ..ir.graph import Graph, Node, main_path, reader_counts, runs_in_place, value_holders
+from ..ir.ops import OPS
 
 _INIT_LOOPS = {
     "torch": [],

@@ -16,8 +16,8 @@ from importlib import resources
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-from . import syntax as ast
-from .errors import NetDSLError, Source, Span, SpecErrors, SpecLimitError, SpecSyntaxError
+from ..errors import NetDSLError, Source, Span, SpecErrors, SpecLimitError, SpecSyntaxError
+from . import tree as ast
 
 MAX_NESTING = 100  # calls/brackets inside each other; far beyond any real network
 MAX_DIGITS = 15
@@ -87,7 +87,7 @@ def _span_of(source: Source, parts) -> Span:
 
 
 class _Builder(Transformer):
-    """Builds :mod:`netdsl.syntax` nodes bottom-up, called by the parser for each rule."""
+    """Builds :mod:`netdsl.syntax.tree` nodes bottom-up, called by the parser for each rule."""
 
     def __init__(self):
         super().__init__()
@@ -242,7 +242,7 @@ def _get_parser() -> Lark:
 
 
 def parse(text: str, filename: str | None = None) -> ast.Module:
-    """Parse one spec file's text into a :class:`~netdsl.syntax.Module`.
+    """Parse one spec file's text into a :class:`~netdsl.syntax.tree.Module`.
 
     >>> parse("block b(c) = conv(c, 3x3) -> relu").items[0].name
     'b'

@@ -35,8 +35,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from math import gcd
 
-from .ir import Graph, Node, main_path, reader_counts, runs_in_place, value_holders
-from .ops import OPS, Shape, ShapeProblem
+from ..ir.graph import Graph, Node, main_path, reader_counts, runs_in_place, value_holders
+from ..ir.ops import OPS, Shape, ShapeProblem
 
 CONVENTIONS = (
     "a MAC is one multiply-accumulate (conv, fc and projection shortcuts; torch's "
@@ -416,15 +416,15 @@ class SizeResult:
 def sweep(graph: Graph, sizes: Iterable[int]) -> list[SizeResult]:
     """Checks square inputs of each size; for each invalid one, the first node that fails and
     why. A fast shape pass (no IR rebuilt) decides; a failing size is re-checked with
-    :func:`netdsl.check.check` for its exact diagnostic.
+    :func:`netdsl.passes.check.check` for its exact diagnostic.
 
     >>> import netdsl
     >>> g = netdsl.compile("network t:\\n input 3x8x8\\n conv(4, 5x5) -> maxpool(3x3)")
     >>> [(r.size, r.node and r.node.op) for r in sweep(g, range(4, 8))]
     [(4, 'conv'), (5, 'maxpool'), (6, 'maxpool'), (7, None)]
     """
+    from ..errors import SpecShapeError
     from .check import check
-    from .errors import SpecShapeError
 
     channels = graph.input.attrs["shape"][0]
     out = []

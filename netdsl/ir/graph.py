@@ -1,7 +1,7 @@
 """The intermediate representation: a flat, immutable graph of layer nodes, free of torch.
 
 A :class:`Graph` lists its nodes in a valid execution order (every input comes earlier), like
-``torch.fx.Graph``. The closed set of opcodes is :data:`netdsl.ops.OPS`; ``attrs`` holds an op's
+``torch.fx.Graph``. The closed set of opcodes is :data:`netdsl.ir.ops.OPS`; ``attrs`` holds an op's
 canonical parameters. Every node keeps the span it was written at, the block calls it was
 expanded from (``trace``), its hierarchical module name (``name``, ``None`` for the
 functional ops concat/add/scale/input) and, once checked, its output ``shape``.
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from .errors import Source, Span
+from ..errors import Source, Span
 from .ops import OPS, REQUIRED, Shape, fmt_shape, normalize
 
 
@@ -214,7 +214,7 @@ def lint(graph: Graph) -> None:
 
 # --- JSON ----------------------------------------------------------------------------------
 
-SCHEMA = "netdsl.ir/1"
+SCHEMA = "netdsl.ir.graph/1"
 
 
 def _plain(value: object) -> object:

@@ -14,10 +14,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..errors import BuildError
+from ..files import atomic_write
+from ..ir.graph import Graph
 from . import emit
-from .errors import BuildError
-from .files import atomic_write
-from .ir import Graph
 
 FORMATS = {
     ".pt": "the state_dict (torch.save)",

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from .parse import parse
+from .parser import parse
 
 _TOKEN = re.compile(r"""
     (?P<comment>\#[^\n]*)

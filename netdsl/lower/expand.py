@@ -2,8 +2,8 @@
 
 Lowering evaluates a spec the way a macro expander does: blocks are called with values
 (numbers, sizes, lists, other blocks, or unevaluated layer expressions), and layer
-expressions are expanded into :mod:`netdsl.ir` nodes along the chain. Shapes are left to
-:mod:`netdsl.check`.
+expressions are expanded into :mod:`netdsl.ir.graph` nodes along the chain. Shapes are left to
+:mod:`netdsl.passes.check`.
 
 Module names follow ``torch.nn`` conventions so a spec can reproduce a reference
 ``state_dict``: every layer or block call is an *element* of the current scope and is named
@@ -29,8 +29,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from . import syntax as ast
-from .errors import (
+from ..errors import (
     PRELUDE,
     NetDSLError,
     OverrideError,
@@ -44,8 +43,8 @@ from .errors import (
     SpecTypeError,
     call_note,
 )
-from .ir import Graph, Node, frozen
-from .ops import (
+from ..ir.graph import Graph, Node, frozen
+from ..ir.ops import (
     INIT_SCHEMES,
     OPS,
     REQUIRED,
@@ -56,14 +55,15 @@ from .ops import (
     describe,
     normalize,
 )
-from .parse import parse, parse_expression
+from ..syntax import tree as ast
+from ..syntax.parser import parse, parse_expression
 
 MAX_NODES = 200_000  # layers in one expanded network (ResNet-152 has 518)
 MAX_BLOCK_DEPTH = 64  # blocks called inside blocks
 MAX_IMPORT_DEPTH = 32
 MAX_REPORTED = 10  # independent errors reported from one network
 MAX_NUMBER = 10**15
-BUNDLED_SPECS = Path(__file__).resolve().parent.parent / "specs"
+BUNDLED_SPECS = Path(__file__).resolve().parents[2] / "specs"
 CONSTANTS = {name: Symbol(name) for name in ("same", "project", "identity", "none")}
 CONSTANTS.update(true=True, false=False)
 
