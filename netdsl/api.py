@@ -7,9 +7,9 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from . import lower as _lower
 from .errors import SpecLimitError
 from .ir.graph import Graph
-from .lower import expand as _lower
 from .passes import check as _check
 from .syntax import parser as _parse
 from .syntax.tree import Module
@@ -76,7 +76,7 @@ def check_budget(graph: Graph, max_params: int | None) -> None:
 def _values(params: Mapping[str, object]) -> dict[str, object]:
     """Python values to netdsl values: lists (also OmegaConf's, from a Hydra config) become
     tuples; a string names a block or is a netdsl literal (``"basic"``, ``"7x7"``)."""
-    from .lower.expand import SpecText
+    from .lower import SpecText
 
     def convert(value: object) -> object:
         if "omegaconf" in sys.modules:

@@ -18,7 +18,7 @@ import pytest
 
 from netdsl import errors
 from netdsl.cli import main, parse_overrides
-from netdsl.lower.expand import lower_spec
+from netdsl.lower import lower_spec
 from netdsl.passes.check import check
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,8 +7,8 @@ import re
 import pytest
 
 from netdsl.ir.ops import OPS
+from netdsl.lower import Loader
 from netdsl.lower.builtins import BUILTINS
-from netdsl.lower.expand import Loader
 
 from conftest import ROOT
 

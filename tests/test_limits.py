@@ -9,13 +9,13 @@ import tracemalloc
 import pytest
 
 import netdsl
+from netdsl import limits
 from netdsl.errors import (
     SpecImportError,
     SpecLimitError,
     SpecRecursionError,
     SpecSyntaxError,
 )
-from netdsl.lower import expand as lower
 from netdsl.syntax.parser import MAX_NESTING
 
 NET = "network t:\n    input 3x32x32\n    {}\n"
@@ -114,7 +114,7 @@ def test_stack_of_a_billion():
 def test_exponential_expansion(monkeypatch):
     """Blocks that double at each level stop at the layer limit. Reaching the real limit
     (200,000 layers) takes seconds, so the mechanism is timed against a lower one."""
-    monkeypatch.setattr(lower, "MAX_NODES", 5_000)
+    monkeypatch.setattr(limits, "MAX_NODES", 5_000)
     blocks = "".join(f"block b{i} = b{i - 1} -> b{i - 1}\n" for i in range(1, 60))
     _fails(blocks + "block b0 = relu\n" + NET.format("b59"), words="5,000 layers")
     _fails("block twice(x) = stack(x, 2)\n" + NET.format("twice(" * 60 + "relu" + ")" * 60),

@@ -44,7 +44,7 @@ def parse_overrides(items: list[str]) -> dict[str, object]:
 
 
 def _to_value(value: object) -> object:
-    from ..lower.expand import SpecText
+    from ..lower import SpecText
 
     if isinstance(value, list | tuple):
         return tuple(_to_value(v) for v in value)
@@ -64,7 +64,7 @@ def spec_arguments(parser: argparse.ArgumentParser) -> None:
 
 def compile_spec(args: argparse.Namespace):
     """The checked graph for ``args.spec`` with ``args.overrides`` (torch is not imported)."""
-    from ..lower.expand import lower_spec, spec_path
+    from ..lower import lower_spec, spec_path
     from ..passes.check import check
 
     return check(lower_spec(spec_path(args.spec), parse_overrides(args.overrides)))

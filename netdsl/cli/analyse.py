@@ -97,7 +97,7 @@ def expression_spec(expression: str, input_shape: tuple[int, ...]) -> str:
 
 
 def _compile(spec: str, overrides: list[str], input_shape=None):
-    from ..lower.expand import lower_spec, spec_path
+    from ..lower import lower_spec, spec_path
     from ..passes.check import check
 
     params = parse_overrides(overrides)
@@ -109,7 +109,7 @@ def _compile(spec: str, overrides: list[str], input_shape=None):
 def _graph_for(args: argparse.Namespace):
     if args.expression is None:
         return _compile(args.spec, args.overrides, args.input)
-    from ..lower.expand import lower_spec
+    from ..lower import lower_spec
     from ..passes.check import check
 
     text = expression_spec(args.expression, args.input or (3, 224, 224))
@@ -604,7 +604,7 @@ def write_picture(dot: str, path: Path) -> None:
 def print_sweep(args: argparse.Namespace) -> None:
     """``netdsl check SPEC --sizes A:B``: valid sizes, and for each invalid one the first
     node that fails and why (runs of sizes that fail alike share a line)."""
-    from ..lower.expand import lower_spec, spec_path
+    from ..lower import lower_spec, spec_path
     from ..passes.analyse import ranges, sweep
 
     graph = lower_spec(spec_path(args.spec), parse_overrides(args.overrides))

@@ -9,12 +9,18 @@ written in.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+from .. import limits
 from ..errors import Span, SpecArgumentError, SpecLimitError, SpecTypeError
 from ..ir.ops import Op, Size, Symbol, describe
 from ..syntax import tree as ast
-from . import expand as _lower
-from .expand import BlockValue, Context, Env, Lowerer, ReduceCount
+from .evaluate import evaluate, number, truth
+from .naming import Context
+from .values import BlockValue, Env, ReduceCount
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .expand import Lowerer
 
 
 def _layer_args(lw: Lowerer, call: ast.Node, allowed: set[str]) -> tuple[list, dict]:
@@ -35,19 +41,19 @@ def _stack(lw: Lowerer, call: ast.Node, env: Env, x: int, ctx: Context) -> int:
         raise SpecArgumentError(f"stack takes a layer and a count, got {len(args)} argument"
                                 f"{'' if len(args) == 1 else 's'}",
                                 call.span, notes=("stack(conv3x3(64) -> relu, 2)",))
-    count = lw.evaluate(args[1], env)
+    count = evaluate(args[1], env)
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         raise SpecTypeError(f"stack count must be a whole number of at least 0, found "
                             f"{describe(count)}", args[1].span)
-    if count > _lower.MAX_NODES:
-        raise SpecLimitError(f"stack of {count:,} copies exceeds the limit of {_lower.MAX_NODES:,} "
+    if count > limits.MAX_NODES:
+        raise SpecLimitError(f"stack of {count:,} copies exceeds the limit of {limits.MAX_NODES:,} "
                              "layers", args[1].span)
     for i in range(count):
         before = len(lw.nodes)
         x = lw.lower(args[0], env, x, ctx)
-        if i == 0 and before + (len(lw.nodes) - before) * count > _lower.MAX_NODES:  # fail now, not later
+        if i == 0 and before + (len(lw.nodes) - before) * count > limits.MAX_NODES:  # fail now, not later
             raise SpecLimitError(f"stack of {count:,} copies of {len(lw.nodes) - before:,} layers "
-                                 f"exceeds the limit of {_lower.MAX_NODES:,} layers", args[1].span)
+                                 f"exceeds the limit of {limits.MAX_NODES:,} layers", args[1].span)
     return x
 
 
@@ -61,7 +67,7 @@ def _residual(lw: Lowerer, call: ast.Node, env: Env, x: int, ctx: Context) -> in
                                 notes=("residual(body, shortcut=project, scale=0.2)",))
     body = lw.lower(args[0], env, x, ctx)
     if "scale" in kwargs:
-        factor = lw.number(kwargs["scale"], env)
+        factor = number(kwargs["scale"], env)
         body = lw.add("scale", [body], {"factor": float(factor)}, kwargs["scale"].span, ctx,
                       element=False)
     shortcut_ctx = Context(ctx.scope, ctx.trace, ctx.blocks, body)
@@ -86,7 +92,7 @@ def _aux(lw: Lowerer, call: ast.Node, env: Env, x: int, ctx: Context) -> int:
     args, kwargs = _layer_args(lw, call, {"when"})
     if len(args) != 1:
         raise SpecArgumentError(f"aux takes one classifier, got {len(args)}", call.span)
-    if "when" in kwargs and not lw.truth(kwargs["when"], env):
+    if "when" in kwargs and not truth(kwargs["when"], env):
         return x
     lw.aux.append(lw.lower(args[0], env, x, ctx))
     return x
@@ -115,10 +121,10 @@ def _inception(lw: Lowerer, call: ast.Node, env: Env, x: int, ctx: Context) -> i
     ``branch{i}``; ``rN`` is a 1x1 reduction; each conv is ``unit(c, kernel, pad=same)``;
     ``stride`` applies to the last layer of every branch (Inception-v2's grid reductions)."""
     args, kwargs = _layer_args(lw, call, {"unit", "stride"})
-    unit = lw.evaluate(kwargs["unit"], env) if "unit" in kwargs else env.lookup("conv_relu")
+    unit = evaluate(kwargs["unit"], env) if "unit" in kwargs else env.lookup("conv_relu")
     if not isinstance(unit, BlockValue | Op):
         raise SpecTypeError(f"unit must be a block, found {describe(unit)}", kwargs["unit"].span)
-    stride = lw.number(kwargs["stride"], env) if "stride" in kwargs else 1
+    stride = number(kwargs["stride"], env) if "stride" in kwargs else 1
     if not args:
         raise SpecArgumentError("inception needs at least one branch", call.span)
     outs = []
@@ -144,7 +150,7 @@ def _inception_steps(lw: Lowerer, env: Env, key, counts, stride, unit) -> list:
     if isinstance(key, str):  # a pooling branch, then an optional 1x1 projection
         steps.append((env.lookup(_POOLS[key]), [Size((3, 3))], {"stride": stride, "pad": 1}))
     for position, count_node in enumerate(counts):
-        value = lw.evaluate(count_node, env)
+        value = evaluate(count_node, env)
         if isinstance(value, ReduceCount):
             if position:
                 raise SpecArgumentError("a reduction rN must come first in its branch",

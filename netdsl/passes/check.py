@@ -14,7 +14,7 @@ from dataclasses import replace
 from ..errors import PRELUDE, SpecShapeError, call_note
 from ..ir.graph import Graph, Node, frozen
 from ..ir.ops import OPS, Shape, ShapeProblem, fmt_shape
-from ..lower.expand import paused_gc
+from ..limits import paused_gc
 
 
 def check(graph: Graph, input_shape: Shape | None = None) -> Graph:

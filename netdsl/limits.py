@@ -1,0 +1,49 @@
+"""Bounds on the work one spec may cause, and the helpers that keep the front end linear.
+
+Every limit is a module attribute read at use (``limits.MAX_NODES``), so tests can lower one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import sys
+from collections.abc import Callable
+
+from .errors import SpecLimitError
+
+MAX_NODES = 200_000  # layers in one expanded network (ResNet-152 has 518)
+MAX_BLOCK_DEPTH = 64  # blocks called inside blocks
+MAX_IMPORT_DEPTH = 32
+MAX_REPORTED = 10  # independent errors reported from one network
+MAX_NUMBER = 10**15
+
+
+@contextlib.contextmanager
+def paused_gc():
+    """Pauses Python's cyclic garbage collector (lowering and checking use it).
+
+    They allocate many objects that all stay alive (nodes, attrs, shapes), and each automatic
+    collection rescans them: with it running, the time per block grew about 1.3x from 1,000
+    to 10,000 blocks (benchmarks/run.py, frontend). Nothing here needs the collector; it
+    runs as usual afterwards.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def recursion_guard(work: Callable):
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 20_000))
+    try:
+        return work()
+    except RecursionError:
+        raise SpecLimitError("spec nests too deeply to expand") from None
+    finally:
+        sys.setrecursionlimit(limit)

@@ -1,0 +1,97 @@
+"""Binding a call's arguments to a callee's parameters, with the same arity, type and "did you
+mean" diagnostics for every callee."""
+
+from __future__ import annotations
+
+import difflib
+
+from ..errors import Span, SpecArgumentError, SpecTypeError
+from ..ir.ops import REQUIRED, Op, ValueProblem, normalize
+from ..syntax import tree as ast
+from .evaluate import evaluate
+from .values import Env, Thunk
+
+
+def keywords(node: ast.Call, env: Env) -> dict[str, tuple[object, Span, ast.Node]]:
+    kwargs: dict[str, tuple[object, Span, ast.Node]] = {}
+    for kw in node.kwargs:
+        if kw.name in kwargs:
+            raise SpecArgumentError(f"argument '{kw.name}' is given twice", kw.span)
+        kwargs[kw.name] = (evaluate(kw.value, env), kw.span, kw.value)
+    return kwargs
+
+
+def bind_op(op: Op, args, kwargs, call: ast.Node) -> dict:
+    names = [p.name for p in op.params if p.name != "std" or op.name in ("conv", "fc")]
+    values = bind_names(op.name, names, args, kwargs, call)
+    attrs = {}
+    for p in op.params:
+        if p.name in values:
+            value, span = values[p.name]
+        elif p.default is REQUIRED:
+            raise SpecArgumentError(f"{op.name} needs a value for '{p.name}'", call.span,
+                                    notes=(f"{op.name}({signature(op)})",))
+        else:
+            value, span = p.default, call.span
+        try:
+            attrs[p.name] = normalize(p, value)
+        except ValueProblem as problem:
+            raise SpecTypeError(f"{op.name}: {problem}", span) from None
+    return finish_window(op, attrs, call)
+
+
+def signature(op: Op) -> str:
+    return ", ".join(p.name if p.default is REQUIRED else f"{p.name}={_literal(p.default)}"
+                     for p in op.params)
+
+
+def finish_window(op: Op, attrs: dict, call: ast.Node) -> dict:
+    if "stride" in attrs and attrs["stride"] is None:
+        attrs["stride"] = attrs["kernel"]
+    if attrs.get("pad") == "same":
+        pad = []
+        for k, d in zip(attrs["kernel"], attrs.get("dilation", (1, 1)), strict=True):
+            if (k - 1) * d % 2:
+                raise SpecTypeError(f"{op.name}: pad=same needs an odd kernel, found "
+                                    f"{attrs['kernel'][0]}x{attrs['kernel'][1]}", call.span)
+            pad.append((k - 1) * d // 2)
+        attrs["pad"] = tuple(pad)
+    return attrs
+
+
+def bind_names(what: str, names: list[str], args, kwargs, call: ast.Node) -> dict:
+    if len(args) > len(names):
+        most = f"at most {len(names)} arguments" if names else "no arguments"
+        raise SpecArgumentError(f"{what} takes {most}, got "
+                                f"{len(args)}", args[len(names)][1],
+                                notes=(f"{what}({', '.join(names)})",))
+    for value, span in args:  # conv(16, 3x3, stride: 2) means stride=2
+        node = value.node if isinstance(value, Thunk) else None
+        if isinstance(node, ast.Label) and node.name in names:
+            raise SpecArgumentError(f"'{node.name}: ...' labels a layer; to pass the argument "
+                                    f"'{node.name}' write '{node.name}=...'", span,
+                                    expected=f"{node.name}=...", found=f"{node.name}: ...")
+    values = {name: arg for name, arg in zip(names, args, strict=False)}
+    for name, (value, span, node) in kwargs.items():
+        if name not in names:
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else \
+                f"{what} takes: {', '.join(names) or 'no arguments'}"
+            raise SpecArgumentError(f"{what} has no parameter '{name}'", span, notes=(hint,))
+        if name in values:
+            raise SpecArgumentError(f"'{name}' is given both by position and by name", span)
+        values[name] = (value, node.span if node is not None else span)  # caret on the value
+    return values
+
+
+def _literal(value: object) -> str:
+    """A default value as a spec writes it: true, none, 3x3."""
+    if value is None or isinstance(value, bool):
+        return {None: "none", True: "true", False: "false"}[value]
+    return "x".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+
+
+def _where(span: Span) -> str:
+    return f"{span.source.filename}:{span.line}:{span.column}"

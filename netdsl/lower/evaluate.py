@@ -1,0 +1,114 @@
+"""Evaluating value expressions: arithmetic, comparisons, conditions, lists and names.
+
+Layer expressions are not evaluated here: a call of a layer, block or builtin, a chain or a
+label evaluates to a :class:`~netdsl.lower.values.Thunk`, expanded where it is used.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from .. import limits
+from ..errors import SpecLimitError, SpecNameError, SpecTypeError
+from ..ir.ops import Op, Size, describe
+from ..syntax import tree as ast
+from .values import BlockValue, Builtin, Env, ReduceCount, Thunk
+
+
+def evaluate(node: ast.Node, env: Env) -> object:
+    if isinstance(node, ast.Int | ast.Float | ast.Str):
+        return node.value
+    if isinstance(node, ast.Dims):
+        return Size(node.value)
+    if isinstance(node, ast.Reduce):
+        return ReduceCount(node.value)
+    if isinstance(node, ast.Ref):
+        return resolve(node, env)
+    if isinstance(node, ast.ListExpr):
+        return tuple(evaluate(i, env) for i in node.items)
+    if isinstance(node, ast.Neg):
+        return -number(node.operand, env)
+    if isinstance(node, ast.BinOp):
+        return arithmetic(node, env)
+    if isinstance(node, ast.Compare):
+        return compare(node, env)
+    if isinstance(node, ast.Cond):
+        branch = node.then if truth(node.test, env) else node.otherwise
+        return evaluate(branch, env)
+    if isinstance(node, ast.Index):
+        return index(node, env)
+    if isinstance(node, ast.Call):
+        callee = evaluate(node.func, env)
+        if isinstance(callee, Op | BlockValue | Builtin):
+            return Thunk(node, env)
+        raise SpecTypeError(f"{describe(callee)} cannot be called", node.func.span)
+    return Thunk(node, env)  # chains, labels and keyed branches are layers
+
+
+def resolve(ref: ast.Ref, env: Env) -> object:
+    value = env.lookup(ref.name)
+    if value is None:
+        close = difflib.get_close_matches(ref.name, sorted(env.all_names()), n=1)
+        hint = (f"did you mean '{close[0]}'?",) if close else ()
+        raise SpecNameError(f"unknown name '{ref.name}'", ref.span, notes=hint)
+    return value
+
+
+def number(node: ast.Node, env: Env) -> int | float:
+    value = evaluate(node, env)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SpecTypeError(f"expected a number, found {describe(value)}", node.span)
+    return value
+
+
+def truth(node: ast.Node, env: Env) -> bool:
+    value = evaluate(node, env)
+    if not isinstance(value, bool):
+        raise SpecTypeError(f"expected true or false, found {describe(value)}", node.span)
+    return value
+
+
+def arithmetic(node: ast.BinOp, env: Env) -> int | float:
+    a, b = number(node.left, env), number(node.right, env)
+    op = node.op
+    if op in ("/", "//", "%") and b == 0:
+        raise SpecTypeError("division by zero", node.right.span)
+    if op == "**" and (abs(b) > 64 or abs(a) > limits.MAX_NUMBER):
+        raise SpecLimitError("exponent too large", node.span)
+    try:
+        result = {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b,
+                  "/": lambda: a / b, "//": lambda: a // b, "%": lambda: a % b,
+                  "**": lambda: a ** b}[op]()
+    except ZeroDivisionError:  # 0 ** -1
+        raise SpecTypeError("division by zero", node.span) from None
+    except OverflowError:  # float ** float
+        raise SpecLimitError(f"{node.op} gives a number beyond {limits.MAX_NUMBER:.0e}",
+                             node.span) from None
+    if isinstance(result, complex):
+        raise SpecTypeError("a negative number to a fractional power has no real value",
+                            node.span)
+    if abs(result) > limits.MAX_NUMBER:
+        raise SpecLimitError(f"{node.op} gives a number beyond {limits.MAX_NUMBER:.0e}", node.span)
+    if isinstance(result, float) and result.is_integer() and op != "/":
+        return result
+    return result
+
+
+def compare(node: ast.Compare, env: Env) -> bool:
+    a, b = evaluate(node.left, env), evaluate(node.right, env)
+    if node.op in ("==", "!="):
+        return (a == b) == (node.op == "==")
+    a, b = number(node.left, env), number(node.right, env)
+    return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[node.op]
+
+
+def index(node: ast.Index, env: Env) -> object:
+    target = evaluate(node.target, env)
+    if not isinstance(target, tuple):
+        raise SpecTypeError(f"only lists can be indexed, found {describe(target)}",
+                            node.target.span)
+    i = number(node.index, env)
+    if not isinstance(i, int) or not -len(target) <= i < len(target):
+        raise SpecTypeError(f"index {i} is out of range for a list of {len(target)}",
+                            node.index.span)
+    return target[i]

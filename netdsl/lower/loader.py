@@ -1,0 +1,200 @@
+"""Reading spec files and their imports, and the prelude every spec sees.
+
+An import may only reach files under the main spec's folder or the bundled ``specs/`` folder
+(no ``..`` or symlink escape); cycles are errors.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from .. import limits
+from ..errors import PRELUDE, Span, SpecArgumentError, SpecImportError, SpecNameError
+from ..ir.ops import OPS, Op
+from ..limits import recursion_guard
+from ..syntax import tree as ast
+from ..syntax.parser import parse
+from .values import CONSTANTS, BlockValue, Builtin, Env, NetworkValue
+
+BUNDLED_SPECS = Path(__file__).resolve().parents[2] / "specs"
+
+
+@dataclass
+class _Loaded:
+    module: ast.Module
+    env: Env
+    own: list[str]  # names this file defines (what an import brings in)
+
+
+class Loader:
+    """Reads spec files and their imports; an import may only reach files under the main
+    spec's folder or the bundled ``specs/`` folder (no ``..`` or symlink escape)."""
+
+    def __init__(self, roots: list[Path]):
+        self.roots = [r.resolve() for r in roots]
+        self.cache: dict[Path, _Loaded] = {}
+        self.active: list[Path] = []
+        self.prelude = _prelude()
+
+    def load_text(self, text: str, filename: str | None = None) -> _Loaded:
+        return self._link(parse(text, filename), Path(filename).resolve() if filename else None)
+
+    def load_file(self, path: Path, span: Span | None = None) -> _Loaded:
+        resolved = path.resolve()
+        if resolved in self.active:
+            chain = " -> ".join(p.name for p in [*self.active, resolved])
+            raise SpecImportError(f"import cycle: {chain}", span)
+        if resolved in self.cache:
+            return self.cache[resolved]
+        try:
+            text = resolved.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+            raise SpecImportError(f"cannot read {path}: {reason}", span) from None
+        loaded = self._link(parse(text, _display(resolved)), resolved)
+        self.cache[resolved] = loaded
+        return loaded
+
+    def _link(self, module: ast.Module, path: Path | None) -> _Loaded:
+        env = Env({}, self.prelude)
+        if path is not None:
+            self.active.append(path)
+        try:
+            if len(self.active) > limits.MAX_IMPORT_DEPTH:
+                raise SpecImportError(f"imports nested more than {limits.MAX_IMPORT_DEPTH} deep",
+                                      module.imports[0].span if module.imports else None)
+            for item in module.imports:
+                target = self._resolve_import(item, path)
+                imported = self.load_file(target, item.span)
+                for name in imported.own:
+                    env.define(name, imported.env.names[name], item.span)
+            own = [_define(env, item) for item in module.definitions]
+        finally:
+            if path is not None:
+                self.active.pop()
+        return _Loaded(module, env, own)
+
+    def _resolve_import(self, item: ast.Import, importer: Path | None) -> Path:
+        base = importer.parent if importer else Path.cwd()
+        candidates = [base / item.path, BUNDLED_SPECS / item.path]
+        escapes = 0  # decided on the path alone: whether a file exists outside is not told
+        for candidate in candidates:
+            try:
+                resolved = candidate.resolve()
+            except (OSError, ValueError, RuntimeError):  # a NUL byte, a symlink loop
+                raise SpecImportError(f"'{item.path}' is not a valid path", item.span) from None
+            if not any(resolved.is_relative_to(root) for root in self.roots):
+                escapes += 1
+            elif _is_file(resolved):
+                return candidate
+        if escapes == len(candidates):
+            raise SpecImportError(
+                f"import '{item.path}' leaves the spec's folder", item.span,
+                notes=("imports may only read files under the main spec's folder "
+                       "or netdsl's specs/ folder",))
+        raise SpecImportError(f"cannot find '{item.path}' to import", item.span,
+                              notes=(f"looked in {_display(base)} and {_display(BUNDLED_SPECS)}",))
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name too long, a NUL byte
+        return False
+
+
+@functools.cache
+def _prelude() -> Env:
+    """Layers, builtins, constants and the prelude's blocks: read once per process, then
+    shared (no spec changes them: a spec's own names live in a child scope)."""
+    env = Env({**CONSTANTS, **{n: op for n, op in OPS.items() if _is_layer_op(op)}})
+    from .builtins import BUILTINS  # builtins use this module's machinery, so imported late
+
+    for name, (handler, doc) in BUILTINS.items():
+        env.names[name] = Builtin(name, handler, doc)
+    text = resources.files(__package__).joinpath("prelude.net").read_text(encoding="utf-8")
+    prelude = Env({}, env)
+    for item in parse(text, PRELUDE).definitions:
+        _define(prelude, item)
+    return prelude
+
+
+def _display(path: Path) -> str:
+    """A path as diagnostics show it: relative to the working folder when inside it."""
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _is_layer_op(op: Op) -> bool:
+    return op.name not in ("input", "project", "concat", "add")
+
+
+def _define(env: Env, item: ast.Node) -> str:
+    if isinstance(item, ast.BlockDef):
+        value: object = BlockValue(item, env)
+    else:
+        value = NetworkValue(item, env)  # type: ignore[arg-type]
+    _check_params(item.params)  # type: ignore[attr-defined]
+    env.define(item.name, value, item.span)  # type: ignore[attr-defined]
+    return item.name  # type: ignore[attr-defined]
+
+
+def _check_params(params: tuple[ast.Param, ...]) -> None:
+    seen: set[str] = set()
+    defaulted = False
+    for p in params:
+        if p.name in seen:
+            raise SpecNameError(f"parameter '{p.name}' is listed twice", p.span)
+        seen.add(p.name)
+        if p.default is None and defaulted:
+            raise SpecArgumentError(f"parameter '{p.name}' without a default follows one with a "
+                                    "default", p.span)
+        defaulted = defaulted or p.default is not None
+
+
+def load(spec: str | os.PathLike, filename: str | None = None) -> tuple[_Loaded, str]:
+    """Reads a spec given as a path or as source text."""
+    path = _as_path(spec)
+    if path is None:
+        loader = Loader([Path.cwd(), BUNDLED_SPECS])
+        return loader.load_text(str(spec), filename), filename or "<string>"
+    if not _is_file(path):
+        raise SpecImportError(f"no such spec file: {path}")
+    loader = Loader([path.resolve().parent, BUNDLED_SPECS])
+    return recursion_guard(lambda: loader.load_file(path)), _display(path.resolve())
+
+
+def spec_path(name: str | os.PathLike) -> Path:
+    """A spec named on a command line: always a file, never spec text (a file name may hold
+    quotes, newlines or backslashes). A path that is not a file is looked up in the bundled
+    zoo."""
+    path = Path(name)
+    if not _is_file(path) and not path.is_absolute() and _is_file(BUNDLED_SPECS / path):
+        return BUNDLED_SPECS / path
+    return path
+
+
+def _as_path(spec: str | os.PathLike) -> Path | None:
+    if isinstance(spec, os.PathLike):
+        return Path(spec)
+    if "\n" not in spec and spec.strip().endswith(".net") and len(spec) < 4096:
+        path = Path(spec.strip())
+        if not _is_file(path) and not path.is_absolute() and _is_file(BUNDLED_SPECS / path):
+            return BUNDLED_SPECS / path
+        return path
+    return None
+
+
+def main_network(loaded: _Loaded) -> NetworkValue:
+    networks = [loaded.env.names[n] for n in loaded.own
+                if isinstance(loaded.env.names[n], NetworkValue)]
+    if not networks:
+        raise SpecNameError(f"{loaded.module.source.filename} defines no network",
+                            notes=("a spec needs 'network NAME:' with an input and layers",))
+    return networks[-1]  # type: ignore[return-value]

@@ -1,0 +1,202 @@
+"""Networks: binding their parameters (defaults, overrides, aliases) and lowering their bodies
+into a :class:`~netdsl.ir.graph.Graph`; :func:`lower_spec` is lowering's entry point."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping
+
+from .. import limits
+from ..errors import (
+    NetDSLError,
+    OverrideError,
+    SpecArgumentError,
+    SpecErrors,
+    SpecLimitError,
+    SpecNameError,
+    SpecRecursionError,
+    SpecTypeError,
+)
+from ..ir.graph import Graph, frozen
+from ..ir.ops import INIT_SCHEMES, Size, describe
+from ..limits import paused_gc, recursion_guard
+from ..syntax import tree as ast
+from ..syntax.parser import parse_expression
+from .binder import _literal
+from .evaluate import evaluate, number
+from .expand import Lowerer
+from .loader import load, main_network
+from .naming import Context, _Scope
+from .values import Env, NetworkValue, SpecText
+
+
+def network_params(network: NetworkValue, lw: Lowerer) -> dict[str, ast.Param]:
+    """The parameters a network takes (for an alias: the target's, then its own)."""
+    definition = network.definition
+    own = {p.name: p for p in definition.params}
+    if isinstance(definition, ast.NetworkDef):
+        return own  # type: ignore[return-value]
+    return {**network_params(_alias_target(network, lw), lw), **own}
+
+
+def _alias_target(network: NetworkValue, lw: Lowerer) -> NetworkValue:
+    """The network an alias fixes parameters of."""
+    definition = network.definition
+    call = definition.target  # type: ignore[union-attr]
+    func = call.func if isinstance(call, ast.Call) else call
+    target = evaluate(func, network.env)
+    if not isinstance(target, NetworkValue):
+        raise SpecTypeError(f"network '{definition.name}' must be another network with some "
+                            f"parameters set, found {describe(target)}", func.span)
+    return target
+
+
+def instantiate(network: NetworkValue, overrides: Mapping[str, object], filename: str,
+                lw: Lowerer | None = None) -> Graph:
+    """Binds a network's parameters (defaults, then ``overrides``) and expands it."""
+    lw = lw or Lowerer()
+    overrides = dict(overrides)
+    input_override = overrides.pop("input", None)
+    definition = network.definition
+    if isinstance(definition, ast.NetworkAlias):
+        target = _alias_target(network, lw)
+        local = _bind_network(network, overrides, lw)
+        call = definition.target
+        args: dict[str, object] = {}
+        if isinstance(call, ast.Call):
+            names = list(network_params(target, lw))
+            if len(call.args) > len(names):
+                raise SpecArgumentError(f"network '{target.definition.name}' takes "
+                                        f"{len(names)} parameters", call.span)
+            args = {n: evaluate(a, local) for n, a in zip(names, call.args, strict=False)}
+            args.update({kw.name: evaluate(kw.value, local) for kw in call.kwargs})
+        own = {p.name for p in definition.params}
+        rest = {k: v for k, v in overrides.items() if k not in own}
+        if input_override is not None:
+            rest["input"] = input_override
+        graph = instantiate(target, {**args, **rest}, filename, lw)
+        return Graph(definition.name, graph.nodes, graph.output, graph.aux_outputs, graph.init,
+                     frozen({**graph.params, **{k: local.names[k] for k in own}}), filename)
+    local = _bind_network(network, overrides, lw)
+    return _lower_body(definition, local, lw, input_override, filename)
+
+
+def _bind_network(network: NetworkValue, overrides: dict, lw: Lowerer) -> Env:
+    """The network's own parameters from ``overrides`` and defaults; an override must name
+    one of its parameters (or, for an alias, one of its target's)."""
+    definition = network.definition
+    known = set(network_params(network, lw))
+    for name in overrides:
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else \
+                f"its parameters are: {', '.join(sorted(known)) or 'none'} (and input)"
+            raise OverrideError(f"network '{definition.name}' has no parameter '{name}'",
+                                definition.span, notes=(hint,))
+    local = Env({}, network.env)
+    for p in definition.params:
+        if p.name in overrides:
+            value = overrides[p.name]
+            if isinstance(value, SpecText):
+                try:
+                    value = evaluate(parse_expression(value, f"<{p.name}={value}>"), local)
+                except NetDSLError as error:
+                    raise error.within("an override's value is a netdsl value: a number, a size, "
+                                       "a list, or a name the spec defines") from None
+            local.names[p.name] = value
+        elif p.default is not None:
+            local.names[p.name] = evaluate(p.default, local)
+        else:
+            raise OverrideError(f"network '{definition.name}' needs a value for '{p.name}'",
+                                p.span, notes=(f"give it as {p.name}=...",))
+    return local
+
+
+def _lower_body(definition: ast.NetworkDef, env: Env, lw: Lowerer, input_override,
+                filename: str) -> Graph:
+    root = _Scope(None)
+    ctx = Context(root)
+    init: tuple[str, tuple] = ("torch", ())
+    shape = None
+    x = -1
+    errors: list[NetDSLError] = []
+    for stmt in definition.body:
+        if isinstance(stmt, ast.InputStmt):
+            if x >= 0:
+                raise SpecTypeError("'input' must come before the first layer", stmt.span)
+            dims = stmt.dims
+            if len(dims) == 1 and isinstance(dims[0], ast.Dims):
+                shape = dims[0].value
+                if min(shape) < 1:
+                    raise SpecTypeError(f"every input dimension must be at least 1, found "
+                                        f"{_literal(shape)}", dims[0].span)
+            else:
+                shape = tuple(_dimension(lw, d, env) for d in dims)
+            x = lw.add("input", [], {"shape": shape}, stmt.span, None)
+        elif isinstance(stmt, ast.InitStmt):
+            init = _init_scheme(lw, stmt, env)
+        else:
+            if x < 0:
+                raise SpecTypeError(f"network '{definition.name}' needs 'input CxHxW' before its "
+                                    "first layer", stmt.span)
+            try:
+                x = lw.lower(stmt, env, x, ctx)
+            except (SpecLimitError, SpecRecursionError):
+                raise  # a runaway expansion ends everything at once
+            except NetDSLError as error:  # names, arguments, types: the next line is independent
+                if not any(e.span == error.span and e.message == error.message for e in errors):
+                    errors.append(error)
+                if len(errors) == limits.MAX_REPORTED:
+                    break
+    if errors:
+        raise errors[0] if len(errors) == 1 else SpecErrors(errors)
+    if x < 0:
+        raise SpecTypeError(f"network '{definition.name}' has no input statement",
+                            definition.span)
+    if input_override is not None:
+        lw.nodes[0].attrs = {"shape": _override_shape(input_override)}
+    params = {k: v for k, v in env.names.items()}
+    return lw.graph(definition.name, x, init, params, filename)
+
+
+def _dimension(lw: Lowerer, node: ast.Node, env: Env) -> int:
+    value = evaluate(node, env)
+    if isinstance(value, Size):
+        raise SpecTypeError("write the input as one size, like 3x224x224", node.span)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SpecTypeError(f"an input dimension must be a whole number of at least 1, found "
+                            f"{describe(value)}", node.span)
+    return value
+
+
+def _override_shape(value: object) -> tuple[int, ...]:
+    if isinstance(value, str):
+        value = tuple(int(v) for v in value.split("x")) \
+            if re.fullmatch(r"[0-9]{1,15}(x[0-9]{1,15})*", value) else ()
+    if isinstance(value, tuple | list) and value and all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value):
+        return tuple(value)
+    raise OverrideError(f"input must be a shape like 3x224x224, found {value!r}")
+
+
+def _init_scheme(lw: Lowerer, stmt: ast.InitStmt, env: Env) -> tuple[str, tuple]:
+    node = stmt.scheme
+    name_node = node.func if isinstance(node, ast.Call) else node
+    if not isinstance(name_node, ast.Ref) or name_node.name not in INIT_SCHEMES:
+        raise SpecNameError("unknown init scheme", name_node.span,
+                            notes=(f"known schemes: {', '.join(INIT_SCHEMES)}",))
+    args = tuple(number(a, env) for a in node.args) if isinstance(node, ast.Call) else ()
+    if len(args) != INIT_SCHEMES[name_node.name]:
+        raise SpecArgumentError(f"init {name_node.name} takes {INIT_SCHEMES[name_node.name]} "
+                                f"arguments, got {len(args)}", node.span)
+    return name_node.name, args
+
+
+def lower_spec(spec: str | os.PathLike, overrides: Mapping[str, object] | None = None,
+               filename: str | None = None) -> Graph:
+    with paused_gc():  # parsing allocates as much as expanding does
+        loaded, name = load(spec, filename)
+        network = main_network(loaded)
+        return recursion_guard(lambda: instantiate(network, overrides or {}, name))

@@ -1,0 +1,108 @@
+"""The values a spec computes with: numbers, sizes and lists are Python values; layers passed
+by name (:class:`Thunk`), blocks, networks and builtins are the classes here; :class:`Env` is
+a lexical scope."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..errors import Span, SpecNameError
+from ..ir.ops import Symbol
+from ..syntax import tree as ast
+
+CONSTANTS = {name: Symbol(name) for name in ("same", "project", "identity", "none")}
+CONSTANTS.update(true=True, false=False)
+
+
+@dataclass(frozen=True)
+class Thunk:
+    """A layer expression passed as a value, lowered where it is used (call by name)."""
+
+    node: ast.Node
+    env: Env
+    description = "a layer"
+
+
+@dataclass(frozen=True)
+class BlockValue:
+    definition: ast.BlockDef
+    env: Env
+
+    @property
+    def description(self) -> str:
+        return f"the block '{self.definition.name}'"
+
+
+@dataclass(frozen=True)
+class NetworkValue:
+    definition: ast.NetworkDef | ast.NetworkAlias
+    env: Env
+
+    @property
+    def description(self) -> str:
+        return f"the network '{self.definition.name}'"
+
+
+@dataclass(frozen=True)
+class Builtin:
+    name: str
+    handler: Callable
+    doc: str
+
+    @property
+    def description(self) -> str:
+        return f"the builtin '{self.name}'"
+
+
+class SpecText(str):
+    """An override given as text (``unit=basic``, ``kernel=7x7``): read as a netdsl expression
+    in the network's scope, so a command line can name blocks and write sizes."""
+
+
+@dataclass(frozen=True)
+class ReduceCount:
+    value: int
+    description = "a reduction count"
+
+
+@dataclass
+class Env:
+    names: dict[str, object]
+    parent: Env | None = None
+    spans: dict[str, Span] = field(default_factory=dict)
+
+    def lookup(self, name: str) -> object | None:
+        env: Env | None = self
+        while env is not None:
+            if name in env.names:
+                return env.names[name]
+            env = env.parent
+        return None
+
+    def all_names(self) -> set[str]:
+        names, env = set(), self
+        while env is not None:
+            names |= set(env.names)
+            env = env.parent
+        return names
+
+    def define(self, name: str, value: object, span: Span) -> None:
+        if name in self.names:
+            first = self.spans.get(name)
+            first = name_span(first, name) if first else None
+            where = f" at {first.source.filename}:{first.line}:{first.column}" if first else ""
+            raise SpecNameError(f"'{name}' is defined twice", name_span(span, name),
+                                notes=(f"first defined{where}",) if first else ())
+        self.names[name] = value
+        self.spans[name] = span
+
+
+def name_span(span: Span, name: str) -> Span:
+    """Where a definition starting at ``span`` writes its ``name`` (the caret goes there)."""
+    match = re.compile(rf"\b{re.escape(name)}\b").search(span.source.line(span.line),
+                                                         span.column - 1)
+    if match is None:
+        return span
+    return Span(span.source, span.line, match.start() + 1, span.line, match.end() + 1)
