@@ -105,10 +105,12 @@ def _is_sequence(names: list[str]) -> bool:
 
 
 def _refs(children: dict[str, list[str]]) -> dict[str, str]:
-    """Python expressions that reach each module from ``self``."""
+    """Python expressions that reach each module from ``self``. The root is the generated
+    class, an ``nn.Module`` whatever its children's names, so it is never indexed: an
+    unlabelled top level (children 0..n-1) is reached as ``getattr(self, '0')``."""
     refs = {"": "self"}
     for parent, names in children.items():
-        sequential = _is_sequence(names)
+        sequential = parent != "" and _is_sequence(names)
         for name in names:
             path = f"{parent}.{name}" if parent else name
             if sequential:
