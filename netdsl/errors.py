@@ -217,3 +217,9 @@ class BuildError(NetDSLError):
     """A failure while emitting or saving a module (e.g. an unsupported output format)."""
 
     code = "E010"
+
+
+class RegistrationError(NetDSLError):
+    """A malformed op record, or a plugin that registers a name already taken or fails to load."""
+
+    code = "E020"

@@ -50,14 +50,19 @@ def test_stack_of_blocks_numbers_each_copy():
     assert [n for n in names if n.endswith(".x")] == ["layer.0.x", "layer.1.x", "layer.2.x"]
 
 
-def test_residual_project_is_identity_unless_the_shape_changes():
+def test_residual_project_is_nothing_unless_the_shape_changes_then_a_real_conv_and_bn():
+    """`shortcut=project` is decided once, at expansion: no node where the shapes agree,
+    else a strided 1x1 conv without bias and a batch norm (He et al. 2016, option B)."""
     header = ("block down(c, stride=1) = residual(conv3x3(c, stride=stride) -> bn,"
               " shortcut=proj: project) -> relu")
     graph = netdsl.compile(net("a: down(3)\nb: down(16, stride=2)", header))
-    projections = {n.name: n for n in graph.nodes if n.op == "project"}
-    assert not projections["a.proj"].is_module
-    active = projections["b.proj"]
-    assert active.is_module and active.attrs["stride"] == (2, 2) and active.shape == (16, 16, 16)
+    names = {n.name: n for n in graph.nodes if n.name}
+    assert not any(name.startswith("a.proj") for name in names)
+    conv, bn = names["b.proj.0"], names["b.proj.1"]
+    assert (conv.op, bn.op) == ("conv", "bn")
+    assert conv.attrs["stride"] == (2, 2) and conv.attrs["kernel"] == (1, 1)
+    assert conv.attrs["bias"] is False and conv.shape == bn.shape == (16, 16, 16)
+    assert not any(n.op == "project" for n in graph.nodes)
 
 
 def test_residual_scale_multiplies_the_body():
@@ -184,8 +189,9 @@ def test_same_padding_keeps_the_size_at_stride_one():
     assert [n.shape for n in graph.nodes[1:]] == [(4, 32, 32), (4, 32, 32)]
 
 
-def test_an_identity_shortcut_leaves_a_gap_in_the_numbering_and_the_module_still_runs():
+def test_an_identity_shortcut_takes_no_position_and_the_module_still_runs():
     header = "block unit(c) = residual(conv3x3(c) -> relu -> conv3x3(c), shortcut=project) -> relu"
     model = netdsl.build(net("b: unit(3)", header, shape="3x8x8"))
-    assert [name for name, _ in model.b.named_children()] == ["0", "1", "2", "4"]
+    assert [name for name, _ in model.b.named_children()] == ["0", "1", "2", "3"]
+    assert isinstance(model.b, torch.nn.Sequential)
     assert model(torch.randn(1, 3, 8, 8)).shape == (1, 3, 8, 8)

@@ -384,39 +384,27 @@ def _run_graph(args: argparse.Namespace) -> int:
 
 # --- pictures (Graphviz) -------------------------------------------------------------------
 
-_FILL = {"conv": "#dbe9f6", "project": "#dbe9f6", "fc": "#dcefd8", "maxpool": "#fbe3c9",
-         "avgpool": "#fbe3c9", "gap": "#fbe3c9", "adaptive_avgpool": "#fbe3c9",
-         "adaptive_maxpool": "#fbe3c9", "concat": "#eeeeee", "add": "#eeeeee", "scale": "#eeeeee",
-         "input": "#ffffff", "block": "#e8e0f4"}
-_POOLS = frozenset({"maxpool", "avgpool", "gap", "adaptive_avgpool", "adaptive_maxpool"})
-# ops written after the layer they follow on the same line: "conv 3x3, 64 · bn · relu"
-_TRAILING = frozenset({"bn", "relu", "relu6", "leaky_relu", "gelu", "silu", "sigmoid", "tanh",
-                       "lrn", "dropout", "flatten"})
+# fill colours by an op record's drawing style; a collapsed block gets its own
+_FILL = {"weight": "#dbe9f6", "pool": "#fbe3c9", "merge": "#eeeeee", "io": "#ffffff",
+         "block": "#e8e0f4"}
+
+
+def _record(node):
+    from ..ir.ops import OPS
+
+    return OPS[node.op]
 
 
 def layer_text(node) -> str:
-    """A layer as a slide would write it: ``conv 3x3/2, 128``, ``maxpool 3x3/2``, ``fc 4096``."""
-    a, op = node.attrs, node.op
-    strided = (lambda s: "" if tuple(s) == (1, 1) else "/" + _side(s))
-    if op == "conv":
-        groups = f", g{a['groups']}" if a["groups"] > 1 else ""
-        return f"conv {fmt_shape(a['kernel'])}{strided(a['stride'])}, {a['out']}{groups}"
-    if op in ("maxpool", "avgpool"):
-        return f"{op} {fmt_shape(a['kernel'])}{strided(a['stride'])}"
-    texts = {"gap": "global avgpool", "fc": f"fc {a.get('out')}", "add": "+",
-             "adaptive_avgpool": f"adaptive avgpool {fmt_shape(a.get('size', ()))}",
-             "adaptive_maxpool": f"adaptive maxpool {fmt_shape(a.get('size', ()))}",
-             "dropout": f"dropout {a.get('p')}", "scale": f"x{a.get('factor')}",
-             "input": f"input {fmt_shape(node.shape or ())}"}
-    if op == "project":
-        return f"project 1x1{strided(a['stride'])}, {a['out']}"
-    return texts.get(op, op)
+    """A layer as a slide would write it: ``conv 3x3/2, 128``, ``maxpool 3x3/2``, ``fc 4096``
+    (its op record's ``display``)."""
+    return _record(node).display(dict(node.attrs), node.shape or ())
 
 
 def _boxes(graph, depth: int | None):
     """Groups nodes into boxes: a block below ``depth``, or a chain of layers that nothing
     else reads (conv -> bn -> relu), broken after each pooling layer as the VGG stages are."""
-    from ..ir.graph import reader_counts, value_holders
+    from ..ir.dataflow import reader_counts, value_holders
     from ..passes.analyse import aux_only, containers, row_names
 
     names, scope, aux = row_names(graph), containers(graph), aux_only(graph)
@@ -461,11 +449,12 @@ def _fuses(graph, source: int, node, readers, scope, box) -> bool:
     prev = graph.nodes[source]
     if "group" in box or prev.op == "input" or readers[source] != 1:
         return False
-    shrinks = prev.op in _POOLS and prev.shape[1:] != graph.nodes[prev.inputs[0]].shape[1:]
-    if shrinks and node.op not in _TRAILING:  # a new box at each resolution, as VGG's stages
+    shrinks = _record(prev).style == "pool" \
+        and prev.shape[1:] != graph.nodes[prev.inputs[0]].shape[1:]
+    if shrinks and not _record(node).trailing:  # a new box at each resolution, as VGG's stages
         return False
     a, b = scope[source], scope[node.id]
-    if a == b or (node.op in _TRAILING and b == ""):
+    if a == b or (_record(node).trailing and b == ""):
         return True
     # within one block: units of one branch (inception3a.branch2.0 -> .1), or nested ones
     nested = bool(a) and bool(b) and (b.startswith(a + ".") or a.startswith(b + "."))
@@ -484,7 +473,7 @@ def _box_label(box: dict, graph, prefix: str) -> str:
     lines: list[str] = []
     for node in box["nodes"]:
         text = layer_text(node)
-        if lines and node.op in _TRAILING:
+        if lines and _record(node).trailing:
             lines[-1] += " · " + text
         else:
             lines.append(text)
@@ -529,7 +518,7 @@ def to_dot(graph, depth: int | None = None) -> str:
              f'{fmt_shape(graph.output_shape)}"; labelloc=t; fontname="Helvetica";']
     members: dict[str, list[str]] = {}
     for head, box in boxes.items():
-        op = "block" if "group" in box else box["nodes"][0].op
+        op = "block" if "group" in box else _record(box["nodes"][0]).style
         style = ', style="rounded,filled,dashed"' if box["aux"] else ""
         members.setdefault(where[head][0], []).append(
             f'n{head} [label="{_box_label(box, graph, where[head][1])}", '
@@ -605,7 +594,7 @@ def print_sweep(args: argparse.Namespace) -> None:
     """``netdsl check SPEC --sizes A:B``: valid sizes, and for each invalid one the first
     node that fails and why (runs of sizes that fail alike share a line)."""
     from ..lower import lower_spec, spec_path
-    from ..passes.analyse import ranges, sweep
+    from ..passes.sweep import ranges, sweep
 
     graph = lower_spec(spec_path(args.spec), parse_overrides(args.overrides))
     results = sweep(graph, args.sizes)

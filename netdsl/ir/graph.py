@@ -38,9 +38,7 @@ class Node:
 
     @property
     def is_module(self) -> bool:
-        """Whether the node becomes an ``nn.Module`` (an identity shortcut does not)."""
-        if self.op == "project" and not self.attrs.get("active", True):
-            return False
+        """Whether the node becomes an ``nn.Module`` (its record says so; it then has a name)."""
         return OPS[self.op].is_module and self.name is not None
 
 
@@ -80,57 +78,6 @@ class Graph:
         return format_graph(self)
 
 
-# --- dataflow facts shared by emission and analysis ---------------------------------------
-
-# Ops whose output autograd does not need for their own backward, so that the next op may
-# overwrite it in place (a sigmoid's or tanh's output, for instance, must stay intact).
-OUTPUT_FREE_BACKWARD = frozenset({"conv", "bn", "add", "concat", "fc", "maxpool", "avgpool",
-                                  "gap", "adaptive_avgpool", "lrn", "project", "scale"})
-
-
-def value_holders(graph: Graph) -> list[int]:
-    """The node whose tensor each node's value is: an identity shortcut has none of its own."""
-    holder: list[int] = []
-    for node in graph.nodes:
-        identity = node.op == "project" and not node.is_module
-        holder.append(holder[node.inputs[0]] if identity else node.id)
-    return holder
-
-
-def reader_counts(graph: Graph, holder: list[int]) -> list[int]:
-    """How many nodes read each tensor; the network's outputs count as a reader."""
-    readers = [0] * len(graph.nodes)
-    for node in graph.nodes:
-        if holder[node.id] == node.id:
-            for i in node.inputs:
-                readers[holder[i]] += 1
-    for kept in (graph.output, *graph.aux_outputs):
-        readers[holder[kept]] += 1
-    return readers
-
-
-def main_path(graph: Graph) -> set[int]:
-    """The nodes the main output needs; the others feed auxiliary outputs only."""
-    needed, stack = set(), [graph.output]
-    while stack:
-        i = stack.pop()
-        if i not in needed:
-            needed.add(i)
-            stack.extend(graph.nodes[i].inputs)
-    return needed
-
-
-def runs_in_place(graph: Graph, node: Node, holder: list[int], readers: list[int]) -> bool:
-    """Whether ``node`` may overwrite its (first) input: a ReLU-like op, or a two-way sum
-    (torchvision's ``out += identity``), whose input nothing else reads and autograd does not
-    need."""
-    if not (OPS[node.op].inplace or (node.op == "add" and len(node.inputs) == 2)):
-        return False
-    source = graph.nodes[holder[node.inputs[0]]]
-    return (source.op != "project" and source.op in OUTPUT_FREE_BACKWARD
-            and readers[source.id] == 1)
-
-
 def _fmt_value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -153,8 +100,6 @@ def format_attrs(node: Node) -> str:
                 continue
         shown.append(_fmt_value(value) if p.default is REQUIRED else
                      f"{p.name}={_fmt_value(value)}")
-    if node.op == "project" and node.attrs.get("active"):
-        shown.append(f"out={node.attrs['out']}, stride={_fmt_value(node.attrs['stride'])}")
     if node.op == "input":
         shown.append(fmt_shape(node.attrs["shape"]))
     return ", ".join(shown)

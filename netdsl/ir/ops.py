@@ -1,363 +1,230 @@
-"""The layer table: one row per op, with its parameters, shape rule, parameter and MAC counts,
-and the PyTorch constructor it is emitted as (as source text: this module never imports torch).
+"""One record per op: every fact the compiler knows about a layer, in one place.
 
-Shapes exclude the batch: ``(C, H, W)`` for feature maps, ``(F,)`` for flat vectors. Shape
-rules follow PyTorch's documented formulas (``torch.nn.Conv2d``, ``MaxPool2d`` incl. ceil
-mode), and tests check each against the real layer. A MAC is one multiply-accumulate; only
-convolutions and fully connected layers are counted, as ``torch.utils.flop_counter`` does.
+Checking, analysis, emission, export, the formatter and the command line read these records
+and nothing else, so adding a layer means writing one :class:`OpRecord` (the built-in ones
+live in :mod:`netdsl.ir.layers`). Every field is required: an op without a receptive-field
+window or a MAC rule is a registration error, never a silent default (tinygrad keeps its op
+rules as data in the same spirit).
+
+Plugins register records with :func:`register_op`, or ship them under the entry-point group
+``netdsl.ops`` (each entry point names an ``OpRecord`` or a function returning records), so
+that ``pip install some-plugin`` makes its layers available to specs. A spec still cannot run
+code: plugins are installed Python, specs are data. This module never imports torch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import keyword
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, fields
+from types import MappingProxyType
 
-Shape = tuple[int, ...]
-Attrs = dict[str, object]
+from ..errors import RegistrationError
+from .params import (  # noqa: F401 - re-exported: the vocabulary every record is written in
+    REQUIRED,
+    Attrs,
+    Param,
+    Shape,
+    ShapeProblem,
+    Size,
+    Symbol,
+    ValueProblem,
+    describe,
+    fmt_shape,
+    normalize,
+)
 
-REQUIRED = object()  # marks a parameter without default
-
-
-class ShapeProblem(Exception):
-    """A shape rule's complaint; the checker adds the span and turns it into a SpecShapeError."""
-
-    def __init__(self, message: str, expected: str | None = None, found: str | None = None):
-        super().__init__(message)
-        self.message, self.expected, self.found = message, expected, found
-
-
-class Size(tuple):
-    """A size literal such as ``7x7`` or ``3x224x224``."""
-
-    def __repr__(self) -> str:
-        return "x".join(str(d) for d in self)
-
-
-class Symbol(str):
-    """A named constant of the language: ``same``, ``project``, ``identity``, ``none``."""
-
-
-class ValueProblem(Exception):
-    """A value of the wrong kind for a parameter; lowering adds the span."""
-
-
-def describe(value: object) -> str:
-    """A spec value as a message names it: ``the number 2.5``, ``a list of 4``, ``'same'``."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, Size):
-        return f"the size {value!r}"
-    if isinstance(value, int | float):
-        return f"the number {value}"
-    if isinstance(value, Symbol):
-        return f"'{value}'"
-    if isinstance(value, str):
-        return f'the string "{value}"'
-    if isinstance(value, tuple):
-        return f"a list of {len(value)}"
-    if isinstance(value, Op):
-        return f"the layer '{value.name}'"
-    return getattr(value, "description", type(value).__name__)
-
-
-def _pair(name: str, value: object, minimum: int) -> tuple[int, int]:
-    given = value
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = (value, value)
-    if isinstance(value, Size) and len(value) == 2 and all(v >= minimum for v in value):
-        return (value[0], value[1])
-    if isinstance(value, tuple) and len(value) == 2 and all(
-            isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in value):
-        return (value[0], value[1])
-    raise ValueProblem(f"{name} must be a number or a size like 3x3 (each at least {minimum}), "
-                       f"found {describe(given)}")
-
-
-def normalize(param: Param, value: object) -> object:
-    """Checks a spec value against a parameter's kind and returns its canonical form."""
-    kind, name = param.kind, param.name
-    is_int = isinstance(value, int) and not isinstance(value, bool)
-    if kind == "count":
-        if is_int and value >= 1:
-            return value
-        raise ValueProblem(f"{name} must be a whole number of at least 1, found {describe(value)}")
-    if kind in ("float", "prob", "optfloat"):
-        if kind == "optfloat" and (value is None or value == Symbol("none")):
-            return None
-        if not (is_int or isinstance(value, float)):
-            raise ValueProblem(f"{name} must be a number, found {describe(value)}")
-        if kind == "prob" and not 0 <= value <= 1:
-            raise ValueProblem(f"{name} must be between 0 and 1, found {value}")
-        return float(value)
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value
-        raise ValueProblem(f"{name} must be true or false, found {describe(value)}")
-    if kind == "size":
-        return _pair(name, value, 1)
-    if kind == "optsize":
-        return None if value is None or value == Symbol("none") else _pair(name, value, 1)
-    if kind == "pad":
-        return "same" if value == Symbol("same") else _pair(name, value, 0)
-    raise AssertionError(f"unknown parameter kind {kind}")
-
-
-def fmt_shape(shape: Shape) -> str:
-    return "x".join(str(d) for d in shape)
+Pair = tuple[int, int]
+PARAM_KINDS = frozenset({"count", "int", "float", "prob", "optfloat", "bool", "size", "optsize",
+                         "pad"})
+INIT_ROLES = frozenset({"conv", "linear", "norm"})  # what init schemes key their rules by
+ENTRY_POINT_GROUP = "netdsl.ops"
+_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 @dataclass(frozen=True)
-class Param:
-    """One parameter of an op. ``kind`` decides how a spec value is checked and normalised:
-    count (int >= 1), int, float, prob (0..1), bool, size (int or AxB -> pair), pad (int, AxB
-    or ``same``), optsize (like size, or none)."""
+class Window:
+    """The input window one output value is computed from, per axis (height, width): the
+    receptive-field rule ``r = r_in + (extent - 1) * j_in``, ``j = j_in * stride``."""
 
-    name: str
-    kind: str
-    default: object = REQUIRED
+    kernel: Pair
+    stride: Pair
+    dilation: Pair = (1, 1)
+
+    @property
+    def extent(self) -> Pair:
+        return (self.dilation[0] * (self.kernel[0] - 1) + 1,
+                self.dilation[1] * (self.kernel[1] - 1) + 1)
+
+
+POINTWISE = Window((1, 1), (1, 1))
+GLOBAL = "global"  # the op sees its whole input grid (global pooling, a fully connected layer)
 
 
 @dataclass(frozen=True)
-class Op:
+class TorchModule:
+    """Emitted as a submodule: ``cls(*args, **kwargs)`` with ``args`` computed from the
+    attributes, the input shapes and whether it runs in place. ``cls`` is an importable dotted
+    path (``torch.nn.Conv2d``, ``my_plugin.layers.Scale``); every argument is a plain value
+    (number, bool, string, tuple, None) that the emitter writes with ``repr``."""
+
+    cls: str
+    args: Callable[[Attrs, list[Shape], bool], tuple[tuple, dict]]
+
+    @property
+    def module_path(self) -> str:
+        return self.cls.rsplit(".", 1)[0]
+
+
+@dataclass(frozen=True)
+class TorchExpression:
+    """Emitted inline in ``forward``: ``expr(attrs, input_names)`` is a Python expression over
+    the input variables (``torch.cat([a, b], 1)``); attribute values in it go through repr."""
+
+    expr: Callable[[Attrs, list[str]], str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpRecord:
+    """Everything about one op. Shapes exclude the batch; ``ins`` are the input shapes."""
+
     name: str
+    doc: str  # one sentence for docs, hover and completion
     params: tuple[Param, ...]
-    infer: Callable[[Attrs, list[Shape]], Shape]
-    doc: str
-    count_params: Callable[[Attrs, Shape], int] = lambda a, s: 0
-    macs: Callable[[Attrs, Shape, Shape], int] = lambda a, s, o: 0
-    torch: Callable[[Attrs, Shape, bool], str] | None = None  # None: emitted as an expression
-    arity: int = 1  # 0 for the input, -1 for any number of inputs (concat, add)
-    inplace: bool = False  # may run in place when its input has no other reader
-    aliases: tuple[str, ...] = field(default=())
+    arity: int  # inputs: 0 for the network input, -1 for any number (concat, add)
+    infer: Callable[[Attrs, list[Shape]], Shape]  # output shape; raises ShapeProblem
+    count_params: Callable[[Attrs, list[Shape]], int]
+    macs: Callable[[Attrs, list[Shape], Shape], int]  # multiply-accumulates per image
+    window: Callable[[Attrs, list[Shape], Shape], Window | str]  # a Window, or GLOBAL
+    view: bool | Callable[[Attrs, list[Shape], Shape], bool]  # writes no new values
+    inplace: bool  # may overwrite its first input when nothing else reads it (ReLU, a sum)
+    backward_needs_output: bool  # autograd keeps its output (a sigmoid's), so no in-place after
+    weight_layer: bool  # counts towards a network's depth (conv, fc), as the papers count
+    ends_features: bool  # a classifier head starts here (global pool, flatten)
+    init_role: str | None  # which rule of an init scheme initialises it (see ir.init)
+    torch: TorchModule | TorchExpression | None  # None only for the network input
+    display: Callable[[Attrs, Shape], str]  # as a slide writes it: ``conv 3x3/2, 128``
+    style: str  # how pictures draw it: weight, norm, activation, pool, merge, shape, io
+    trailing: bool  # pictures write it after the layer it follows: ``conv 3x3, 64 · bn · relu``
 
     @property
     def is_module(self) -> bool:
-        return self.torch is not None
+        return isinstance(self.torch, TorchModule)
+
+    @property
+    def description(self) -> str:
+        return f"the layer '{self.name}'"
+
+    def writes_nothing(self, attrs: Attrs, ins: list[Shape], out: Shape) -> bool:
+        return self.view(attrs, ins, out) if callable(self.view) else self.view
+
+    def signature(self) -> str:
+        return ", ".join(p.name if p.default is REQUIRED else f"{p.name}={_literal(p.default)}"
+                         for p in self.params)
 
 
-# --- shape helpers ---------------------------------------------------------------------
+STYLES = frozenset({"weight", "norm", "activation", "pool", "merge", "shape", "io"})
 
-def _spatial(op: str, shape: Shape) -> tuple[int, int, int]:
-    if len(shape) != 3:
-        raise ShapeProblem(f"{op} needs a CxHxW feature map, found the flat {fmt_shape(shape)}",
-                           expected="CxHxW", found=fmt_shape(shape))
-    return shape  # type: ignore[return-value]
+_REGISTRY: dict[str, OpRecord] = {}
+OPS: Mapping[str, OpRecord] = MappingProxyType(_REGISTRY)  # read-only view, always current
 
 
-def _window_size(size: int, k: int, s: int, p: int, d: int, ceil: bool) -> int:
-    """PyTorch's ``pooling_output_shape`` (conv is the floor case): may be < 1."""
-    n = (size + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil else 0)) // s + 1
-    if ceil and (n - 1) * s >= size + p:  # the last window must start inside the input
-        n -= 1
-    return n
+def register_op(record: OpRecord, *, replace: bool = False) -> OpRecord:
+    """Adds ``record`` to the op table after checking every field; returns it.
+
+    Raises :class:`~netdsl.errors.RegistrationError` for a malformed record or a name that is
+    already taken (``replace=True`` overrides a plugin's own earlier record, never a built-in).
+    """
+    _validate(record, builtin=False)
+    existing = _REGISTRY.get(record.name)
+    if existing is not None and not (replace and record.name not in _BUILTIN_NAMES):
+        raise RegistrationError(f"an op named '{record.name}' is already registered")
+    _REGISTRY[record.name] = record
+    return record
 
 
-def _window(op: str, size: tuple[int, int], a: Attrs, ceil: bool = False) -> tuple[int, int]:
-    """Output size of a sliding window (conv or pool), PyTorch's formula."""
-    dilation = a.get("dilation", (1, 1))  # avgpool has none
-    args = [(a["kernel"][i], a["stride"][i], a["pad"][i], dilation[i]) for i in range(2)]
-    out = tuple(_window_size(size[i], *args[i], ceil) for i in range(2))
-    if min(out) < 1:  # the least size giving one window: numerator 0 in _window_size
-        need = [max(1, d * (k - 1) + 1 - 2 * p - (s - 1 if ceil else 0)) for k, s, p, d in args]
-        raise ShapeProblem(f"{op} gets {size[0]}x{size[1]}, needs at least {need[0]}x{need[1]}",
-                           expected=f"at least {need[0]}x{need[1]}", found=f"{size[0]}x{size[1]}")
-    return out  # type: ignore[return-value]
+def unregister_op(name: str) -> None:
+    """Removes a plugin's op (tests use it); built-in ops cannot be removed."""
+    if name in _BUILTIN_NAMES:
+        raise RegistrationError(f"'{name}' is a built-in op")
+    _REGISTRY.pop(name, None)
 
 
-def _conv_infer(a: Attrs, ins: list[Shape]) -> Shape:
-    c, h, w = _spatial("conv", ins[0])
-    g = a["groups"]
-    if c % g or a["out"] % g:
-        raise ShapeProblem(f"groups={g} must divide both the input channels ({c}) and the "
-                           f"output channels ({a['out']})", expected=f"multiples of {g}",
-                           found=f"{c} in, {a['out']} out")
-    return (a["out"], *_window("conv", (h, w), a))
+_RESERVED = frozenset({"import", "block", "inline", "network", "input", "init", "if", "else",
+                       "true", "false", "same", "project", "identity", "none"})
 
 
-def _pool_infer(name: str):
-    def infer(a: Attrs, ins: list[Shape]) -> Shape:
-        c, h, w = _spatial(name, ins[0])
-        for axis in range(2):
-            extent = a.get("dilation", (1, 1))[axis] * (a["kernel"][axis] - 1) + 1
-            if 2 * a["pad"][axis] > extent:
-                raise ShapeProblem(f"{name} padding {a['pad'][axis]} is more than half its "
-                                   f"window {extent}", expected=f"pad <= {extent // 2}",
-                                   found=f"pad={a['pad'][axis]}")
-        return (c, *_window(name, (h, w), a, ceil=a["ceil"]))
-    return infer
+def _validate(record: OpRecord, builtin: bool) -> None:
+    where = f"op record '{getattr(record, 'name', '?')}'"
+    if not isinstance(record, OpRecord):
+        raise RegistrationError(f"expected an netdsl.OpRecord, got {type(record).__name__}")
+    if not (record.name.isidentifier() and not keyword.iskeyword(record.name)
+            and (builtin or record.name not in _RESERVED)):
+        raise RegistrationError(f"{where}: the name must be a netdsl name that is not reserved")
+    for f in fields(record):
+        value = getattr(record, f.name)
+        if f.name in ("infer", "count_params", "macs", "window", "display") \
+                and not callable(value):
+            raise RegistrationError(f"{where}: '{f.name}' must be a function")
+    if not all(isinstance(p, Param) and p.kind in PARAM_KINDS for p in record.params):
+        raise RegistrationError(f"{where}: every parameter needs a kind among "
+                                f"{', '.join(sorted(PARAM_KINDS))}")
+    if record.arity not in (-1, 0, 1, 2):
+        raise RegistrationError(f"{where}: arity must be -1, 0, 1 or 2")
+    if record.init_role is not None and record.init_role not in INIT_ROLES:
+        raise RegistrationError(f"{where}: init_role must be None or one of "
+                                f"{', '.join(sorted(INIT_ROLES))}")
+    if record.style not in STYLES:
+        raise RegistrationError(f"{where}: style must be one of {', '.join(sorted(STYLES))}")
+    if record.torch is None and not (builtin and record.name == "input"):
+        raise RegistrationError(f"{where}: needs a torch emission (TorchModule or "
+                                "TorchExpression)")
+    if isinstance(record.torch, TorchModule) and not (
+            _DOTTED.fullmatch(record.torch.cls) and "." in record.torch.cls):
+        raise RegistrationError(f"{where}: torch class '{record.torch.cls}' is not a dotted "
+                                "import path like my_plugin.layers.Scale")
+    if not isinstance(record.view, bool) and not callable(record.view):
+        raise RegistrationError(f"{where}: view must be true, false or a function")
 
 
-def _same(a: Attrs, ins: list[Shape]) -> Shape:
-    return ins[0]
+def _literal(value: object) -> str:
+    if value is None or isinstance(value, bool):
+        return {None: "none", True: "true", False: "false"}[value]
+    return "x".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
-def _adaptive(a: Attrs, ins: list[Shape]) -> Shape:
-    c, _, _ = _spatial("adaptive pool", ins[0])
-    return (c, *a["size"])
+def _register_builtins() -> frozenset[str]:
+    from .layers import BUILTIN_OPS
+
+    for record in BUILTIN_OPS:  # "input" is a reserved word and has no emission: built-in only
+        _validate(record, builtin=True)
+        _REGISTRY[record.name] = record
+    return frozenset(_REGISTRY)
 
 
-def _gap(a: Attrs, ins: list[Shape]) -> Shape:
-    c, _, _ = _spatial("gap", ins[0])
-    return (c, 1, 1)
+def load_plugins(entry_points: Iterable | None = None) -> list[str]:
+    """Registers the records every installed ``netdsl.ops`` entry point provides; returns the
+    names added. A plugin that fails to load is a RegistrationError naming its entry point."""
+    if entry_points is None:
+        from importlib.metadata import entry_points as installed
+
+        entry_points = installed(group=ENTRY_POINT_GROUP)
+    added = []
+    for point in entry_points:
+        try:
+            provided = point.load()
+            records = provided() if callable(provided) and not isinstance(provided, OpRecord) \
+                else provided
+        except Exception as error:  # a broken plugin must not look like a netdsl bug
+            raise RegistrationError(f"plugin entry point '{point.name}' ({point.value}) "
+                                    f"failed to load: {type(error).__name__}: {error}") from None
+        for record in [records] if isinstance(records, OpRecord) else list(records):
+            if _REGISTRY.get(record.name) is not record:
+                register_op(record)
+                added.append(record.name)
+    return added
 
 
-def _flatten(a: Attrs, ins: list[Shape]) -> Shape:
-    n = 1
-    for d in ins[0]:
-        n *= d
-    return (n,)
-
-
-def _fc_infer(a: Attrs, ins: list[Shape]) -> Shape:
-    if len(ins[0]) != 1:
-        raise ShapeProblem(f"fc needs a flat input, found {fmt_shape(ins[0])}; put flatten "
-                           "(or gap -> flatten) before it", expected="a flat vector",
-                           found=fmt_shape(ins[0]))
-    return (a["out"],)
-
-
-def _bn_infer(a: Attrs, ins: list[Shape]) -> Shape:
-    _spatial("bn", ins[0])
-    return ins[0]
-
-
-def _concat_infer(a: Attrs, ins: list[Shape]) -> Shape:
-    for i, shape in enumerate(ins):
-        _spatial(f"concat branch {i + 1}", shape)
-    sizes = {s[1:] for s in ins}
-    if len(sizes) > 1:
-        listing = ", ".join(f"branch {i + 1} gives {fmt_shape(s)}" for i, s in enumerate(ins))
-        raise ShapeProblem(f"concat branches disagree spatially: {listing}",
-                           expected="the same HxW in every branch",
-                           found=", ".join(f"{s[1]}x{s[2]}" for s in ins))
-    return (sum(s[0] for s in ins), *ins[0][1:])
-
-
-def _add_infer(a: Attrs, ins: list[Shape]) -> Shape:
-    if any(s != ins[0] for s in ins):
-        raise ShapeProblem("added tensors differ in shape: "
-                           + " vs ".join(fmt_shape(s) for s in ins),
-                           expected=fmt_shape(ins[0]),
-                           found=next(fmt_shape(s) for s in ins if s != ins[0]))
-    return ins[0]
-
-
-# --- parameter and MAC counts ------------------------------------------------------------
-
-def _conv_params(a: Attrs, s: Shape) -> int:
-    kh, kw = a["kernel"]
-    return a["out"] * (s[0] // a["groups"]) * kh * kw + (a["out"] if a["bias"] else 0)
-
-
-def _conv_macs(a: Attrs, s: Shape, o: Shape) -> int:
-    kh, kw = a["kernel"]
-    return o[0] * o[1] * o[2] * (s[0] // a["groups"]) * kh * kw
-
-
-def _project_params(a: Attrs, s: Shape) -> int:
-    return a["out"] * s[0] + 2 * a["out"] if a["active"] else 0
-
-
-def _project_macs(a: Attrs, s: Shape, o: Shape) -> int:
-    return o[0] * o[1] * o[2] * s[0] if a["active"] else 0
-
-
-# --- torch constructors (source text) ------------------------------------------------------
-
-def _conv_torch(a: Attrs, s: Shape, inplace: bool) -> str:
-    return (f"nn.Conv2d({s[0]}, {a['out']}, kernel_size={a['kernel']}, stride={a['stride']}, "
-            f"padding={a['pad']}, dilation={a['dilation']}, groups={a['groups']}, "
-            f"bias={a['bias']})")
-
-
-def _project_torch(a: Attrs, s: Shape, inplace: bool) -> str:
-    if not a["active"]:
-        return "nn.Identity()"
-    return (f"nn.Sequential(nn.Conv2d({s[0]}, {a['out']}, kernel_size=1, stride={a['stride']}, "
-            f"bias=False), nn.BatchNorm2d({a['out']}))")
-
-
-def _simple(ctor: str, inplace_arg: bool = False):
-    def torch(a: Attrs, s: Shape, inplace: bool) -> str:
-        return f"nn.{ctor}(inplace=True)" if inplace_arg and inplace else f"nn.{ctor}()"
-    return torch
-
-
-_CONV_LIKE = (Param("stride", "size", 1), Param("pad", "pad", 0), Param("dilation", "size", 1))
-_INIT = (Param("std", "optfloat", None),)  # per-layer std for trunc_normal init (Inception-v3)
-
-OPS: dict[str, Op] = {op.name: op for op in [
-    Op("input", (), lambda a, ins: a["shape"], "The network input.", arity=0),
-    Op("conv", (Param("out", "count"), Param("kernel", "size"), *_CONV_LIKE,
-                Param("groups", "count", 1), Param("bias", "bool", True), *_INIT),
-       _conv_infer, "2-D convolution; input channels are inferred. pad=same keeps HxW "
-       "at stride 1 (odd kernels).", _conv_params, _conv_macs, _conv_torch),
-    Op("bn", (Param("eps", "float", 1e-5), Param("momentum", "float", 0.1),
-              Param("affine", "bool", True)), _bn_infer, "Batch normalisation over channels.",
-       lambda a, s: 2 * s[0] if a["affine"] else 0, torch=lambda a, s, i: (
-           f"nn.BatchNorm2d({s[0]}, eps={a['eps']}, momentum={a['momentum']}, "
-           f"affine={a['affine']})")),
-    Op("relu", (), _same, "max(x, 0).", torch=_simple("ReLU", True), inplace=True),
-    Op("relu6", (), _same, "min(max(x, 0), 6).", torch=_simple("ReLU6", True), inplace=True),
-    Op("leaky_relu", (Param("slope", "float", 0.01),), _same, "Leaky ReLU.",
-       torch=lambda a, s, i: f"nn.LeakyReLU({a['slope']}, inplace={i})", inplace=True),
-    Op("gelu", (), _same, "GELU.", torch=_simple("GELU")),
-    Op("silu", (), _same, "SiLU (swish).", torch=_simple("SiLU", True), inplace=True),
-    Op("sigmoid", (), _same, "Logistic sigmoid.", torch=_simple("Sigmoid")),
-    Op("tanh", (), _same, "Hyperbolic tangent.", torch=_simple("Tanh")),
-    Op("lrn", (Param("size", "count", 5), Param("alpha", "float", 1e-4),
-               Param("beta", "float", 0.75), Param("k", "float", 2.0)), _bn_infer,
-       "Local response normalisation across channels (AlexNet: n=5, k=2, alpha=1e-4, "
-       "beta=0.75).", torch=lambda a, s, i: (
-           f"nn.LocalResponseNorm({a['size']}, alpha={a['alpha']}, beta={a['beta']}, "
-           f"k={a['k']})")),
-    Op("maxpool", (Param("kernel", "size"), Param("stride", "optsize", None), Param("pad", "pad", 0),
-                   Param("dilation", "size", 1), Param("ceil", "bool", False)),
-       _pool_infer("maxpool"), "Max pooling; stride defaults to the kernel.",
-       torch=lambda a, s, i: (
-           f"nn.MaxPool2d(kernel_size={a['kernel']}, stride={a['stride']}, padding={a['pad']}, "
-           f"dilation={a['dilation']}, ceil_mode={a['ceil']})")),
-    Op("avgpool", (Param("kernel", "size"), Param("stride", "optsize", None), Param("pad", "pad", 0),
-                   Param("ceil", "bool", False), Param("count_pad", "bool", True)),
-       _pool_infer("avgpool"), "Average pooling; count_pad=false excludes padding from the mean.",
-       torch=lambda a, s, i: (
-           f"nn.AvgPool2d(kernel_size={a['kernel']}, stride={a['stride']}, padding={a['pad']}, "
-           f"ceil_mode={a['ceil']}, count_include_pad={a['count_pad']})")),
-    Op("gap", (), _gap, "Global average pooling to Cx1x1.",
-       torch=lambda a, s, i: "nn.AdaptiveAvgPool2d((1, 1))"),
-    Op("adaptive_avgpool", (Param("size", "size"),), _adaptive,
-       "Adaptive average pooling to a fixed HxW.",
-       torch=lambda a, s, i: f"nn.AdaptiveAvgPool2d({a['size']})"),
-    Op("adaptive_maxpool", (Param("size", "size"),), _adaptive,
-       "Adaptive max pooling to a fixed HxW.",
-       torch=lambda a, s, i: f"nn.AdaptiveMaxPool2d({a['size']})"),
-    Op("dropout", (Param("p", "prob", 0.5),), _same, "Dropout (active in training only).",
-       torch=lambda a, s, i: f"nn.Dropout(p={a['p']})"),
-    Op("flatten", (), _flatten, "CxHxW to a flat vector of C*H*W.",
-       torch=lambda a, s, i: "nn.Flatten(1)"),
-    Op("fc", (Param("out", "count"), Param("bias", "bool", True), *_INIT), _fc_infer,
-       "Fully connected layer on a flat input.",
-       lambda a, s: s[0] * a["out"] + (a["out"] if a["bias"] else 0),
-       lambda a, s, o: s[0] * a["out"],
-       lambda a, s, i: f"nn.Linear({s[0]}, {a['out']}, bias={a['bias']})"),
-    Op("project", (), lambda a, ins: ins[0] if not a["active"] else (a["out"], *a["spatial"]),
-       "Residual shortcut: identity when shapes agree, else conv1x1 (no bias) + bn.",
-       _project_params, _project_macs, _project_torch),
-    Op("scale", (Param("factor", "float"),), _same, "Multiplies by a constant."),
-    Op("concat", (), _concat_infer, "Concatenates its branches along channels.", arity=-1),
-    Op("add", (), _add_infer, "Sums its branches.", arity=-1),
-]}
-
-
-# Weight initialisation schemes a network may name with `init NAME` or `init NAME(args)`,
-# with the number of arguments each takes; emit.py holds what each one does.
-INIT_SCHEMES = {
-    "torch": 0,         # PyTorch's own layer defaults (AlexNet, timm's Inception networks)
-    "resnet": 0,        # torchvision resnet.py: conv kaiming_normal_(fan_out, relu), bn 1/0
-    "vgg": 0,           # torchvision vgg.py: as resnet, conv bias 0, fc normal(0, 0.01) bias 0
-    "trunc_normal": 1,  # torchvision googlenet/inception: conv+fc trunc_normal_(std), bn 1/0
-}
-
-
-def shape_of(op: str, attrs: Attrs, inputs: list[Shape]) -> Shape:
-    return OPS[op].infer(attrs, inputs)
+_BUILTIN_NAMES = _register_builtins()
+load_plugins()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 
 from ..errors import Span, SpecArgumentError, SpecTypeError
-from ..ir.ops import REQUIRED, Op, ValueProblem, normalize
+from ..ir.ops import REQUIRED, OpRecord, ValueProblem, normalize
 from ..syntax import tree as ast
 from .evaluate import evaluate
 from .values import Env, Thunk
@@ -21,8 +21,9 @@ def keywords(node: ast.Call, env: Env) -> dict[str, tuple[object, Span, ast.Node
     return kwargs
 
 
-def bind_op(op: Op, args, kwargs, call: ast.Node) -> dict:
-    names = [p.name for p in op.params if p.name != "std" or op.name in ("conv", "fc")]
+def bind_op(op: OpRecord, args, kwargs, call: ast.Node) -> dict:
+    """The op's attributes: every parameter given or defaulted, checked against its kind."""
+    names = [p.name for p in op.params]
     values = bind_names(op.name, names, args, kwargs, call)
     attrs = {}
     for p in op.params:
@@ -30,7 +31,7 @@ def bind_op(op: Op, args, kwargs, call: ast.Node) -> dict:
             value, span = values[p.name]
         elif p.default is REQUIRED:
             raise SpecArgumentError(f"{op.name} needs a value for '{p.name}'", call.span,
-                                    notes=(f"{op.name}({signature(op)})",))
+                                    notes=(f"{op.name}({op.signature()})",))
         else:
             value, span = p.default, call.span
         try:
@@ -40,12 +41,7 @@ def bind_op(op: Op, args, kwargs, call: ast.Node) -> dict:
     return finish_window(op, attrs, call)
 
 
-def signature(op: Op) -> str:
-    return ", ".join(p.name if p.default is REQUIRED else f"{p.name}={_literal(p.default)}"
-                     for p in op.params)
-
-
-def finish_window(op: Op, attrs: dict, call: ast.Node) -> dict:
+def finish_window(op: OpRecord, attrs: dict, call: ast.Node) -> dict:
     if "stride" in attrs and attrs["stride"] is None:
         attrs["stride"] = attrs["kernel"]
     if attrs.get("pad") == "same":

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from .. import limits
 from ..errors import Span, SpecArgumentError, SpecLimitError, SpecTypeError
-from ..ir.ops import Op, Size, Symbol, describe
+from ..ir.ops import OpRecord, Size, Symbol, describe
 from ..syntax import tree as ast
 from .evaluate import evaluate, number, truth
 from .naming import Context
@@ -122,7 +122,7 @@ def _inception(lw: Lowerer, call: ast.Node, env: Env, x: int, ctx: Context) -> i
     ``stride`` applies to the last layer of every branch (Inception-v2's grid reductions)."""
     args, kwargs = _layer_args(lw, call, {"unit", "stride"})
     unit = evaluate(kwargs["unit"], env) if "unit" in kwargs else env.lookup("conv_relu")
-    if not isinstance(unit, BlockValue | Op):
+    if not isinstance(unit, BlockValue | OpRecord):
         raise SpecTypeError(f"unit must be a block, found {describe(unit)}", kwargs["unit"].span)
     stride = number(kwargs["stride"], env) if "stride" in kwargs else 1
     if not args:

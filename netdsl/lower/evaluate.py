@@ -10,7 +10,7 @@ import difflib
 
 from .. import limits
 from ..errors import SpecLimitError, SpecNameError, SpecTypeError
-from ..ir.ops import Op, Size, describe
+from ..ir.ops import OpRecord, Size, describe
 from ..syntax import tree as ast
 from .values import BlockValue, Builtin, Env, ReduceCount, Thunk
 
@@ -39,7 +39,7 @@ def evaluate(node: ast.Node, env: Env) -> object:
         return index(node, env)
     if isinstance(node, ast.Call):
         callee = evaluate(node.func, env)
-        if isinstance(callee, Op | BlockValue | Builtin):
+        if isinstance(callee, OpRecord | BlockValue | Builtin):
             return Thunk(node, env)
         raise SpecTypeError(f"{describe(callee)} cannot be called", node.func.span)
     return Thunk(node, env)  # chains, labels and keyed branches are layers

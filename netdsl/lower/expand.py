@@ -21,11 +21,13 @@ from ..errors import (
     SpecArgumentError,
     SpecLimitError,
     SpecRecursionError,
+    SpecShapeError,
     SpecTypeError,
     call_note,
 )
-from ..ir.graph import Graph, Node, frozen
-from ..ir.ops import OPS, Op, Symbol, describe
+from ..ir.graph import Graph, Node, frozen, lint
+from ..ir.ops import OPS, OpRecord, Shape, Size, Symbol, describe, fmt_shape
+from ..ir.shapes import infer_shape
 from ..syntax import tree as ast
 from .binder import _where, bind_names, bind_op, keywords
 from .evaluate import evaluate, resolve, truth
@@ -49,8 +51,11 @@ class Lowerer:
             # point at the user's call of a prelude block, not at the prelude's text
             span = next((s for s in reversed(ctx.trace) if s.source.filename != PRELUDE),
                         span)
+        # the shape now, so blocks can read their input's width and `project` is decided once;
+        # notes for the block calls are added as the error leaves each call (call_block)
+        shape = infer_shape(op, attrs, [self.nodes[i].shape for i in inputs], span)
         node = _Pending(len(self.nodes), op, tuple(inputs), attrs, span,
-                        ctx.trace if ctx else ())
+                        ctx.trace if ctx else (), shape)
         self.nodes.append(node)
         if element and ctx is not None:
             ctx.scope.adopt(node, None)
@@ -100,13 +105,30 @@ class Lowerer:
             if ctx.project_target is None:
                 raise SpecTypeError("'project' is only meaningful as a residual shortcut",
                                     ref.span)
-            return self.add("project", [x], {"like": ctx.project_target}, ref.span, ctx)
-        if isinstance(value, Op | BlockValue | Builtin):
+            return self.project(x, ctx.project_target, ref, ctx)
+        if isinstance(value, OpRecord | BlockValue | Builtin):
             return self.apply(value, [], {}, ref, env, x, ctx)
         raise SpecTypeError(f"expected a layer, found {describe(value)}", ref.span)
 
+    def project(self, x: int, target: int, ref: ast.Node, ctx: Context) -> int:
+        """``shortcut=project``: nothing where the residual body keeps the shape, else a
+        strided 1x1 convolution without bias and a batch norm (He et al. 2016, option B;
+        torchvision's ``downsample``). Decided here, once: the graph holds real nodes."""
+        given, wanted = self.nodes[x].shape, self.nodes[target].shape
+        stride = projection_stride(given, wanted, ref.span)
+        if stride is None:
+            return x
+        conv = bind_op(OPS["conv"], [(wanted[0], ref.span), (Size((1, 1)), ref.span)],
+                       {"stride": (Size(stride), ref.span, None),
+                        "bias": (False, ref.span, None)}, ref)
+        bn = bind_op(OPS["bn"], [], {}, ref)
+
+        def conv_bn(c: Context) -> int:
+            return self.add("bn", [self.add("conv", [x], conv, ref.span, c)], bn, ref.span, c)
+        return self.scoped(None, ctx, conv_bn)
+
     def apply(self, callee, args, kwargs, call: ast.Node, env: Env, x: int, ctx: Context) -> int:
-        if isinstance(callee, Op):
+        if isinstance(callee, OpRecord):
             return self.add(callee.name, [x], bind_op(callee, args, kwargs, call), call.span,
                             ctx)
         if isinstance(callee, BlockValue):
@@ -156,9 +178,31 @@ class Lowerer:
 
     def graph(self, name: str, output: int, init, params, filename: str) -> Graph:
         nodes = tuple(Node(p.id, p.op, p.inputs, frozen(p.attrs),
-                           p.full_name() if OPS[p.op].is_module else None, p.span, p.trace)
-                      for p in self.nodes)
-        return Graph(name, nodes, output, tuple(self.aux), init, frozen(params), filename)
+                           p.full_name() if OPS[p.op].is_module else None, p.span, p.trace,
+                           p.shape) for p in self.nodes)
+        graph = Graph(name, nodes, output, tuple(self.aux), init, frozen(params), filename,
+                      checked=True)
+        lint(graph)
+        return graph
+
+
+def projection_stride(given: Shape, wanted: Shape, span: Span) -> tuple[int, int] | None:
+    """The stride of the 1x1 convolution that maps ``given`` onto ``wanted`` (None where they
+    already agree); a SpecShapeError where no strided 1x1 convolution can."""
+    if given == wanted:
+        return None
+    problem = f"no strided 1x1 convolution takes {fmt_shape(given)} to {fmt_shape(wanted)}"
+    if len(given) != 3 or len(wanted) != 3:
+        raise SpecShapeError(problem, span, expected=fmt_shape(wanted), found=fmt_shape(given))
+    stride = []
+    for g, w in zip(given[1:], wanted[1:], strict=True):
+        # the least s with (g - 1) // s + 1 == w, without trying every s up to g (g may be huge)
+        least = (g - 1) // w + 1 if w > 1 else max(g, 1)
+        if not (1 <= least <= g and (g - 1) // least + 1 == w):
+            raise SpecShapeError(problem, span, expected=fmt_shape(wanted),
+                                 found=fmt_shape(given))
+        stride.append(least)
+    return (stride[0], stride[1])
 
 
 def _inside(span: Span, outer: Span) -> bool:

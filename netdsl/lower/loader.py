@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .. import limits
 from ..errors import PRELUDE, Span, SpecArgumentError, SpecImportError, SpecNameError
-from ..ir.ops import OPS, Op
+from ..ir.ops import OPS, OpRecord
 from ..limits import recursion_guard
 from ..syntax import tree as ast
 from ..syntax.parser import parse
@@ -131,8 +131,10 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def _is_layer_op(op: Op) -> bool:
-    return op.name not in ("input", "project", "concat", "add")
+def _is_layer_op(op: OpRecord) -> bool:
+    """Ops a spec writes as layers: one input. The network input and the joins (concat, add)
+    are made by statements and builtins."""
+    return op.arity == 1
 
 
 def _define(env: Env, item: ast.Node) -> str:

@@ -38,11 +38,11 @@ class _Scope:
 class _Pending:
     """A node being built; becomes an immutable ir.Node once all names are known."""
 
-    __slots__ = ("id", "op", "inputs", "attrs", "span", "trace", "parent", "name")
+    __slots__ = ("id", "op", "inputs", "attrs", "span", "trace", "shape", "parent", "name")
 
-    def __init__(self, id, op, inputs, attrs, span, trace):
+    def __init__(self, id, op, inputs, attrs, span, trace, shape):
         self.id, self.op, self.inputs, self.attrs = id, op, inputs, attrs
-        self.span, self.trace = span, trace
+        self.span, self.trace, self.shape = span, trace, shape
         self.parent: _Scope | None = None
         self.name: str | None = None
 

@@ -17,10 +17,12 @@ from ..errors import (
     SpecLimitError,
     SpecNameError,
     SpecRecursionError,
+    SpecShapeError,
     SpecTypeError,
 )
 from ..ir.graph import Graph, frozen
-from ..ir.ops import INIT_SCHEMES, Size, describe
+from ..ir.init import SCHEMES
+from ..ir.ops import Size, describe
 from ..limits import paused_gc, recursion_guard
 from ..syntax import tree as ast
 from ..syntax.parser import parse_expression
@@ -134,6 +136,8 @@ def _lower_body(definition: ast.NetworkDef, env: Env, lw: Lowerer, input_overrid
                                         f"{_literal(shape)}", dims[0].span)
             else:
                 shape = tuple(_dimension(lw, d, env) for d in dims)
+            if input_override is not None:  # before any layer: every shape follows from it
+                shape = _override_shape(input_override)
             x = lw.add("input", [], {"shape": shape}, stmt.span, None)
         elif isinstance(stmt, ast.InitStmt):
             init = _init_scheme(lw, stmt, env)
@@ -148,15 +152,13 @@ def _lower_body(definition: ast.NetworkDef, env: Env, lw: Lowerer, input_overrid
             except NetDSLError as error:  # names, arguments, types: the next line is independent
                 if not any(e.span == error.span and e.message == error.message for e in errors):
                     errors.append(error)
-                if len(errors) == limits.MAX_REPORTED:
-                    break
+                if len(errors) == limits.MAX_REPORTED or isinstance(error, SpecShapeError):
+                    break  # later shapes depend on this one: their errors would be noise
     if errors:
         raise errors[0] if len(errors) == 1 else SpecErrors(errors)
     if x < 0:
         raise SpecTypeError(f"network '{definition.name}' has no input statement",
                             definition.span)
-    if input_override is not None:
-        lw.nodes[0].attrs = {"shape": _override_shape(input_override)}
     params = {k: v for k, v in env.names.items()}
     return lw.graph(definition.name, x, init, params, filename)
 
@@ -184,13 +186,14 @@ def _override_shape(value: object) -> tuple[int, ...]:
 def _init_scheme(lw: Lowerer, stmt: ast.InitStmt, env: Env) -> tuple[str, tuple]:
     node = stmt.scheme
     name_node = node.func if isinstance(node, ast.Call) else node
-    if not isinstance(name_node, ast.Ref) or name_node.name not in INIT_SCHEMES:
+    if not isinstance(name_node, ast.Ref) or name_node.name not in SCHEMES:
         raise SpecNameError("unknown init scheme", name_node.span,
-                            notes=(f"known schemes: {', '.join(INIT_SCHEMES)}",))
+                            notes=(f"known schemes: {', '.join(SCHEMES)}",))
     args = tuple(number(a, env) for a in node.args) if isinstance(node, ast.Call) else ()
-    if len(args) != INIT_SCHEMES[name_node.name]:
-        raise SpecArgumentError(f"init {name_node.name} takes {INIT_SCHEMES[name_node.name]} "
-                                f"arguments, got {len(args)}", node.span)
+    wanted = len(SCHEMES[name_node.name].params)
+    if len(args) != wanted:
+        raise SpecArgumentError(f"init {name_node.name} takes {wanted} arguments, got "
+                                f"{len(args)}", node.span)
     return name_node.name, args
 
 

@@ -31,12 +31,11 @@ Conventions (printed by ``netdsl summary`` as well, see :data:`CONVENTIONS`):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from math import gcd
 
-from ..ir.graph import Graph, Node, main_path, reader_counts, runs_in_place, value_holders
-from ..ir.ops import OPS, Shape, ShapeProblem
+from ..ir.dataflow import main_path, reader_counts, runs_in_place, value_holders
+from ..ir.graph import Graph, Node
+from ..ir.ops import GLOBAL, OPS, Shape
 
 CONVENTIONS = (
     "a MAC is one multiply-accumulate (conv, fc and projection shortcuts; torch's "
@@ -51,8 +50,6 @@ CONVENTIONS = (
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 
-_WEIGHT_OPS = frozenset({"conv", "fc", "project"})
-_GLOBAL_OPS = frozenset({"gap", "adaptive_avgpool", "adaptive_maxpool", "flatten"})
 
 Pair = tuple[int, int]
 
@@ -163,7 +160,7 @@ def summarize(graph: Graph, batch: int = 1, dtype: str = "float32",
     aux = aux_only(graph)
     layers = []
     for node in graph.nodes:
-        ins = graph.nodes[node.inputs[0]].shape if node.inputs else node.shape
+        ins = [graph.nodes[i].shape for i in node.inputs]
         op = OPS[node.op]
         layers.append(Layer(node.id, names[node.id], node.op, node.shape,
                             op.count_params(dict(node.attrs), ins),
@@ -269,12 +266,9 @@ def _numel(shape: Shape) -> int:
 
 
 def _writes_nothing(graph: Graph, node: Node) -> bool:
-    """Views and no-ops: outputs that share their input's memory (in this convention)."""
-    if node.op in ("flatten", "dropout") or (node.op == "project" and not node.is_module):
-        return True
-    if node.op in ("adaptive_avgpool", "adaptive_maxpool"):
-        return graph.nodes[node.inputs[0]].shape == node.shape
-    return False
+    """Views and no-ops: outputs that share their input's memory (the record's ``view``)."""
+    ins = [graph.nodes[i].shape for i in node.inputs]
+    return OPS[node.op].writes_nothing(dict(node.attrs), ins, node.shape)
 
 
 def activation_counts(graph: Graph) -> list[int]:
@@ -325,29 +319,6 @@ def forward_peak(graph: Graph, counts: list[int]) -> int:
 
 # --- receptive field -----------------------------------------------------------------------
 
-def _window_of(node: Node, in_shape: Shape) -> tuple[Pair, Pair]:
-    """The (extent, stride) of the window an op slides; (1, 1) and (1, 1) for pointwise ops."""
-    a = node.attrs
-    if node.op in ("conv", "maxpool", "avgpool"):
-        dilation = a.get("dilation", (1, 1))
-        extent = tuple(dilation[i] * (a["kernel"][i] - 1) + 1 for i in range(2))
-        return extent, a["stride"]  # type: ignore[return-value]
-    if node.op == "project" and node.is_module:
-        return (1, 1), a["stride"]
-    if node.op == "gap":
-        return in_shape[1:], in_shape[1:]  # type: ignore[return-value]
-    if node.op in ("adaptive_avgpool", "adaptive_maxpool"):
-        # PyTorch's bins: [floor(i*H/O), ceil((i+1)*H/O)). Bin i is ceil((r + H) / O) wide,
-        # r = i*H mod O; r runs over the multiples of gcd(H, O) below O, so the widest bin is
-        # ceil((O - gcd + H) / O). The step is their mean.
-        ext, step = [], []
-        for size, out in zip(in_shape[1:], a["size"], strict=True):
-            ext.append(-(-(out - gcd(size, out) + size) // out))
-            step.append(max(1, size // out))
-        return (ext[0], ext[1]), (step[0], step[1])
-    return (1, 1), (1, 1)
-
-
 def receptive_fields(graph: Graph) -> list[tuple[Pair, Pair]]:
     """(receptive field, jump) of every node, per axis: ``r = r_in + (k - 1) * j_in`` and
     ``j = j_in * s`` along each path; branches and residual sums take the largest.
@@ -366,15 +337,16 @@ def receptive_fields(graph: Graph) -> list[tuple[Pair, Pair]]:
             continue
         rf = tuple(max(out[i][0][axis] for i in node.inputs) for axis in range(2))
         jump = tuple(max(out[i][1][axis] for i in node.inputs) for axis in range(2))
-        source = graph.nodes[node.inputs[0]].shape
-        if node.op == "fc":
-            extent, stride = grid[node.inputs[0]], grid[node.inputs[0]]
+        ins = [graph.nodes[i].shape for i in node.inputs]
+        window = OPS[node.op].window(dict(node.attrs), ins, node.shape)
+        if window == GLOBAL:  # sees the whole grid its input covers (gap, fc)
+            extent = stride = grid[node.inputs[0]]
         else:
-            extent, stride = _window_of(node, source)
+            extent, stride = window.extent, window.stride
         out.append(((rf[0] + (extent[0] - 1) * jump[0], rf[1] + (extent[1] - 1) * jump[1]),
                     (jump[0] * stride[0], jump[1] * stride[1])))
         flat = len(node.shape) != 3
-        grid.append((1, 1) if node.op == "fc" else grid[node.inputs[0]] if flat
+        grid.append((1, 1) if window == GLOBAL else grid[node.inputs[0]] if flat
                     else node.shape[1:])
     return out
 
@@ -385,7 +357,7 @@ def feature_rf(graph: Graph, fields: list[tuple[Pair, Pair]] | None = None) -> P
     fields = fields or receptive_fields(graph)
     skip = aux_only(graph)
     for node in graph.nodes:
-        if node.id not in skip and node.op in _GLOBAL_OPS:
+        if node.id not in skip and OPS[node.op].ends_features:
             return fields[node.inputs[0]][0]
     return fields[graph.output][0]
 
@@ -396,78 +368,5 @@ def weight_depth(graph: Graph) -> int:
     depth: list[int] = []
     for node in graph.nodes:
         before = max((depth[i] for i in node.inputs), default=0)
-        weighted = node.op in _WEIGHT_OPS and (node.op != "project" or node.is_module)
-        depth.append(before + weighted)
+        depth.append(before + OPS[node.op].weight_layer)
     return depth[graph.output]
-
-
-# --- input-size sweep ----------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class SizeResult:
-    """One size of a sweep: ``node`` is the first node that fails (None when valid)."""
-
-    size: int
-    node: Node | None = None
-    message: str = ""
-    where: str = ""
-
-
-def sweep(graph: Graph, sizes: Iterable[int]) -> list[SizeResult]:
-    """Checks square inputs of each size; for each invalid one, the first node that fails and
-    why. A fast shape pass (no IR rebuilt) decides; a failing size is re-checked with
-    :func:`netdsl.passes.check.check` for its exact diagnostic.
-
-    >>> import netdsl
-    >>> g = netdsl.compile("network t:\\n input 3x8x8\\n conv(4, 5x5) -> maxpool(3x3)")
-    >>> [(r.size, r.node and r.node.op) for r in sweep(g, range(4, 8))]
-    [(4, 'conv'), (5, 'maxpool'), (6, 'maxpool'), (7, None)]
-    """
-    from ..errors import SpecShapeError
-    from .check import check
-
-    channels = graph.input.attrs["shape"][0]
-    out = []
-    for size in sizes:
-        failing = _first_failure(graph, (channels, size, size))
-        if failing is None:
-            out.append(SizeResult(size))
-            continue
-        try:
-            check(graph, (channels, size, size))
-            message, where = "fails", ""  # pragma: no cover - the two passes agree
-        except SpecShapeError as error:
-            message = error.message
-            where = f"{error.filename}:{error.line}:{error.column}" if error.span else ""
-        out.append(SizeResult(size, failing, message, where))
-    return out
-
-
-def _first_failure(graph: Graph, input_shape: Shape) -> Node | None:
-    from .check import resolve_projection
-
-    shapes: list[Shape] = []
-    for node in graph.nodes:
-        ins = [shapes[i] for i in node.inputs]
-        try:
-            if not node.inputs:
-                shapes.append(input_shape)
-                continue
-            attrs = node.attrs
-            if node.op == "project":
-                attrs = resolve_projection(node, ins[0], shapes[attrs["like"]])
-            shapes.append(OPS[node.op].infer(attrs, ins))  # type: ignore[arg-type]
-        except ShapeProblem:
-            return node
-    return None
-
-
-def ranges(values: Iterable[int]) -> str:
-    """``32, 33, 34, 40`` as ``32-34, 40``."""
-    spans: list[list[int]] = []
-    for v in values:
-        if spans and v == spans[-1][1] + 1:
-            spans[-1][1] = v
-        else:
-            spans.append([v, v])
-    return ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in spans) or "none"

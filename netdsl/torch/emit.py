@@ -20,38 +20,11 @@ import re
 import torch
 from torch import nn
 
-from ..ir.graph import Graph, Node, main_path, reader_counts, runs_in_place, value_holders
-from ..ir.ops import OPS
-
-_INIT_LOOPS = {
-    "torch": [],
-    "resnet": [
-        "if isinstance(m, nn.Conv2d):",
-        '    nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")',
-        "elif isinstance(m, nn.BatchNorm2d) and m.affine:",
-        "    nn.init.ones_(m.weight)",
-        "    nn.init.zeros_(m.bias)",
-    ],
-    "vgg": [
-        "if isinstance(m, nn.Conv2d):",
-        '    nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")',
-        "    if m.bias is not None:",
-        "        nn.init.zeros_(m.bias)",
-        "elif isinstance(m, nn.BatchNorm2d) and m.affine:",
-        "    nn.init.ones_(m.weight)",
-        "    nn.init.zeros_(m.bias)",
-        "elif isinstance(m, nn.Linear):",
-        "    nn.init.normal_(m.weight, 0, 0.01)",
-        "    nn.init.zeros_(m.bias)",
-    ],
-    "trunc_normal": [
-        "if isinstance(m, (nn.Conv2d, nn.Linear)):",
-        "    nn.init.trunc_normal_(m.weight, mean=0.0, std={0}, a=-2, b=2)",
-        "elif isinstance(m, nn.BatchNorm2d) and m.affine:",
-        "    nn.init.ones_(m.weight)",
-        "    nn.init.zeros_(m.bias)",
-    ],
-}
+from ..errors import BuildError
+from ..ir.dataflow import main_path, reader_counts, runs_in_place, value_holders
+from ..ir.graph import Graph, Node
+from ..ir.ops import OPS, TorchExpression
+from .init import init_lines, initialise
 
 
 class _Names:
@@ -137,25 +110,48 @@ def _last_readers(graph: Graph, holder: list[int]) -> list[int]:
 def _expression(node: Node, args: list[str], refs: dict[str, str]) -> str:
     if node.is_module:
         return f"{refs[node.name]}({args[0]})"
-    if node.op == "concat":
-        return f"torch.cat([{', '.join(args)}], 1)"
-    if node.op == "add":
-        return " + ".join(args)
-    if node.op == "scale":
-        return f"{args[0]} * {node.attrs['factor']!r}"
-    raise AssertionError(f"no expression for {node.op}")
+    emission = OPS[node.op].torch
+    assert isinstance(emission, TorchExpression), node.op
+    return emission.expr(dict(node.attrs), args)
 
 
-def _init_lines(graph: Graph, refs: dict[str, str]) -> list[str]:
-    scheme, args = graph.init
-    loop = [line.format(*args) for line in _INIT_LOOPS[scheme]]
-    lines = ["for m in self.modules():", *("    " + line for line in loop)] if loop else []
+def class_expression(cls: str) -> str:
+    """How generated source names a torch class: ``nn.Conv2d`` for ``torch.nn.Conv2d``, the
+    full dotted path otherwise (its module is imported by :func:`import_lines`)."""
+    return "nn." + cls[len("torch.nn."):] if cls.startswith("torch.nn.") else cls
+
+
+def import_lines(graph: Graph) -> list[str]:
+    """``import my_plugin.layers`` for every plugin module the graph's layers come from."""
+    paths = []
     for node in graph.modules():
-        std = node.attrs.get("std")
-        if std is not None:  # a layer with its own init (Inception-v3's auxiliary head)
-            lines.append(f"nn.init.trunc_normal_({refs[node.name]}.weight, mean=0.0, std={std}, "
-                         "a=-2, b=2)")
-    return lines
+        path = OPS[node.op].torch.module_path
+        if path != "torch.nn" and path != "torch" and path not in paths:
+            paths.append(path)
+    return [f"import {path}" for path in paths]
+
+
+def literal(value: object) -> str:
+    """A constructor argument as source: only plain values, written with ``repr`` (a spec's
+    numbers and names reach generated code this way and no other)."""
+    if isinstance(value, bool) or value is None or isinstance(value, int | str):
+        return repr(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise BuildError(f"cannot emit the non-finite number {value}")
+        return repr(value)
+    if isinstance(value, tuple):
+        return "(" + ", ".join(literal(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    raise BuildError(f"cannot emit a constructor argument of type {type(value).__name__}")
+
+
+def constructor(graph: Graph, node: Node, inplace: bool) -> str:
+    """``nn.Conv2d(3, 64, kernel_size=(7, 7), ...)`` for a module node, from its record."""
+    emission = OPS[node.op].torch
+    args, kwargs = emission.args(dict(node.attrs), [graph.nodes[i].shape for i in node.inputs],
+                                 inplace)
+    parts = [literal(a) for a in args] + [f"{k}={literal(v)}" for k, v in kwargs.items()]
+    return f"{class_expression(emission.cls)}({', '.join(parts)})"
 
 
 def python_source(graph: Graph) -> str:
@@ -179,12 +175,11 @@ def python_source(graph: Graph) -> str:
                 continue
             made.add(path)
             if path == node.name:
-                ctor = OPS[node.op].torch(dict(node.attrs), graph.nodes[node.inputs[0]].shape,
-                                          runs_in_place(graph, node, holder, readers))
+                ctor = constructor(graph, node, runs_in_place(graph, node, holder, readers))
             else:
                 ctor = "nn.Sequential()" if _is_sequence(children[path]) else "nn.Module()"
             out.append(f"        {refs[parent]}.add_module({parts[depth - 1]!r}, {ctor})")
-    init = _init_lines(graph, refs)
+    init = init_lines(graph, refs)
     if init:
         out.append("        self.reset_parameters()")
         out += ["", "    def reset_parameters(self):",
@@ -242,22 +237,13 @@ def module_class(graph: Graph) -> type[nn.Module]:
     ``inspect`` and ``torch.compile`` see real source lines)."""
     global _counter
     _counter += 1
-    source = python_source(graph)
+    source = "\n".join([*import_lines(graph), python_source(graph)])
     filename = f"<netdsl:{graph.name}:{_counter}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     namespace: dict[str, object] = {"torch": torch, "nn": nn, "__name__": "netdsl.generated"}
-    exec(compile(source, filename, "exec"), namespace)  # our own generated code, never spec text
+    # our own generated code: spec values reach it only through literal() and validated names
+    exec(compile(source, filename, "exec"), namespace)
     return namespace[_class_name(graph.name)]  # type: ignore[return-value]
-
-
-# What each ``init`` scheme's loop (_INIT_LOOPS) overwrites: build_module skips PyTorch's
-# default initialisation of exactly these, and keeps it for everything else.
-_SCHEME_OVERWRITES: dict[str, dict[type, tuple[str, ...]]] = {
-    "torch": {},
-    "resnet": {nn.Conv2d: ("weight",)},
-    "vgg": {nn.Conv2d: ("weight", "bias"), nn.Linear: ("weight", "bias")},
-    "trunc_normal": {nn.Conv2d: ("weight",), nn.Linear: ("weight",)},
-}
 
 
 def build_module(graph: Graph) -> nn.Module:
@@ -272,39 +258,17 @@ def build_module(graph: Graph) -> nn.Module:
     with torch.device("meta"):
         module = cls()
     module.to_empty(device=torch.get_default_device())
-    _initialise(module, graph)
+    initialise(module, graph)
     module.netdsl_graph = graph  # what it was built from, for tools (plain attribute)
     return module
-
-
-def _initialise(module: nn.Module, graph: Graph) -> None:
-    """PyTorch's default init for what the scheme leaves alone, then the scheme itself."""
-    overwrites = _SCHEME_OVERWRITES[graph.init[0]]
-    own = {node.name for node in graph.modules() if node.attrs.get("std") is not None}
-    with torch.no_grad():
-        for name, m in module.named_modules():
-            if m is module or not hasattr(m, "reset_parameters"):
-                continue
-            skip = next((fields for kind, fields in overwrites.items() if isinstance(m, kind)), ())
-            skip = (*skip, "weight") if name in own else skip
-            if not skip:
-                m.reset_parameters()  # batch norm also resets its running statistics here
-                continue
-            # nn.Conv2d / nn.Linear.reset_parameters, less the tensors the scheme overwrites
-            if "weight" not in skip:
-                nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5))
-            if m.bias is not None and "bias" not in skip:
-                fan_in, _ = nn.init._calculate_fan_in_and_fan_out(m.weight)
-                bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-                nn.init.uniform_(m.bias, -bound, bound)
-        if hasattr(module, "reset_parameters"):
-            module.reset_parameters()
 
 
 def standalone_source(graph: Graph) -> str:
     """The ``.py`` export: imports, the class, and ``Model`` naming it."""
     body = python_source(graph)
-    imports = ("import torch\n" if "torch." in body else "") + "from torch import nn\n"
+    imports = "".join(f"{line}\n" for line in [
+        *(["import torch"] if "torch." in body else []), "from torch import nn",
+        *import_lines(graph)])
     header = f"{_docstring(graph, 'as plain PyTorch, generated by netdsl')}\n\n{imports}\n\n"
     cls = _class_name(graph.name)
     footer = "" if cls == "Model" else f"\n\nModel = {cls}\n"

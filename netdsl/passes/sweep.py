@@ -1,0 +1,73 @@
+"""Which square input sizes a network takes, and where each other one fails (``netdsl check
+--sizes``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ..errors import SpecShapeError
+from ..ir.graph import Graph, Node
+from ..ir.ops import OPS, Shape, ShapeProblem
+from .check import check
+
+
+@dataclass(frozen=True)
+class SizeResult:
+    """One size of a sweep: ``node`` is the first node that fails (None when valid)."""
+
+    size: int
+    node: Node | None = None
+    message: str = ""
+    where: str = ""
+
+
+def sweep(graph: Graph, sizes: Iterable[int]) -> list[SizeResult]:
+    """Checks square inputs of each size; for each invalid one, the first node that fails and
+    why. A fast shape pass (no IR rebuilt) decides; a failing size is re-checked with
+    :func:`netdsl.passes.check.check` for its exact diagnostic.
+
+    >>> import netdsl
+    >>> g = netdsl.compile("network t:\\n input 3x8x8\\n conv(4, 5x5) -> maxpool(3x3)")
+    >>> [(r.size, r.node and r.node.op) for r in sweep(g, range(4, 8))]
+    [(4, 'conv'), (5, 'maxpool'), (6, 'maxpool'), (7, None)]
+    """
+
+    channels = graph.input.attrs["shape"][0]
+    out = []
+    for size in sizes:
+        failing = _first_failure(graph, (channels, size, size))
+        if failing is None:
+            out.append(SizeResult(size))
+            continue
+        try:
+            check(graph, (channels, size, size))
+            message, where = "fails", ""  # pragma: no cover - the two passes agree
+        except SpecShapeError as error:
+            message = error.message
+            where = f"{error.filename}:{error.line}:{error.column}" if error.span else ""
+        out.append(SizeResult(size, failing, message, where))
+    return out
+
+
+def _first_failure(graph: Graph, input_shape: Shape) -> Node | None:
+    shapes: list[Shape] = []
+    for node in graph.nodes:
+        ins = [shapes[i] for i in node.inputs]
+        try:
+            shapes.append(input_shape if not node.inputs
+                          else OPS[node.op].infer(dict(node.attrs), ins))
+        except ShapeProblem:
+            return node
+    return None
+
+
+def ranges(values: Iterable[int]) -> str:
+    """``32, 33, 34, 40`` as ``32-34, 40``."""
+    spans: list[list[int]] = []
+    for v in values:
+        if spans and v == spans[-1][1] + 1:
+            spans[-1][1] = v
+        else:
+            spans.append([v, v])
+    return ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in spans) or "none"
