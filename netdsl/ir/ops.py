@@ -151,8 +151,18 @@ def unregister_op(name: str) -> None:
     _REGISTRY.pop(name, None)
 
 
-_RESERVED = frozenset({"import", "block", "inline", "network", "input", "init", "if", "else",
-                       "true", "false", "same", "project", "identity", "none"})
+_RESERVED = {"import", "block", "inline", "network", "input", "init", "if", "else", "true",
+             "false", "same", "project", "identity", "none"}
+
+
+def reserve_names(names: Iterable[str]) -> None:
+    """Names the language gives another meaning (its builtins and prelude blocks, which
+    lowering declares here): no op may take one, since a spec could never reach it."""
+    taken = sorted(set(names) & (set(_REGISTRY) - _BUILTIN_NAMES))
+    if taken:
+        raise RegistrationError(f"op '{taken[0]}' has the name of a netdsl builtin or prelude "
+                                "block; choose another name")
+    _RESERVED.update(names)
 
 
 def _validate(record: OpRecord, builtin: bool) -> None:

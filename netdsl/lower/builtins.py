@@ -1,20 +1,25 @@
 """The builtins of the language: stack, residual, concat, add, aux and inception.
 
-Each receives its arguments unevaluated (layers are expanded where the builtin puts them) and
-lowers them with the :class:`~netdsl.lower.expand.Lowerer`. ``residual``, ``concat``, ``add``,
-``stack`` and ``aux`` open no module scope: their layers are elements of the scope they are
-written in.
+Each declares its signature, so a call is bound by the same binder as ops and blocks (same
+arity, unknown-parameter and "did you mean" diagnostics); the handler then receives its
+arguments unevaluated (layers are expanded where the builtin puts them). ``residual``,
+``concat``, ``add``, ``stack`` and ``aux`` open no module scope: their layers are elements of
+the scope they are written in. Builtins are hygienic: the layers they add themselves (the
+inception pool branch, its default unit) come from the op table and the prelude, never from
+names the caller defines.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .. import limits
 from ..errors import Span, SpecArgumentError, SpecLimitError, SpecTypeError
-from ..ir.ops import OpRecord, Size, Symbol, describe
+from ..ir.ops import OPS, OpRecord, Size, Symbol, describe
 from ..syntax import tree as ast
+from .binder import bind_names
 from .evaluate import evaluate, number, truth
 from .naming import Context
 from .values import BlockValue, Env, ReduceCount
@@ -23,24 +28,54 @@ if TYPE_CHECKING:  # pragma: no cover
     from .expand import Lowerer
 
 
-def _layer_args(lw: Lowerer, call: ast.Node, allowed: set[str]) -> tuple[list, dict]:
-    if not isinstance(call, ast.Call):
-        return [], {}
-    for kw in call.kwargs:
-        if kw.name not in allowed:
-            name = call.func.name if isinstance(call.func, ast.Ref) else "this"
-            raise SpecArgumentError(f"{name} has no parameter '{kw.name}'", kw.span,
-                                    notes=(f"it takes: {', '.join(sorted(allowed)) or 'none'}",))
-    return list(call.args), {kw.name: kw.value for kw in call.kwargs}
+@dataclass(frozen=True)
+class Signature:
+    """A builtin's parameters: required ones in order, optional ones with their default as a
+    spec writes it, and an optional variadic tail (``concat(a, b, ...)``)."""
+
+    required: tuple[str, ...]
+    optional: tuple[tuple[str, str], ...] = ()
+    variadic: str | None = None
+
+    def text(self, name: str) -> str:
+        parts = [*self.required, *(f"{k}={v}" for k, v in self.optional)]
+        if self.variadic:
+            parts.insert(len(self.required), f"{self.variadic}...")
+        return f"{name}({', '.join(parts)})"
 
 
-def _stack(lw: Lowerer, call: ast.Node, env: Env, x: int, ctx: Context) -> int:
+def bind(name: str, signature: Signature, call: ast.Node) -> dict[str, object]:
+    """The call's argument nodes by parameter name (a variadic tail as a list)."""
+    args = list(call.args) if isinstance(call, ast.Call) else []
+    kwargs = {kw.name: (kw.value, kw.span, kw.value) for kw in call.kwargs} \
+        if isinstance(call, ast.Call) else {}
+    names = [*signature.required, *(k for k, _ in signature.optional)]
+    bound: dict[str, object] = {}
+    if signature.variadic:
+        tail = args[len(signature.required):]
+        if not tail:
+            raise SpecArgumentError(f"{name} needs at least one {signature.variadic[:-2]}",
+                                    call.span, notes=(signature.text(name),))
+        bound[signature.variadic] = tail
+        args = args[:len(signature.required)]
+        names = [k for k, _ in signature.optional]
+        positional = dict(zip(signature.required, args, strict=False))
+        values = bind_names(name, names, [], kwargs, call)
+    else:
+        values = bind_names(name, names, [(a, a.span) for a in args], kwargs, call)
+        positional = {}
+    bound.update(positional)
+    bound.update({k: v[0] for k, v in values.items()})
+    for required in signature.required:
+        if required not in bound:
+            raise SpecArgumentError(f"{name} needs a value for '{required}'", call.span,
+                                    notes=(signature.text(name),))
+    return bound
+
+
+def _stack(lw: Lowerer, a: dict, call: ast.Node, env: Env, x: int, ctx: Context) -> int:
     """stack(layers, n): the layers repeated n times, one after another (VGG's stages)."""
-    args, _ = _layer_args(lw, call, set())
-    if len(args) != 2:
-        raise SpecArgumentError(f"stack takes a layer and a count, got {len(args)} argument"
-                                f"{'' if len(args) == 1 else 's'}",
-                                call.span, notes=("stack(conv3x3(64) -> relu, 2)",))
+    args = [a["layers"], a["n"]]
     count = evaluate(args[1], env)
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         raise SpecTypeError(f"stack count must be a whole number of at least 0, found "
@@ -57,15 +92,11 @@ def _stack(lw: Lowerer, call: ast.Node, env: Env, x: int, ctx: Context) -> int:
     return x
 
 
-def _residual(lw: Lowerer, call: ast.Node, env: Env, x: int, ctx: Context) -> int:
+def _residual(lw: Lowerer, kwargs: dict, call: ast.Node, env: Env, x: int, ctx: Context) -> int:
     """residual(body, shortcut=identity, scale=1): shortcut(x) + scale * body(x).
     ``shortcut=project`` inserts a 1x1 conv + bn only where the shapes differ (He et al. 2016,
     option B)."""
-    args, kwargs = _layer_args(lw, call, {"shortcut", "scale"})
-    if len(args) != 1:
-        raise SpecArgumentError(f"residual takes one body, got {len(args)}", call.span,
-                                notes=("residual(body, shortcut=project, scale=0.2)",))
-    body = lw.lower(args[0], env, x, ctx)
+    body = lw.lower(kwargs["body"], env, x, ctx)
     if "scale" in kwargs:
         factor = number(kwargs["scale"], env)
         body = lw.add("scale", [body], {"factor": float(factor)}, kwargs["scale"].span, ctx,
@@ -77,24 +108,19 @@ def _residual(lw: Lowerer, call: ast.Node, env: Env, x: int, ctx: Context) -> in
 
 
 def _branches(op: str):
-    def lower_branches(lw: Lowerer, call: ast.Node, env: Env, x: int, ctx: Context) -> int:
-        args, _ = _layer_args(lw, call, set())
-        if not args:
-            raise SpecArgumentError(f"{op} needs at least one branch", call.span)
-        outs = [lw.lower(branch, env, x, ctx) for branch in args]
+    def lower_branches(lw: Lowerer, a: dict, call: ast.Node, env: Env, x: int,
+                       ctx: Context) -> int:
+        outs = [lw.lower(branch, env, x, ctx) for branch in a["branches"]]
         return lw.add(op, outs, {}, call.span, ctx, element=False)
     return lower_branches
 
 
-def _aux(lw: Lowerer, call: ast.Node, env: Env, x: int, ctx: Context) -> int:
+def _aux(lw: Lowerer, kwargs: dict, call: ast.Node, env: Env, x: int, ctx: Context) -> int:
     """aux(layers, when=true): a side output (GoogLeNet's auxiliary classifiers), computed in
     training mode only; the main path goes on from the same input."""
-    args, kwargs = _layer_args(lw, call, {"when"})
-    if len(args) != 1:
-        raise SpecArgumentError(f"aux takes one classifier, got {len(args)}", call.span)
     if "when" in kwargs and not truth(kwargs["when"], env):
         return x
-    lw.aux.append(lw.lower(args[0], env, x, ctx))
+    lw.aux.append(lw.lower(kwargs["layers"], env, x, ctx))
     return x
 
 
@@ -115,18 +141,17 @@ def _inception_branch(arg: ast.Node) -> tuple[str | tuple, list[ast.Node], Span]
                                              "pool:32)",))
 
 
-def _inception(lw: Lowerer, call: ast.Node, env: Env, x: int, ctx: Context) -> int:
+def _inception(lw: Lowerer, kwargs: dict, call: ast.Node, env: Env, x: int, ctx: Context) -> int:
     """inception(1x1:64, 3x3:r96->128, 5x5:r16->32, pool:32, unit=conv_relu, stride=1):
     GoogLeNet's module as its Table 1 writes it (Szegedy et al. 2015). Branch i is named
     ``branch{i}``; ``rN`` is a 1x1 reduction; each conv is ``unit(c, kernel, pad=same)``;
     ``stride`` applies to the last layer of every branch (Inception-v2's grid reductions)."""
-    args, kwargs = _layer_args(lw, call, {"unit", "stride"})
-    unit = evaluate(kwargs["unit"], env) if "unit" in kwargs else env.lookup("conv_relu")
+    args = kwargs["branches"]
+    # the default unit is the prelude's, whatever the caller calls conv_relu
+    unit = evaluate(kwargs["unit"], env) if "unit" in kwargs else lw.prelude.lookup("conv_relu")
     if not isinstance(unit, BlockValue | OpRecord):
         raise SpecTypeError(f"unit must be a block, found {describe(unit)}", kwargs["unit"].span)
     stride = number(kwargs["stride"], env) if "stride" in kwargs else 1
-    if not args:
-        raise SpecArgumentError("inception needs at least one branch", call.span)
     outs = []
     for i, arg in enumerate(args, 1):
         key, counts, span = _inception_branch(arg)
@@ -148,7 +173,7 @@ def _inception_steps(lw: Lowerer, env: Env, key, counts, stride, unit) -> list:
     """The layers of one inception branch as (callee, args, kwargs) triples."""
     steps: list[tuple[object, list, dict]] = []
     if isinstance(key, str):  # a pooling branch, then an optional 1x1 projection
-        steps.append((env.lookup(_POOLS[key]), [Size((3, 3))], {"stride": stride, "pad": 1}))
+        steps.append((OPS[_POOLS[key]], [Size((3, 3))], {"stride": stride, "pad": 1}))
     for position, count_node in enumerate(counts):
         value = evaluate(count_node, env)
         if isinstance(value, ReduceCount):
@@ -167,11 +192,16 @@ def _inception_steps(lw: Lowerer, env: Env, key, counts, stride, unit) -> list:
     return steps
 
 
-BUILTINS: dict[str, tuple[Callable, str]] = {
-    "stack": (_stack, "stack(layers, n): layers repeated n times"),
-    "residual": (_residual, "residual(body, shortcut=identity|project|layers, scale=1)"),
-    "concat": (_branches("concat"), "concat(a, b, ...): branches joined along channels"),
-    "add": (_branches("add"), "add(a, b, ...): branches summed"),
-    "aux": (_aux, "aux(layers, when=true): an auxiliary output, active in training"),
-    "inception": (_inception, "inception(1x1:64, 3x3:r96->128, 5x5:r16->32, pool:32)"),
+# name: (handler, signature, doc)
+BUILTINS: dict[str, tuple[Callable, Signature, str]] = {
+    "stack": (_stack, Signature(("layers", "n")), "stack(layers, n): layers repeated n times"),
+    "residual": (_residual, Signature(("body",), (("shortcut", "identity"), ("scale", "1"))),
+                 "residual(body, shortcut=identity|project|layers, scale=1)"),
+    "concat": (_branches("concat"), Signature((), (), "branches"),
+               "concat(a, b, ...): branches joined along channels"),
+    "add": (_branches("add"), Signature((), (), "branches"), "add(a, b, ...): branches summed"),
+    "aux": (_aux, Signature(("layers",), (("when", "true"),)),
+            "aux(layers, when=true): an auxiliary output, active in training"),
+    "inception": (_inception, Signature((), (("unit", "conv_relu"), ("stride", "1")), "branches"),
+                  "inception(1x1:64, 3x3:r96->128, 5x5:r16->32, pool:32)"),
 }

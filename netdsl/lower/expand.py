@@ -30,6 +30,7 @@ from ..ir.ops import OPS, OpRecord, Shape, Size, Symbol, describe, fmt_shape
 from ..ir.shapes import infer_shape
 from ..syntax import tree as ast
 from .binder import _where, bind_names, bind_op, keywords
+from .builtins import bind
 from .evaluate import evaluate, resolve, truth
 from .naming import Context, _Pending, _Scope
 from .values import BlockValue, Builtin, Env, NetworkValue, Thunk
@@ -39,9 +40,10 @@ from .values import name_span as _name_span
 class Lowerer:
     """Expands one network into a flat list of nodes."""
 
-    def __init__(self):
+    def __init__(self, prelude: Env):
         self.nodes: list[_Pending] = []
         self.aux: list[int] = []
+        self.prelude = prelude  # builtins add the prelude's blocks, never the caller's
 
     def add(self, op: str, inputs: list[int], attrs: dict, span: Span | None, ctx: Context | None,
             element: bool = True) -> int:
@@ -84,7 +86,7 @@ class Lowerer:
         if isinstance(node, ast.Call):
             callee = evaluate(node.func, env)
             if isinstance(callee, Builtin):
-                return callee.handler(self, node, env, x, ctx)
+                return self.builtin(callee, node, env, x, ctx)
             args = [(evaluate(a, env), a.span) for a in node.args]
             return self.apply(callee, args, keywords(node, env), node, env, x, ctx)
         if isinstance(node, ast.Ref):
@@ -110,6 +112,10 @@ class Lowerer:
             return self.apply(value, [], {}, ref, env, x, ctx)
         raise SpecTypeError(f"expected a layer, found {describe(value)}", ref.span)
 
+    def builtin(self, callee: Builtin, call: ast.Node, env: Env, x: int, ctx: Context) -> int:
+        """A builtin's call, bound by its declared signature like any other call."""
+        return callee.handler(self, bind(callee.name, callee.signature, call), call, env, x, ctx)
+
     def project(self, x: int, target: int, ref: ast.Node, ctx: Context) -> int:
         """``shortcut=project``: nothing where the residual body keeps the shape, else a
         strided 1x1 convolution without bias and a batch norm (He et al. 2016, option B;
@@ -134,7 +140,7 @@ class Lowerer:
         if isinstance(callee, BlockValue):
             return self.call_block(callee, args, kwargs, call, x, ctx)
         if isinstance(callee, Builtin):
-            return callee.handler(self, call, env, x, ctx)
+            return self.builtin(callee, call, env, x, ctx)
         if isinstance(callee, NetworkValue):
             raise SpecTypeError(f"{describe(callee)} cannot be used as a layer; write its layers "
                                 "as a block instead", call.span)

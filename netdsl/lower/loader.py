@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import functools
 import os
+from collections import ChainMap
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from .. import limits
 from ..errors import PRELUDE, Span, SpecArgumentError, SpecImportError, SpecNameError
-from ..ir.ops import OPS, OpRecord
+from ..ir.ops import OPS, OpRecord, reserve_names
 from ..limits import recursion_guard
 from ..syntax import tree as ast
 from ..syntax.parser import parse
+from .builtins import BUILTINS
 from .values import CONSTANTS, BlockValue, Builtin, Env, NetworkValue
 
 BUNDLED_SPECS = Path(__file__).resolve().parents[2] / "specs"
@@ -38,7 +41,7 @@ class Loader:
         self.roots = [r.resolve() for r in roots]
         self.cache: dict[Path, _Loaded] = {}
         self.active: list[Path] = []
-        self.prelude = _prelude()
+        self.prelude = prelude()
 
     def load_text(self, text: str, filename: str | None = None) -> _Loaded:
         return self._link(parse(text, filename), Path(filename).resolve() if filename else None)
@@ -107,20 +110,36 @@ def _is_file(path: Path) -> bool:
         return False
 
 
+class _Layers(Mapping):
+    """The op table as spec names: the ops written as layers, read live, so that an op a
+    plugin registers after the prelude was read is still found."""
+
+    def __getitem__(self, name: str) -> OpRecord:
+        op = OPS[name]
+        if not _is_layer_op(op):
+            raise KeyError(name)
+        return op
+
+    def __iter__(self):
+        return (name for name, op in OPS.items() if _is_layer_op(op))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 @functools.cache
-def _prelude() -> Env:
+def prelude() -> Env:
     """Layers, builtins, constants and the prelude's blocks: read once per process, then
     shared (no spec changes them: a spec's own names live in a child scope)."""
-    env = Env({**CONSTANTS, **{n: op for n, op in OPS.items() if _is_layer_op(op)}})
-    from .builtins import BUILTINS  # builtins use this module's machinery, so imported late
-
-    for name, (handler, doc) in BUILTINS.items():
-        env.names[name] = Builtin(name, handler, doc)
+    builtins = {name: Builtin(name, handler, doc, signature)
+                for name, (handler, signature, doc) in BUILTINS.items()}
+    env = Env(ChainMap(CONSTANTS, builtins, _Layers()))  # type: ignore[arg-type]
     text = resources.files(__package__).joinpath("prelude.net").read_text(encoding="utf-8")
-    prelude = Env({}, env)
+    blocks = Env({}, env)
     for item in parse(text, PRELUDE).definitions:
-        _define(prelude, item)
-    return prelude
+        _define(blocks, item)
+    reserve_names(set(builtins) | set(blocks.names))  # a plugin op may not hide behind them
+    return blocks
 
 
 def _display(path: Path) -> str:

@@ -29,7 +29,7 @@ from ..syntax.parser import parse_expression
 from .binder import _literal
 from .evaluate import evaluate, number
 from .expand import Lowerer
-from .loader import load, main_network
+from .loader import load, main_network, prelude
 from .naming import Context, _Scope
 from .values import Env, NetworkValue, SpecText
 
@@ -58,7 +58,7 @@ def _alias_target(network: NetworkValue, lw: Lowerer) -> NetworkValue:
 def instantiate(network: NetworkValue, overrides: Mapping[str, object], filename: str,
                 lw: Lowerer | None = None) -> Graph:
     """Binds a network's parameters (defaults, then ``overrides``) and expands it."""
-    lw = lw or Lowerer()
+    lw = lw or Lowerer(prelude())
     overrides = dict(overrides)
     input_override = overrides.pop("input", None)
     definition = network.definition

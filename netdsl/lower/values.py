@@ -50,6 +50,7 @@ class Builtin:
     name: str
     handler: Callable
     doc: str
+    signature: object  # netdsl.lower.builtins.Signature
 
     @property
     def description(self) -> str:
