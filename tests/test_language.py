@@ -195,3 +195,20 @@ def test_an_identity_shortcut_takes_no_position_and_the_module_still_runs():
     assert [name for name, _ in model.b.named_children()] == ["0", "1", "2", "3"]
     assert isinstance(model.b, torch.nn.Sequential)
     assert model(torch.randn(1, 3, 8, 8)).shape == (1, 3, 8, 8)
+
+
+def test_a_block_reads_its_inputs_width_and_shape():
+    """DenseNet's transition halves whatever width it gets (Huang et al. 2017)."""
+    header = ("block transition(out=in_channels // 2) = bn -> relu -> conv(out, 1x1) -> avgpool(2)\n"
+              "block widen(c) = conv(in_channels + c, 3x3, pad=1)\n"
+              "block head = gap -> flatten -> fc(in_shape[1] * in_shape[2])")
+    graph = netdsl.compile(net("widen(32) -> transition -> widen(8) -> head", header,
+                               shape="64x8x8"))
+    convs = [n.shape for n in graph.nodes if n.op == "conv"]
+    assert convs == [(96, 8, 8), (48, 8, 8), (56, 4, 4)]
+    assert graph.output_shape == (16,)
+
+
+def test_a_parameter_named_in_channels_wins_over_the_input():
+    graph = netdsl.compile(net("b(5)", "block b(in_channels) = conv(in_channels, 1x1)"))
+    assert graph.output_shape[0] == 5

@@ -159,7 +159,11 @@ class Lowerer:
             raise SpecLimitError(f"blocks nested more than {limits.MAX_BLOCK_DEPTH} deep", call.span)
         names = [p.name for p in definition.params]
         values = bind_names(definition.name, names, args, kwargs, call)
-        local = Env({}, block.env)
+        # what the block is applied to, readable in its body and defaults (a parameter of the
+        # same name wins): DenseNet's transition halves `in_channels` (Huang et al. 2017)
+        shape = self.nodes[x].shape
+        given = Env({"in_channels": shape[0], "in_shape": Size(shape)}, block.env)
+        local = Env({}, given)
         for p in definition.params:
             if p.name not in values and p.default is None:
                 name_at = _name_span(definition.span, definition.name)
