@@ -41,6 +41,11 @@ class Node:
         """Whether the node becomes an ``nn.Module`` (its record says so; it then has a name)."""
         return OPS[self.op].is_module and self.name is not None
 
+    @property
+    def is_parameter(self) -> bool:
+        """Whether the node is a learnable tensor of its enclosing module (a layer scale)."""
+        return OPS[self.op].is_named and not OPS[self.op].is_module and self.name is not None
+
 
 @dataclass(frozen=True)
 class Graph:
@@ -66,6 +71,10 @@ class Graph:
     def modules(self) -> list[Node]:
         """Nodes that become ``nn.Module``s, in spec order."""
         return [n for n in self.nodes if n.is_module]
+
+    def named(self) -> list[Node]:
+        """Nodes with a place in the module tree (modules and parameters), in spec order."""
+        return [n for n in self.nodes if n.name is not None]
 
     def consumers(self) -> dict[int, list[int]]:
         readers: dict[int, list[int]] = {n.id: [] for n in self.nodes}
@@ -143,7 +152,7 @@ def lint(graph: Graph) -> None:
             raise ValueError(f"{where}: has {len(node.inputs)} inputs")
         if any(i >= node.id for i in node.inputs):
             raise ValueError(f"{where}: reads a later node")
-        if OPS[node.op].is_module:
+        if OPS[node.op].is_named:
             if not node.name:
                 raise ValueError(f"{where}: module without a name")
             if node.name in names:

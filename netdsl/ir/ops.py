@@ -37,7 +37,7 @@ from .params import (  # noqa: F401 - re-exported: the vocabulary every record i
 
 Pair = tuple[int, int]
 PARAM_KINDS = frozenset({"count", "int", "float", "prob", "optfloat", "bool", "size", "optsize",
-                         "pad"})
+                         "pad", "perm", "choice"})
 INIT_ROLES = frozenset({"conv", "linear", "norm"})  # what init schemes key their rules by
 ENTRY_POINT_GROUP = "netdsl.ops"
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -78,6 +78,18 @@ class TorchModule:
 
 
 @dataclass(frozen=True)
+class TorchParameter:
+    """Emitted as a learnable tensor registered on the enclosing module under the node's name
+    (torchvision ConvNeXt's ``layer_scale``: a key ``features.1.0.layer_scale``, no module),
+    created with ``shape(attrs, ins)``, filled with ``fill(attrs)`` when the module is
+    initialised, and applied in ``forward`` as ``expr(input_name, parameter_reference)``."""
+
+    shape: Callable[[Attrs, list[Shape]], tuple[int, ...]]
+    fill: Callable[[Attrs], float]
+    expr: Callable[[str, str], str]
+
+
+@dataclass(frozen=True)
 class TorchExpression:
     """Emitted inline in ``forward``: ``expr(attrs, input_names)`` is a Python expression over
     the input variables (``torch.cat([a, b], 1)``); attribute values in it go through repr."""
@@ -103,7 +115,7 @@ class OpRecord:
     weight_layer: bool  # counts towards a network's depth (conv, fc), as the papers count
     ends_features: bool  # a classifier head starts here (global pool, flatten)
     init_role: str | None  # which rule of an init scheme initialises it (see ir.init)
-    torch: TorchModule | TorchExpression | None  # None only for the network input
+    torch: TorchModule | TorchParameter | TorchExpression | None  # None: the network input
     display: Callable[[Attrs, Shape], str]  # as a slide writes it: ``conv 3x3/2, 128``
     style: str  # how pictures draw it: weight, norm, activation, pool, merge, shape, io
     trailing: bool  # pictures write it after the layer it follows: ``conv 3x3, 64 · bn · relu``
@@ -111,6 +123,11 @@ class OpRecord:
     @property
     def is_module(self) -> bool:
         return isinstance(self.torch, TorchModule)
+
+    @property
+    def is_named(self) -> bool:
+        """Whether its nodes need a name: a module, or a parameter of the enclosing module."""
+        return isinstance(self.torch, TorchModule | TorchParameter)
 
     @property
     def description(self) -> str:
@@ -188,8 +205,12 @@ def _validate(record: OpRecord, builtin: bool) -> None:
     if record.style not in STYLES:
         raise RegistrationError(f"{where}: style must be one of {', '.join(sorted(STYLES))}")
     if record.torch is None and not (builtin and record.name == "input"):
-        raise RegistrationError(f"{where}: needs a torch emission (TorchModule or "
-                                "TorchExpression)")
+        raise RegistrationError(f"{where}: needs a torch emission (TorchModule, "
+                                "TorchParameter or TorchExpression)")
+    if record.torch is not None and not isinstance(
+            record.torch, TorchModule | TorchParameter | TorchExpression):
+        raise RegistrationError(f"{where}: torch must be a TorchModule, TorchParameter or "
+                                "TorchExpression")
     if isinstance(record.torch, TorchModule) and not (
             _DOTTED.fullmatch(record.torch.cls) and "." in record.torch.cls):
         raise RegistrationError(f"{where}: torch class '{record.torch.cls}' is not a dotted "

@@ -92,7 +92,28 @@ def normalize(param: Param, value: object) -> object:
         return None if value is None or value == Symbol("none") else _pair(name, value, 1)
     if kind == "pad":
         return "same" if value == Symbol("same") else _pair(name, value, 0)
+    if kind == "int":
+        if is_int and value >= 0:
+            return value
+        raise ValueProblem(f"{name} must be a whole number of at least 0, found {describe(value)}")
+    if kind == "perm":
+        return _permutation(name, value)
+    if kind == "choice":
+        if isinstance(value, str) and not isinstance(value, Symbol) and value in param.choices:
+            return str(value)
+        raise ValueProblem(f"{name} must be one of {', '.join(map(repr, param.choices))}, "
+                           f"found {describe(value)}")
     raise AssertionError(f"unknown parameter kind {kind}")
+
+
+def _permutation(name: str, value: object) -> tuple[int, ...]:
+    """An order of the non-batch axes: ``[1, 2, 0]`` takes CxHxW to HxWxC."""
+    if isinstance(value, tuple) and not isinstance(value, Size) and \
+            sorted(v for v in value if isinstance(v, int) and not isinstance(v, bool)) \
+            == list(range(len(value))):
+        return tuple(value)
+    raise ValueProblem(f"{name} must list the axes 0, 1, ... in a new order, like [1, 2, 0], "
+                       f"found {describe(value)}")
 
 
 def fmt_shape(shape: Shape) -> str:
@@ -102,9 +123,11 @@ def fmt_shape(shape: Shape) -> str:
 @dataclass(frozen=True)
 class Param:
     """One parameter of an op. ``kind`` decides how a spec value is checked and normalised:
-    count (int >= 1), int, float, prob (0..1), bool, size (int or AxB -> pair), pad (int, AxB
-    or ``same``), optsize (like size, or none)."""
+    count (int >= 1), int (>= 0), float, optfloat (or none), prob (0..1), bool, size (int or
+    AxB -> pair), optsize (like size, or none), pad (int, AxB or ``same``), perm (a list
+    ordering the axes), choice (one of ``choices``, written as a string: ``"bilinear"``)."""
 
     name: str
     kind: str
     default: object = REQUIRED
+    choices: tuple[str, ...] = ()

@@ -200,6 +200,8 @@ BUILTINS: dict[str, tuple[Callable, Signature, str]] = {
     "concat": (_branches("concat"), Signature((), (), "branches"),
                "concat(a, b, ...): branches joined along channels"),
     "add": (_branches("add"), Signature((), (), "branches"), "add(a, b, ...): branches summed"),
+    "mul": (_branches("mul"), Signature((), (), "branches"),
+            "mul(a, b, ...): branches multiplied elementwise (squeeze-and-excitation)"),
     "aux": (_aux, Signature(("layers",), (("when", "true"),)),
             "aux(layers, when=true): an auxiliary output, active in training"),
     "inception": (_inception, Signature((), (("unit", "conv_relu"), ("stride", "1")), "branches"),

@@ -188,7 +188,7 @@ class Lowerer:
 
     def graph(self, name: str, output: int, init, params, filename: str) -> Graph:
         nodes = tuple(Node(p.id, p.op, p.inputs, frozen(p.attrs),
-                           p.full_name() if OPS[p.op].is_module else None, p.span, p.trace,
+                           p.full_name() if OPS[p.op].is_named else None, p.span, p.trace,
                            p.shape) for p in self.nodes)
         graph = Graph(name, nodes, output, tuple(self.aux), init, frozen(params), filename,
                       checked=True)

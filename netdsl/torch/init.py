@@ -60,18 +60,26 @@ def init_lines(graph: Graph, refs: dict[str, str]) -> list[str]:
         std = node.attrs.get("std")
         if std is not None:  # a layer with its own init (Inception-v3's auxiliary head)
             lines.append(LAYER_STD_RULE.format(t=f"{refs[node.name]}.weight", std=repr(std)))
+    for node in graph.named():
+        if node.is_parameter:  # a learnable tensor of its block (ConvNeXt's layer scale)
+            fill = OPS[node.op].torch.fill(dict(node.attrs))
+            lines.append(f"nn.init.constant_({refs[node.name]}, {fill!r})")
     return lines
 
 
 def covered(graph: Graph) -> dict[str, frozenset[str]]:
     """Per module name, the tensors the scheme (or the layer's own ``std``) sets."""
     scheme = SCHEMES[graph.init[0]]
-    out = {}
+    out: dict[str, frozenset[str]] = {}
     for node in graph.modules():
         tensors = scheme.covers(OPS[node.op].init_role)
         if node.attrs.get("std") is not None:
             tensors |= {"weight"}
         out[node.name] = tensors
+    for node in graph.named():
+        if node.is_parameter:  # set by reset_parameters, on the enclosing module
+            parent, _, own = node.name.rpartition(".")
+            out[parent] = out.get(parent, frozenset()) | {own}
     return out
 
 

@@ -37,4 +37,9 @@ RECORDS = (
                needs_output=True),
     activation("tanh", "Hyperbolic tangent.", "torch.nn.Tanh", inplace=False,
                needs_output=True),
+    # MobileNetV3 (Howard et al. 2019): piecewise-linear sigmoid and swish
+    activation("hardsigmoid", "relu6(x + 3) / 6 (MobileNetV3's squeeze-and-excitation gate).",
+               "torch.nn.Hardsigmoid", inplace=False, needs_output=True),
+    activation("hardswish", "x * relu6(x + 3) / 6 (MobileNetV3).", "torch.nn.Hardswish",
+               inplace=True, needs_output=True),
 )

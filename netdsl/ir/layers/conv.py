@@ -7,7 +7,18 @@ counts them (two FLOPs per MAC; biases are not counted).
 
 from __future__ import annotations
 
-from ..ops import GLOBAL, Attrs, OpRecord, Param, Shape, ShapeProblem, TorchModule, fmt_shape
+from ..ops import (
+    GLOBAL,
+    POINTWISE,
+    Attrs,
+    OpRecord,
+    Param,
+    Shape,
+    ShapeProblem,
+    TorchModule,
+    Window,
+    fmt_shape,
+)
 from .common import kernel_window, sliding, spatial, strided
 
 # per-layer standard deviation for `init trunc_normal` (Inception-v3's auxiliary head)
@@ -83,4 +94,79 @@ FC = OpRecord(
     display=lambda a, out: f"fc {a['out']}", style="weight", trailing=False,
 )
 
-RECORDS = (CONV, FC)
+
+
+def _transposed_infer(a: Attrs, ins: list[Shape]) -> Shape:
+    """PyTorch's ConvTranspose2d: (H - 1) * s - 2p + d * (k - 1) + output_pad + 1."""
+    c, h, w = spatial("conv_transpose", ins[0])
+    if c % a["groups"] or a["out"] % a["groups"]:
+        raise ShapeProblem(f"groups={a['groups']} must divide both the input channels ({c}) "
+                           f"and the output channels ({a['out']})",
+                           expected=f"multiples of {a['groups']}", found=f"{c} in, {a['out']} out")
+    size = [(n - 1) * a["stride"][i] - 2 * a["pad"][i] + a["dilation"][i] * (a["kernel"][i] - 1)
+            + a["output_pad"][i] + 1 for i, n in enumerate((h, w))]
+    if min(size) < 1:
+        raise ShapeProblem(f"conv_transpose gives {size[0]}x{size[1]}", expected="at least 1x1",
+                           found=f"{size[0]}x{size[1]}")
+    return (a["out"], *size)
+
+
+def _transposed_window(a: Attrs, ins: list[Shape], out: Shape):
+    # an output value gathers ceil(k / s) input values along each axis (U-Net's 2x2 up-conv: 1)
+    extent = tuple(-(-(a["dilation"][i] * (a["kernel"][i] - 1) + 1) // a["stride"][i])
+                   for i in range(2))
+    return Window(extent, (1, 1))
+
+
+# U-Net's "up-convolution" (Ronneberger et al. 2015), FCN's learned upsampling
+CONV_TRANSPOSE = OpRecord(
+    name="conv_transpose",
+    doc="Transposed 2-D convolution (learned upsampling); input channels are inferred.",
+    params=(Param("out", "count"), Param("kernel", "size"), Param("stride", "size", 1),
+            Param("pad", "pad", 0),
+            Param("output_pad", "pad", 0), Param("dilation", "size", 1),
+            Param("groups", "count", 1), Param("bias", "bool", True)),
+    arity=1, infer=_transposed_infer,
+    count_params=lambda a, ins: ins[0][0] * (a["out"] // a["groups"]) * a["kernel"][0]
+    * a["kernel"][1] + (a["out"] if a["bias"] else 0),
+    # torch's flop counter: every input value meets every weight of its group once
+    macs=lambda a, ins, out: ins[0][1] * ins[0][2] * ins[0][0] * (a["out"] // a["groups"])
+    * a["kernel"][0] * a["kernel"][1],
+    window=_transposed_window, view=False, inplace=False, backward_needs_output=False,
+    weight_layer=True, ends_features=False, init_role="conv",
+    torch=TorchModule("torch.nn.ConvTranspose2d", lambda a, ins, inplace: (
+        (ins[0][0], a["out"]), {"kernel_size": a["kernel"], "stride": a["stride"],
+                                "padding": a["pad"], "output_padding": a["output_pad"],
+                                "groups": a["groups"], "bias": a["bias"],
+                                "dilation": a["dilation"]})),
+    display=lambda a, out: f"up-conv {fmt_shape(a['kernel'])}{strided(a['stride'])}, "
+                           f"{a['out']}",
+    style="weight", trailing=False,
+)
+
+# ConvNeXt's pointwise layers run on channels-last tensors: a fully connected layer over the
+# last axis (torchvision keeps them as nn.Linear, so the weights load as they are)
+LINEAR = OpRecord(
+    name="linear",
+    doc="Fully connected layer over the last axis of a tensor of any rank (channels-last "
+        "blocks).",
+    params=(Param("out", "count"), Param("bias", "bool", True)), arity=1,
+    infer=lambda a, ins: (*ins[0][:-1], a["out"]),
+    count_params=lambda a, ins: ins[0][-1] * a["out"] + (a["out"] if a["bias"] else 0),
+    macs=lambda a, ins, out: _numel(ins[0][:-1]) * ins[0][-1] * a["out"],
+    window=lambda a, ins, out: POINTWISE, view=False, inplace=False,
+    backward_needs_output=False, weight_layer=True, ends_features=False, init_role="linear",
+    torch=TorchModule("torch.nn.Linear",
+                      lambda a, ins, inplace: ((ins[0][-1], a["out"]), {"bias": a["bias"]})),
+    display=lambda a, out: f"linear {a['out']}", style="weight", trailing=False,
+)
+
+
+def _numel(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+RECORDS = (CONV, FC, CONV_TRANSPOSE, LINEAR)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..ops import Attrs, OpRecord, Param, Shape, TorchModule
+from ..ops import Attrs, OpRecord, Param, Shape, TorchModule, TorchParameter
 from .common import no_macs, no_params, pointwise, spatial
 
 
@@ -44,3 +44,54 @@ LRN = OpRecord(
 )
 
 RECORDS = (BN, LRN)
+
+
+def _channels_last_norm(a: Attrs, ins: list[Shape]) -> Shape:
+    return ins[0]
+
+
+LAYERNORM2D = OpRecord(
+    name="layernorm2d",
+    doc="Layer norm over the channels at every position of a CxHxW map (ConvNeXt's stem and "
+        "downsampling).",
+    params=(Param("eps", "float", 1e-6),), arity=1, infer=_feature_map("layernorm2d"),
+    count_params=lambda a, ins: 2 * ins[0][0], macs=no_macs, window=pointwise, view=False,
+    inplace=False, backward_needs_output=False, weight_layer=False, ends_features=False,
+    init_role="norm",
+    torch=TorchModule("netdsl.torch.layers.LayerNorm2d",
+                      lambda a, ins, inplace: ((ins[0][0],), {"eps": a["eps"]})),
+    display=lambda a, out: "layernorm", style="norm", trailing=True,
+)
+
+LAYERNORM = OpRecord(
+    name="layernorm",
+    doc="Layer norm over the last axis (a channels-last tensor, as in ConvNeXt's blocks).",
+    params=(Param("eps", "float", 1e-5),), arity=1, infer=_channels_last_norm,
+    count_params=lambda a, ins: 2 * ins[0][-1], macs=no_macs, window=pointwise, view=False,
+    inplace=False, backward_needs_output=False, weight_layer=False, ends_features=False,
+    init_role="norm",
+    torch=TorchModule("torch.nn.LayerNorm",
+                      lambda a, ins, inplace: ((ins[0][-1],), {"eps": a["eps"]})),
+    display=lambda a, out: "layernorm", style="norm", trailing=True,
+)
+
+
+def _layer_scale_shape(a: Attrs, ins: list[Shape]) -> tuple[int, ...]:
+    return (ins[0][0], *([1] * (len(ins[0]) - 1)))
+
+
+# A learnable per-channel scale, initialised to a small constant (Touvron et al. 2021, CaiT;
+# ConvNeXt: 1e-6). torchvision keeps it as a bare parameter of the block, not a module.
+LAYER_SCALE = OpRecord(
+    name="layer_scale",
+    doc="Multiplies each channel by a learnable scale, initialised to `value` (ConvNeXt).",
+    params=(Param("value", "float", 1e-6),), arity=1, infer=lambda a, ins: ins[0],
+    count_params=lambda a, ins: ins[0][0], macs=no_macs, window=pointwise, view=False,
+    inplace=False, backward_needs_output=False, weight_layer=False, ends_features=False,
+    init_role=None,
+    torch=TorchParameter(_layer_scale_shape, lambda a: a["value"],
+                         lambda x, parameter: f"{parameter} * {x}"),
+    display=lambda a, out: "layer scale", style="norm", trailing=True,
+)
+
+RECORDS = (*RECORDS, LAYERNORM2D, LAYERNORM, LAYER_SCALE)
