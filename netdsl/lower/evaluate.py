@@ -7,6 +7,7 @@ label evaluates to a :class:`~netdsl.lower.values.Thunk`, expanded where it is u
 from __future__ import annotations
 
 import difflib
+import math
 
 from .. import limits
 from ..errors import SpecLimitError, SpecNameError, SpecTypeError
@@ -61,6 +62,13 @@ def number(node: ast.Node, env: Env) -> int | float:
     return value
 
 
+def finite(value: object) -> bool:
+    """Whether every number in ``value`` (a number or a list) is finite."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return all(map(finite, value)) if isinstance(value, tuple) else True
+
+
 def truth(node: ast.Node, env: Env) -> bool:
     value = evaluate(node, env)
     if not isinstance(value, bool):
@@ -87,7 +95,7 @@ def arithmetic(node: ast.BinOp, env: Env) -> int | float:
     if isinstance(result, complex):
         raise SpecTypeError("a negative number to a fractional power has no real value",
                             node.span)
-    if abs(result) > limits.MAX_NUMBER:
+    if not abs(result) <= limits.MAX_NUMBER:  # also NaN, which compares false
         raise SpecLimitError(f"{node.op} gives a number beyond {limits.MAX_NUMBER:.0e}", node.span)
     if isinstance(result, float) and result.is_integer() and op != "/":
         return result

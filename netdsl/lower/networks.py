@@ -27,7 +27,7 @@ from ..limits import paused_gc, recursion_guard
 from ..syntax import tree as ast
 from ..syntax.parser import parse_expression
 from .binder import _literal
-from .evaluate import evaluate, number
+from .evaluate import evaluate, finite, number
 from .expand import Lowerer
 from .loader import load, main_network, prelude
 from .naming import Context, _Scope
@@ -107,6 +107,9 @@ def _bind_network(network: NetworkValue, overrides: dict, lw: Lowerer) -> Env:
                 except NetDSLError as error:
                     raise error.within("an override's value is a netdsl value: a number, a size, "
                                        "a list, or a name the spec defines") from None
+            if not finite(value):  # a Python or Hydra nan/inf: no output could write it
+                raise OverrideError(f"override {p.name}={value!r} is not a finite number",
+                                    definition.span)
             local.names[p.name] = value
         elif p.default is not None:
             local.names[p.name] = evaluate(p.default, local)

@@ -16,6 +16,7 @@ from importlib import resources
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
+from .. import limits
 from ..errors import NetDSLError, Source, Span, SpecErrors, SpecLimitError, SpecSyntaxError
 from . import tree as ast
 
@@ -116,7 +117,11 @@ class _Builder(Transformer):
         return self._node(ast.Int, c, int(self._number(c[0])))
 
     def float(self, c):
-        return self._node(ast.Float, c, float(self._number(c[0])))
+        value = float(self._number(c[0]))
+        if not value <= limits.MAX_NUMBER:  # 1e999 reads as inf, which no output can write
+            raise SpecLimitError(f"number {c[0].value} is beyond {limits.MAX_NUMBER:.0e}",
+                                 _span_of(self.source, c))
+        return self._node(ast.Float, c, value)
 
     def dims(self, c):
         for part in c[0].value.split("x"):
