@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import keyword
 import re
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Iterable, Mapping
+from dataclasses import fields
 from types import MappingProxyType
 
 from ..errors import RegistrationError
@@ -34,114 +34,22 @@ from .params import (  # noqa: F401 - re-exported: the vocabulary every record i
     fmt_shape,
     normalize,
 )
+from .record import (  # noqa: F401 - re-exported, as above
+    GLOBAL,
+    INIT_ROLES,
+    PARAM_KINDS,
+    POINTWISE,
+    STYLES,
+    OpRecord,
+    Pair,
+    TorchExpression,
+    TorchModule,
+    TorchParameter,
+    Window,
+)
 
-Pair = tuple[int, int]
-PARAM_KINDS = frozenset({"count", "int", "float", "prob", "optfloat", "bool", "size", "optsize",
-                         "pad", "perm", "choice"})
-INIT_ROLES = frozenset({"conv", "linear", "norm"})  # what init schemes key their rules by
 ENTRY_POINT_GROUP = "netdsl.ops"
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
-
-
-@dataclass(frozen=True)
-class Window:
-    """The input window one output value is computed from, per axis (height, width): the
-    receptive-field rule ``r = r_in + (extent - 1) * j_in``, ``j = j_in * stride``."""
-
-    kernel: Pair
-    stride: Pair
-    dilation: Pair = (1, 1)
-
-    @property
-    def extent(self) -> Pair:
-        return (self.dilation[0] * (self.kernel[0] - 1) + 1,
-                self.dilation[1] * (self.kernel[1] - 1) + 1)
-
-
-POINTWISE = Window((1, 1), (1, 1))
-GLOBAL = "global"  # the op sees its whole input grid (global pooling, a fully connected layer)
-
-
-@dataclass(frozen=True)
-class TorchModule:
-    """Emitted as a submodule: ``cls(*args, **kwargs)`` with ``args`` computed from the
-    attributes, the input shapes and whether it runs in place. ``cls`` is an importable dotted
-    path (``torch.nn.Conv2d``, ``my_plugin.layers.Scale``); every argument is a plain value
-    (number, bool, string, tuple, None) that the emitter writes with ``repr``."""
-
-    cls: str
-    args: Callable[[Attrs, list[Shape], bool], tuple[tuple, dict]]
-
-    @property
-    def module_path(self) -> str:
-        return self.cls.rsplit(".", 1)[0]
-
-
-@dataclass(frozen=True)
-class TorchParameter:
-    """Emitted as a learnable tensor registered on the enclosing module under the node's name
-    (torchvision ConvNeXt's ``layer_scale``: a key ``features.1.0.layer_scale``, no module),
-    created with ``shape(attrs, ins)``, filled with ``fill(attrs)`` when the module is
-    initialised, and applied in ``forward`` as ``expr(input_name, parameter_reference)``."""
-
-    shape: Callable[[Attrs, list[Shape]], tuple[int, ...]]
-    fill: Callable[[Attrs], float]
-    expr: Callable[[str, str], str]
-
-
-@dataclass(frozen=True)
-class TorchExpression:
-    """Emitted inline in ``forward``: ``expr(attrs, input_names)`` is a Python expression over
-    the input variables (``torch.cat([a, b], 1)``); attribute values in it go through repr."""
-
-    expr: Callable[[Attrs, list[str]], str]
-
-
-@dataclass(frozen=True, kw_only=True)
-class OpRecord:
-    """Everything about one op. Shapes exclude the batch; ``ins`` are the input shapes."""
-
-    name: str
-    doc: str  # one sentence for docs, hover and completion
-    params: tuple[Param, ...]
-    arity: int  # inputs: 0 for the network input, -1 for any number (concat, add)
-    infer: Callable[[Attrs, list[Shape]], Shape]  # output shape; raises ShapeProblem
-    count_params: Callable[[Attrs, list[Shape]], int]
-    macs: Callable[[Attrs, list[Shape], Shape], int]  # multiply-accumulates per image
-    window: Callable[[Attrs, list[Shape], Shape], Window | str]  # a Window, or GLOBAL
-    view: bool | Callable[[Attrs, list[Shape], Shape], bool]  # writes no new values
-    inplace: bool  # may overwrite its first input when nothing else reads it (ReLU, a sum)
-    backward_needs_output: bool  # autograd keeps its output (a sigmoid's), so no in-place after
-    weight_layer: bool  # counts towards a network's depth (conv, fc), as the papers count
-    ends_features: bool  # a classifier head starts here (global pool, flatten)
-    init_role: str | None  # which rule of an init scheme initialises it (see ir.init)
-    torch: TorchModule | TorchParameter | TorchExpression | None  # None: the network input
-    display: Callable[[Attrs, Shape], str]  # as a slide writes it: ``conv 3x3/2, 128``
-    style: str  # how pictures draw it: weight, norm, activation, pool, merge, shape, io
-    trailing: bool  # pictures write it after the layer it follows: ``conv 3x3, 64 · bn · relu``
-
-    @property
-    def is_module(self) -> bool:
-        return isinstance(self.torch, TorchModule)
-
-    @property
-    def is_named(self) -> bool:
-        """Whether its nodes need a name: a module, or a parameter of the enclosing module."""
-        return isinstance(self.torch, TorchModule | TorchParameter)
-
-    @property
-    def description(self) -> str:
-        return f"the layer '{self.name}'"
-
-    def writes_nothing(self, attrs: Attrs, ins: list[Shape], out: Shape) -> bool:
-        return self.view(attrs, ins, out) if callable(self.view) else self.view
-
-    def signature(self) -> str:
-        return ", ".join(p.name if p.default is REQUIRED else f"{p.name}={_literal(p.default)}"
-                         for p in self.params)
-
-
-STYLES = frozenset({"weight", "norm", "activation", "pool", "merge", "shape", "io"})
 
 _REGISTRY: dict[str, OpRecord] = {}
 OPS: Mapping[str, OpRecord] = MappingProxyType(_REGISTRY)  # read-only view, always current
@@ -217,12 +125,6 @@ def _validate(record: OpRecord, builtin: bool) -> None:
                                 "import path like my_plugin.layers.Scale")
     if not isinstance(record.view, bool) and not callable(record.view):
         raise RegistrationError(f"{where}: view must be true, false or a function")
-
-
-def _literal(value: object) -> str:
-    if value is None or isinstance(value, bool):
-        return {None: "none", True: "true", False: "false"}[value]
-    return "x".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
 def _register_builtins() -> frozenset[str]:

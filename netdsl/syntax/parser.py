@@ -14,25 +14,16 @@ import threading
 from importlib import resources
 
 from lark import Lark, Token, Transformer
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedInput
 
 from .. import limits
 from ..errors import NetDSLError, Source, Span, SpecErrors, SpecLimitError, SpecSyntaxError
 from . import tree as ast
+from .diagnostics import syntax_error
 
 MAX_NESTING = 100  # calls/brackets inside each other; far beyond any real network
 MAX_DIGITS = 15
 
-_TOKEN_NAMES = {
-    "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "COMMA": "','", "COLON": "':'",
-    "EQUAL": "'='", "_ARROW": "'->'", "NAME": "a name", "INT": "a number", "FLOAT": "a number",
-    "DIMS": "a size like 3x3", "STRING": "a string", "REDUCE": "a reduction like r96",
-    "_NL": "end of line", "$END": "end of file", "PLUS": "'+'", "MINUS": "'-'", "MULOP": "'*'",
-    "POW": "'**'", "COMPARE": "a comparison", "IMPORT": "'import'", "BLOCK": "'block'",
-    "NETWORK": "'network'", "INLINE": "'inline'", "INPUT": "'input'", "INIT": "'init'",
-    "IF": "'if'", "ELSE": "'else'",
-}
-_OPENERS = {"(": ")", "[": "]"}
 
 
 class _Layout:
@@ -301,7 +292,7 @@ def _run(source: Source, text: str, start: str):
         try:
             return parser.parse(text, start=start)
         except UnexpectedInput as error:
-            raise _syntax_error(source, error) from None
+            raise syntax_error(source, error) from None
         except NetDSLError:
             raise
         except RecursionError:  # pragma: no cover - the parser is iterative; belt and braces
@@ -309,134 +300,3 @@ def _run(source: Source, text: str, start: str):
                                  Span(source, 1, 1, 1, 2)) from None
         finally:
             _builder.depth = {}
-
-
-# --- syntax errors -----------------------------------------------------------------------
-
-def _describe(token: Token) -> str:
-    if token.type in ("_NL", "$END"):
-        return _TOKEN_NAMES[token.type]
-    return f"'{token.value}'"
-
-
-def _expected(names) -> str:
-    readable = sorted({_TOKEN_NAMES.get(n, n) for n in names if not n.startswith("__")})
-    if len(readable) > 6:
-        return "a layer, a value, or the end of the statement"
-    return ", ".join(readable[:-1]) + (" or " if len(readable) > 1 else "") + readable[-1]
-
-
-def _end_of_text(source: Source) -> tuple[int, int]:
-    lines = Source(source.text.rstrip(), source.filename).lines()
-    return len(lines), len(lines[-1]) + 1
-
-
-def _open_brackets(source: Source, stop: tuple[int, int] | None = None) -> list:
-    """The brackets still open just before ``stop`` (line, column; default: the end of the
-    text), innermost last, as (line, column, char); comments and strings are skipped."""
-    stack: list[tuple[int, int, str]] = []
-    for number, line in enumerate(source.lines(), 1):
-        in_string = False
-        for column, char in enumerate(line, 1):
-            if stop is not None and (number, column) >= stop:
-                return stack
-            if char == '"':
-                in_string = not in_string
-            elif in_string:
-                continue
-            elif char == "#":
-                break
-            elif char in _OPENERS:
-                stack.append((number, column, char))
-            elif char in ")]" and stack:
-                stack.pop()
-    return stack
-
-
-_CHARACTER_HINTS = {
-    ";": "netdsl has no ';': chain layers with '->' or put each statement on its own line",
-    "'": "strings are written in double quotes: \"resnet_family.net\"",
-    "×": "write sizes with the letter x: 3x3",
-    "{": "netdsl has no braces: group layers with ( ) and lists with [ ]",
-    "}": "netdsl has no braces: group layers with ( ) and lists with [ ]",
-    "=": "'=' gives a keyword argument (stride=2); to name a layer write 'name: layer'",
-}
-_STARTS_VALUE = ("NAME", "INT", "FLOAT", "DIMS", "STRING", "REDUCE", "LPAR", "LSQB")
-
-
-def _character_error(source: Source, error: UnexpectedCharacters) -> SpecSyntaxError:
-    line = source.line(error.line)
-    char = line[error.column - 1:error.column] or "?"
-    span = Span(source, error.line, error.column, error.line, error.column + 1)
-    if char == '"':  # a string that never ends (strings stay on one line)
-        return SpecSyntaxError("this string is never closed", span,
-                               expected="'\"' before the end of the line")
-    hint = _CHARACTER_HINTS.get(char)
-    shown = f"'{char}'" if char.isprintable() else f"U+{ord(char):04X}"  # a tab, a NUL, U+2028
-    return SpecSyntaxError(f"unexpected character {shown}", span, notes=(hint,) if hint else ())
-
-
-def _first_on_line(source: Source, token: Token) -> bool:
-    return not source.line(token.line)[:token.column - 1].strip()
-
-
-def _indent(text: str) -> int:
-    return len(text) - len(text.lstrip()) + 1
-
-
-def _syntax_error(source: Source, error: UnexpectedInput) -> SpecSyntaxError:
-    if isinstance(error, UnexpectedCharacters):
-        return _character_error(source, error)
-    assert isinstance(error, UnexpectedToken)
-    token = error.token
-    expected = set(error.expected)
-    last_line = len(source.text.rstrip("\n").split("\n"))
-    if token.type == "$END" or (token.type == "_NL" and token.line > last_line):
-        opened = _open_brackets(source)
-        if opened:
-            line, column, char = opened[-1]
-            return SpecSyntaxError(f"'{char}' is never closed",
-                                   Span(source, line, column, line, column + 1),
-                                   expected=f"'{_OPENERS[char]}' before the end of the file")
-        line, column = _end_of_text(source)
-        return SpecSyntaxError(f"unexpected end of file; expected {_expected(expected)}",
-                               Span(source, line, column, line, column + 1))
-    span = Span(source, token.line, token.column, token.end_line or token.line,
-                token.end_column or token.column + 1)
-    if token.type == "_NL":
-        span = Span(source, token.line, token.column, token.line, token.column + 1)
-    found = _describe(token)
-    opened = _open_brackets(source, (token.line, token.column))
-    if opened and _first_on_line(source, token) and token.type in (*_STARTS_VALUE, "IMPORT",
-                                                                  "BLOCK", "NETWORK", "INLINE"):
-        # a statement-level line inside brackets: the bracket was never closed
-        line, column, char = opened[-1]
-        if token.column <= _indent(source.line(line)) or token.type not in _STARTS_VALUE:
-            return SpecSyntaxError(f"'{char}' is never closed", Span(source, line, column, line,
-                                                                      column + 1),
-                                   expected=f"'{_OPENERS[char]}' before line {token.line}",
-                                   notes=(f"line {token.line} starts a new statement",))
-    if token.type == "EQUAL" and "EQUAL" not in expected:
-        return SpecSyntaxError("unexpected '='; to name a layer write 'name: layer'", span,
-                               expected="':'" if "COLON" in expected else None, found="'='",
-                               notes=("'=' is only for keyword arguments (stride=2), block "
-                                      "definitions and network aliases",))
-    if token.type == "COLON" and expected == {"EQUAL"}:
-        return SpecSyntaxError("a block is defined with '=', not ':'", span, expected="'='",
-                               found="':'", notes=("block NAME(params) = layers; only "
-                                                   "'network NAME:' takes ':'",))
-    if token.type in _STARTS_VALUE and "COMMA" in expected and opened:
-        return SpecSyntaxError(f"missing ',' before {found}", span,
-                               expected="',' between arguments", found=found)
-    if token.type in _STARTS_VALUE and "_ARROW" in expected and not opened:
-        return SpecSyntaxError(f"missing '->' before {found}", span,
-                               expected="'->' between layers", found=found)
-    if token.type in ("RPAR", "RSQB"):
-        if not opened:
-            return SpecSyntaxError(f"unmatched {found}; no bracket is open here", span)
-        line, column, char = opened[-1]
-        if _OPENERS[char] != token.value:
-            return SpecSyntaxError(f"{found} does not close the '{char}' at line {line}, column "
-                                   f"{column}", span, expected=f"'{_OPENERS[char]}'",
-                                   found=found)
-    return SpecSyntaxError(f"unexpected {found}; expected {_expected(expected)}", span)

@@ -15,18 +15,17 @@ from __future__ import annotations
 import inspect
 import keyword
 import linecache
-import math
 import re
 
 import torch
 from torch import nn
 
-from ..errors import BuildError
 from ..ir.dataflow import main_path, reader_counts, runs_in_place, value_holders
 from ..ir.graph import Graph, Node
 from ..ir.ops import OPS, TorchExpression
 from .init import init_lines, initialise
 from .layers import RUNTIME_CLASSES
+from .source import RUNTIME, class_expression, literal
 
 
 class _Names:
@@ -119,19 +118,7 @@ def _expression(node: Node, args: list[str], refs: dict[str, str]) -> str:
     return emission.expr(dict(node.attrs), args)
 
 
-RUNTIME = "netdsl.torch.layers"  # netdsl's own modules: copied into generated source
 _RUNTIME = {c.__name__: c for c in RUNTIME_CLASSES}
-
-
-def class_expression(cls: str) -> str:
-    """How generated source names a torch class: ``nn.Conv2d`` for ``torch.nn.Conv2d``, the
-    bare name for netdsl's own (defined in the source), the full dotted path otherwise (its
-    module is imported by :func:`import_lines`)."""
-    if cls.startswith("torch.nn."):
-        return "nn." + cls[len("torch.nn."):]
-    if cls.rsplit(".", 1)[0] == RUNTIME:
-        return cls.rsplit(".", 1)[1]
-    return cls
 
 
 def runtime_classes(graph: Graph) -> list[type]:
@@ -157,20 +144,6 @@ def import_lines(graph: Graph) -> list[str]:
         if path not in ("torch.nn", "torch", RUNTIME) and path not in paths:
             paths.append(path)
     return [f"import {path}" for path in paths]
-
-
-def literal(value: object) -> str:
-    """A constructor argument as source: only plain values, written with ``repr`` (a spec's
-    numbers and names reach generated code this way and no other)."""
-    if isinstance(value, bool) or value is None or isinstance(value, int | str):
-        return repr(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise BuildError(f"cannot emit the non-finite number {value}")
-        return repr(value)
-    if isinstance(value, tuple):
-        return "(" + ", ".join(literal(v) for v in value) + ("," if len(value) == 1 else "") + ")"
-    raise BuildError(f"cannot emit a constructor argument of type {type(value).__name__}")
 
 
 def constructor(graph: Graph, node: Node, inplace: bool) -> str:
@@ -246,10 +219,11 @@ def _forward_lines(graph: Graph, refs: dict[str, str], holder: list[int],
         var[node.id] = target
         indent = "            " if aux_only else "        "
         shape = "x".join(map(str, node.shape))
-        if node.op == "add" and runs_in_place(graph, node, holder, readers) \
-                and target == args[0]:
+        emission = OPS[node.op].torch
+        if isinstance(emission, TorchExpression) and emission.inplace_statement \
+                and target == args[0] and runs_in_place(graph, node, holder, readers):
             # as torchvision's `out += identity`: no new tensor for the residual sum
-            lines.append(f"{indent}{target} += {args[1]}  # {shape}")
+            lines.append(f"{indent}{emission.inplace_statement(args)}  # {shape}")
             continue
         lines.append(f"{indent}{target} = {_expression(node, args, refs)}  # {shape}")
     result = var[graph.output]

@@ -15,13 +15,12 @@ from ..errors import BuildError
 from ..ir.graph import Graph
 from ..ir.init import LAYER_STD_RULE, SCHEMES
 from ..ir.ops import OPS
+from .source import class_expression
 
 
 def role_classes(graph: Graph) -> dict[str, list[str]]:
     """For each init role, the torch classes of this graph's modules, as the generated source
     names them (``nn.Conv2d``), in the order they first appear."""
-    from .emit import class_expression  # one spelling of a class for the whole module
-
     roles: dict[str, list[str]] = {}
     for node in graph.modules():
         record = OPS[node.op]

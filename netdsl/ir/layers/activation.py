@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from ..ops import OpRecord, Param, TorchModule
+from ..record import OpRecord, Param, TorchModule
 from .common import inplace_arg, no_args, no_macs, no_params, pointwise, same_shape
 
 

@@ -7,7 +7,7 @@ mode); ``tests/test_op_records.py`` checks every rule against the real layer.
 
 from __future__ import annotations
 
-from ..ops import POINTWISE, Attrs, Shape, ShapeProblem, Window, fmt_shape
+from ..record import POINTWISE, Attrs, Shape, ShapeProblem, Window, fmt_shape
 
 
 def spatial(op: str, shape: Shape) -> tuple[int, int, int]:

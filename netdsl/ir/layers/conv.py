@@ -7,7 +7,7 @@ counts them (two FLOPs per MAC; biases are not counted).
 
 from __future__ import annotations
 
-from ..ops import (
+from ..record import (
     GLOBAL,
     POINTWISE,
     Attrs,

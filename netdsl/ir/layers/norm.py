@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..ops import Attrs, OpRecord, Param, Shape, TorchModule, TorchParameter
+from ..record import Attrs, OpRecord, Param, Shape, TorchModule, TorchParameter
 from .common import no_macs, no_params, pointwise, spatial
 
 

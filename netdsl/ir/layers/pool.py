@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from math import gcd
 
-from ..ops import GLOBAL, Attrs, OpRecord, Param, Shape, ShapeProblem, TorchModule, Window
 from ..params import fmt_shape
+from ..record import GLOBAL, Attrs, OpRecord, Param, Shape, ShapeProblem, TorchModule, Window
 from .common import kernel_window, no_macs, no_params, sliding, spatial, strided
 
 

@@ -4,8 +4,18 @@ and the elementwise product (squeeze-and-excitation)."""
 
 from __future__ import annotations
 
-from ..ops import POINTWISE, Attrs, OpRecord, Param, Shape, ShapeProblem, TorchExpression, TorchModule, Window
 from ..params import fmt_shape
+from ..record import (
+    POINTWISE,
+    Attrs,
+    OpRecord,
+    Param,
+    Shape,
+    ShapeProblem,
+    TorchExpression,
+    TorchModule,
+    Window,
+)
 from .common import no_macs, no_params, pointwise, same_shape, spatial
 
 

@@ -3,8 +3,8 @@ and the joins the builtins make (concat along channels, sums)."""
 
 from __future__ import annotations
 
-from ..ops import Attrs, OpRecord, Param, Shape, ShapeProblem, TorchExpression, TorchModule
 from ..params import fmt_shape
+from ..record import Attrs, OpRecord, Param, Shape, ShapeProblem, TorchExpression, TorchModule
 from .common import no_macs, no_params, pointwise, same_shape, spatial
 
 INPUT = OpRecord(
@@ -87,7 +87,8 @@ ADD = OpRecord(
     count_params=no_params, macs=no_macs, window=pointwise, view=False,
     inplace=True,  # torchvision's `out += identity`: a two-way sum may reuse its first input
     backward_needs_output=False, weight_layer=False, ends_features=False, init_role=None,
-    torch=TorchExpression(lambda a, xs: " + ".join(xs)),
+    torch=TorchExpression(lambda a, xs: " + ".join(xs),
+                          inplace_statement=lambda xs: f"{xs[0]} += {xs[1]}"),
     display=lambda a, out: "+", style="merge", trailing=False,
 )
 

@@ -1,0 +1,27 @@
+"""Numbers as tables print them: ``15.47G``, ``58.1 MiB``, ``3x7``, ``12.5%``."""
+
+from __future__ import annotations
+
+
+def human(n: float, unit: str = "") -> str:
+    """15470264320 -> '15.47G'."""
+    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= scale:
+            return f"{n / scale:.2f}{suffix}{unit}"
+    return f"{n:g}{unit}"
+
+
+def human_bytes(n: float) -> str:
+    """60950432 -> '58.1 MiB'."""
+    for scale, suffix in ((2 ** 30, "GiB"), (2 ** 20, "MiB"), (2 ** 10, "KiB")):
+        if n >= scale:
+            return f"{n / scale:.1f} {suffix}"
+    return f"{int(n)} B"
+
+
+def side(pair) -> str:
+    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}x{pair[1]}"
+
+
+def percent(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "-"

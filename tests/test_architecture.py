@@ -1,0 +1,123 @@
+"""The package's shape: phases import only earlier phases, no two modules import each other
+(directly or round a longer loop), every module stays small, and op facts live in records."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+PACKAGE = ROOT / "netdsl"
+# The pipeline, earliest first. A module may import its own phase and earlier ones; anything
+# not listed (the CLI, the public API, tools built on them) sits after all of them.
+PHASES = ["errors", "limits", "files", "syntax", "ir", "lower", "passes", "torch", "render"]
+MAX_LINES = 400
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    return isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+
+
+def imports_of(path: Path) -> set[str]:
+    """The netdsl modules ``path`` imports, lazily or not (``if TYPE_CHECKING`` aside)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skip = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and _is_type_checking(node)
+            for n in ast.walk(node)}
+    here = module_name(path).split(".")
+    package = here if path.name == "__init__.py" else here[:-1]
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            target = ".".join([*base, *(node.module.split(".") if node.module else [])])
+            if not target.startswith("netdsl"):
+                continue
+            for alias in node.names:  # `from . import emit` imports a module
+                candidate = f"{target}.{alias.name}"
+                found.add(candidate if _exists(candidate) else target)
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("netdsl")}
+    return {m for m in found if m != module_name(path)}
+
+
+def _exists(module: str) -> bool:
+    path = ROOT / Path(*module.split("."))
+    return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
+
+
+def graph() -> dict[str, set[str]]:
+    return {module_name(p): imports_of(p) for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def phase(module: str) -> int:
+    parts = module.split(".")
+    name = parts[1] if len(parts) > 1 else ""
+    return PHASES.index(name) if name in PHASES else len(PHASES)
+
+
+def test_no_module_imports_a_later_phase():
+    upward = [f"{m} imports {t}" for m, targets in graph().items() for t in targets
+              if phase(t) > phase(m)]
+    assert not upward, upward
+
+
+def test_no_import_cycles():
+    edges = graph()
+    cycles = []
+    for start in edges:  # every module's strongly connected partner would show up here
+        stack, seen = [(start, [start])], set()
+        while stack:
+            node, path = stack.pop()
+            for nxt in edges.get(node, ()):
+                if nxt == start:
+                    cycles.append(" -> ".join([*path, start]))
+                elif nxt not in seen and nxt.startswith("netdsl"):
+                    seen.add(nxt)
+                    stack.append((nxt, [*path, nxt]))
+    assert not cycles, cycles
+
+
+def test_the_import_graph_sees_lazy_imports_and_relative_levels():
+    """The walker itself: without it, the two tests above would pass on anything."""
+    edges = graph()
+    assert "netdsl.ir.ops" in edges["netdsl.lower.loader"]
+    assert "netdsl.errors" in edges["netdsl.syntax.parser"]
+    assert "netdsl.torch.emit" in edges["netdsl.api"]  # imported inside build()
+    assert phase("netdsl.torch.emit") > phase("netdsl.passes.check") > phase("netdsl.ir.ops")
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: module_name(p))
+def test_every_module_stays_short(path):
+    lines = len(path.read_text(encoding="utf-8").splitlines())
+    assert lines <= MAX_LINES, f"{module_name(path)} has {lines} lines (split it by job)"
+
+
+# Where a pass may still name an op: the network input is structural, and the residual sum's
+# diagnostic says "residual". Everything else an op is, its record says.
+OP_NAMES_ALLOWED = {"netdsl/ir/graph.py": {"input"}, "netdsl/passes/check.py": {"input"},
+                    "netdsl/ir/shapes.py": {"add"},
+                    "netdsl/render/dot.py": {"input"}}
+
+
+def test_passes_read_op_records_not_op_names():
+    pattern = re.compile(r"""\bop\s*(?:==|!=|in)\s*[("']+(\w+)""")
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel.startswith("netdsl/ir/layers/") or rel == "netdsl/lower/evaluate.py":
+            continue  # the records themselves; arithmetic operators are not ops
+        for name in pattern.findall(path.read_text(encoding="utf-8")):
+            if name not in OP_NAMES_ALLOWED.get(rel, set()):
+                found.append(f"{rel}: op '{name}'")
+    assert not found, found
