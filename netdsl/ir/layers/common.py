@@ -75,3 +75,13 @@ def no_args(a: Attrs, ins: list[Shape], inplace: bool) -> tuple[tuple, dict]:
 def inplace_arg(a: Attrs, ins: list[Shape], inplace: bool) -> tuple[tuple, dict]:
     """``nn.ReLU(inplace=True)`` where the emitter found it safe, ``nn.ReLU()`` elsewhere."""
     return (), ({"inplace": True} if inplace else {})
+
+
+def last_axis(a: Attrs, ins: list[Shape], out: Shape) -> Window:
+    """An op that mixes the whole last axis (a layer norm or linear layer over it). Netdsl's
+    receptive field reads axes 1 and 2 of a 3-D tensor as height and width, so on a CxHxW map
+    this window spans the width; on a channels-last HxWxC block (ConvNeXt) the figure is an
+    over-estimate, since the mixed axis there is the channels."""
+    if len(ins[0]) != 3:
+        return POINTWISE
+    return Window((1, ins[0][2]), (1, 1))

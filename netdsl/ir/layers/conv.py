@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from ..record import (
     GLOBAL,
-    POINTWISE,
     Attrs,
     OpRecord,
     Param,
@@ -19,7 +18,7 @@ from ..record import (
     Window,
     fmt_shape,
 )
-from .common import kernel_window, sliding, spatial, strided
+from .common import kernel_window, last_axis, sliding, spatial, strided
 
 # per-layer standard deviation for `init trunc_normal` (Inception-v3's auxiliary head)
 _STD = Param("std", "optfloat", None)
@@ -154,7 +153,7 @@ LINEAR = OpRecord(
     infer=lambda a, ins: (*ins[0][:-1], a["out"]),
     count_params=lambda a, ins: ins[0][-1] * a["out"] + (a["out"] if a["bias"] else 0),
     macs=lambda a, ins, out: _numel(ins[0][:-1]) * ins[0][-1] * a["out"],
-    window=lambda a, ins, out: POINTWISE, view=False, inplace=False,
+    window=last_axis, view=False, inplace=False,
     backward_needs_output=False, weight_layer=True, ends_features=False, init_role="linear",
     torch=TorchModule("torch.nn.Linear",
                       lambda a, ins, inplace: ((ins[0][-1], a["out"]), {"bias": a["bias"]})),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..record import Attrs, OpRecord, Param, Shape, TorchModule, TorchParameter
-from .common import no_macs, no_params, pointwise, spatial
+from .common import last_axis, no_macs, no_params, pointwise, spatial
 
 
 def _feature_map(op: str):
@@ -67,7 +67,7 @@ LAYERNORM = OpRecord(
     name="layernorm",
     doc="Layer norm over the last axis (a channels-last tensor, as in ConvNeXt's blocks).",
     params=(Param("eps", "float", 1e-5),), arity=1, infer=_channels_last_norm,
-    count_params=lambda a, ins: 2 * ins[0][-1], macs=no_macs, window=pointwise, view=False,
+    count_params=lambda a, ins: 2 * ins[0][-1], macs=no_macs, window=last_axis, view=False,
     inplace=False, backward_needs_output=False, weight_layer=False, ends_features=False,
     init_role="norm",
     torch=TorchModule("torch.nn.LayerNorm",
