@@ -70,6 +70,21 @@ def compile_spec(args: argparse.Namespace):
     return check(lower_spec(spec_path(args.spec), parse_overrides(args.overrides)))
 
 
+def whole_number(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high`` (a usage error otherwise,
+    never a traceback from torch further on: ``--batch -1``, ``--seed 10**30``)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:  # also a number of more than 4,300 digits
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected a whole number from {low:,} to {high:,}, "
+                                             f"found '{text[:40]}'")
+        return value
+    return parse
+
+
 def fmt_shape(shape) -> str:
     return "x".join(str(d) for d in shape) if shape else "?"
 
@@ -113,19 +128,49 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ..files import written
+
+    _tolerant_streams()
+    written.clear()
     args = _parse_args(argv)
     try:
-        return args.run(args)
+        code = args.run(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the try, not at exit
+        return code
     except NetDSLError as error:
         print(error, file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `netdsl show ... | head -1`: the reader has all it wants
+        _silence_stdout()
+        return 1
     except KeyboardInterrupt:
-        print("netdsl: interrupted", file=sys.stderr)
+        done = f"; already written: {', '.join(map(str, written))}" if written else ""
+        print(f"netdsl: interrupted{done}", file=sys.stderr)
         return 1
     except Exception as error:  # a bug in netdsl: still no traceback for the user
         print(f"netdsl: internal error: {type(error).__name__}: {error}\n"
               "please report this with the spec that caused it", file=sys.stderr)
         return 1
+
+
+def _tolerant_streams() -> None:
+    """A terminal or pipe that cannot show a character (LANG=C, PYTHONIOENCODING=ascii)
+    gets an escape (\\u2192) instead of a UnicodeEncodeError."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+
+
+def _silence_stdout() -> None:
+    """Points stdout at /dev/null, so the interpreter's final flush does not fail again
+    on the closed pipe (the recipe of Python's signal documentation)."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (tests capture it)
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

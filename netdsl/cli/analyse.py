@@ -12,13 +12,13 @@ import sys
 from pathlib import Path
 
 from ..errors import NetDSLError
-from ..render.dot import to_dot, write_picture
+from ..render.dot import check_picture, to_dot, write_picture
 from ..render.numbers import human, human_bytes
 from ..render.numbers import side as _side
-from ..render.plot import plot
+from ..render.plot import check_plot, plot
 from ..render.tables import conventions as _conventions
 from ..render.tables import format_csv, format_json, format_markdown, format_table
-from . import Command, fmt_shape, parse_overrides, spec_arguments
+from . import Command, fmt_shape, parse_overrides, spec_arguments, whole_number
 
 FORMATS = ("table", "json", "csv", "markdown")
 
@@ -54,7 +54,8 @@ def parse_sizes(text: str) -> list[int]:
 def _memory_arguments(parser: argparse.ArgumentParser) -> None:
     from ..passes.analyse import DTYPE_BYTES
 
-    parser.add_argument("--batch", type=int, default=1, help="batch size for memory (default 1)")
+    parser.add_argument("--batch", type=whole_number(1, 10**9), default=1,
+                        help="batch size for memory (default 1)")
     parser.add_argument("--dtype", choices=list(DTYPE_BYTES), default="float32",
                         help="activation dtype for memory (default float32)")
 
@@ -128,6 +129,8 @@ def _run_summary(args: argparse.Namespace) -> int:
         return _usage("summary", "key=value overrides need a SPEC, not -e")
     if args.depth is not None and args.depth < 1 or args.batch < 1:
         return _usage("summary", "--depth and --batch must be at least 1")
+    if args.plot:
+        check_plot(Path(args.plot))
     summary = summarize(_graph_for(args), args.batch, args.dtype, args.depth)
     source = args.spec or f'-e "{args.expression}"'
     print({"table": format_table, "json": format_json, "csv": format_csv,
@@ -237,6 +240,7 @@ def _setup_graph(parser: argparse.ArgumentParser) -> None:
 def _run_graph(args: argparse.Namespace) -> int:
     if args.depth is not None and args.depth < 1:
         return _usage("graph", "--depth must be at least 1")
+    check_picture(Path(args.output))
     graph = _compile(args.spec, args.overrides)
     write_picture(to_dot(graph, args.depth), Path(args.output))
     print(f"wrote {args.output}", file=sys.stderr)

@@ -6,7 +6,9 @@ import argparse
 import time
 from pathlib import Path
 
-from . import Command, compile_spec, fmt_shape, spec_arguments
+from . import Command, compile_spec, fmt_shape, spec_arguments, whole_number
+
+MAX_BATCH = 1_000_000  # a smoke run; memory is bounded by the activation budget, not here
 
 
 def _setup_check(parser: argparse.ArgumentParser) -> None:
@@ -53,9 +55,11 @@ def _setup_build(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", help="save the module: .pt (state_dict), "
                         ".safetensors, .py (standalone PyTorch source), .pt2 (torch.export), "
                         ".onnx; chosen by the extension")
-    parser.add_argument("--batch", type=int, default=1, help="batch size of the smoke run")
-    parser.add_argument("--seed", type=int, default=0, help="seed for the initial weights")
-    parser.add_argument("--max-params", type=int, default=None, metavar="N",
+    parser.add_argument("--batch", type=whole_number(1, MAX_BATCH), default=1,
+                        help="batch size of the smoke run")
+    parser.add_argument("--seed", type=whole_number(0, 2**64 - 1), default=0,
+                        help="seed for the initial weights (what torch.manual_seed takes)")
+    parser.add_argument("--max-params", type=whole_number(0, 10**15), default=None, metavar="N",
                         help="refuse networks with more parameters (default: 2,000,000,000)")
     parser.add_argument("--optimize", action="store_true", help="smoke-run the inference module "
                         "(batch norm folded, channels_last, torch.compile); -o saves the plain one")
@@ -65,7 +69,7 @@ def _run_build(args: argparse.Namespace) -> int:
     from ..api import MAX_PARAMS, check_budget
 
     graph = compile_spec(args)
-    check_budget(graph, args.max_params or MAX_PARAMS)
+    check_budget(graph, MAX_PARAMS if args.max_params is None else args.max_params)
     started = time.perf_counter()
     import torch
 

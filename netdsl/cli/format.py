@@ -20,11 +20,13 @@ def _setup(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..files import atomic_write
+    from ..files import atomic_write, interrupt_pending
     from ..syntax.fmt import format_text
 
     unformatted = []
     for name in args.specs:
+        if interrupt_pending():  # a Ctrl-C held back while the previous file was committed
+            raise KeyboardInterrupt
         path = Path(name)
         try:
             text = path.read_text(encoding="utf-8")

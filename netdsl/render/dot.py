@@ -188,26 +188,39 @@ def _edge_lines(graph, boxes, box_of, holder) -> list[str]:
     return lines
 
 
-def write_picture(dot: str, path: Path) -> None:
-    """Writes ``.dot`` text as is; ``.svg``/``.png``/``.pdf`` through Graphviz's ``dot``."""
-    import shutil
-    import subprocess
+def check_picture(path: Path) -> None:
+    """Fails before any work for a picture that cannot be written (format, folder)."""
+    from ..files import check_writable
 
     suffix = path.suffix.lower().lstrip(".")
     if suffix not in ("dot", "gv", "svg", "png", "pdf"):
         raise NetDSLError(f"cannot write '{path}': unknown picture format '.{suffix}'",
                           notes=("known formats: .dot, .svg, .png, .pdf",))
-    if path.parent != Path("") and not path.parent.is_dir():
-        raise NetDSLError(f"cannot write '{path}': no folder '{path.parent}'")
+    check_writable(path)
+
+
+def write_picture(dot: str, path: Path) -> None:
+    """Writes ``.dot`` text as is; ``.svg``/``.png``/``.pdf`` through Graphviz's ``dot``
+    (atomically, either way)."""
+    import shutil
+    import subprocess
+
+    from ..files import atomic_write
+
+    check_picture(path)
+    suffix = path.suffix.lower().lstrip(".")
     if suffix in ("dot", "gv"):
-        path.write_text(dot, encoding="utf-8")
+        atomic_write(path, lambda tmp: Path(tmp).write_text(dot, encoding="utf-8"))
         return
     exe = shutil.which("dot")
     if exe is None:
         raise NetDSLError(f"writing .{suffix} needs Graphviz's 'dot' program, which is not "
                           "installed", notes=("install Graphviz (Debian: apt-get install "
                                               "graphviz), or write .dot and render it elsewhere",))
-    done = subprocess.run([exe, f"-T{suffix}", "-o", str(path)], input=dot, text=True,
-                          capture_output=True, timeout=120, check=False)
-    if done.returncode != 0:
-        raise NetDSLError(f"Graphviz's dot failed on '{path}': {done.stderr.strip()[:500]}")
+
+    def render(tmp: str) -> None:
+        done = subprocess.run([exe, f"-T{suffix}", "-o", tmp], input=dot, text=True,
+                              capture_output=True, timeout=120, check=False)
+        if done.returncode != 0:
+            raise NetDSLError(f"Graphviz's dot failed on '{path}': {done.stderr.strip()[:500]}")
+    atomic_write(path, render)

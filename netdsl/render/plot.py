@@ -7,8 +7,7 @@ from pathlib import Path
 from ..errors import NetDSLError
 
 
-def plot(summary, path: Path) -> None:
-    """Per-layer bars: activation memory (left) against parameters (right), the VGG picture."""
+def _pyplot():
     try:
         import matplotlib
     except ImportError:
@@ -17,6 +16,29 @@ def plot(summary, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def check_plot(path: Path) -> None:
+    """Fails before any work for a chart that cannot be written (matplotlib, format, folder)."""
+    from ..files import check_writable
+
+    _pyplot()
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    known = FigureCanvasBase.get_supported_filetypes()
+    if path.suffix.lower().lstrip(".") not in known:
+        raise NetDSLError(f"cannot write '{path}': unknown picture format '{path.suffix}'",
+                          notes=(f"known formats: {', '.join('.' + k for k in sorted(known))}",))
+    check_writable(path)
+
+
+def plot(summary, path: Path) -> None:
+    """Per-layer bars: activation memory (left) against parameters (right), the VGG picture."""
+    from ..files import atomic_write
+
+    check_plot(path)
+    plt = _pyplot()
     rows = [x for x in summary.layers if x.params or x.activations]
     per = summary.batch * summary.bytes_per_value
     fig, (left, right) = plt.subplots(1, 2, sharey=True, figsize=(11, 1.5 + 0.22 * len(rows)))
@@ -30,9 +52,8 @@ def plot(summary, path: Path) -> None:
     right.set_xlabel("parameters, millions")
     fig.suptitle(f"{summary.network}: where the memory and the parameters sit")
     fig.tight_layout()
-    try:
-        fig.savefig(path, dpi=120)
-    except OSError as error:
-        raise NetDSLError(f"cannot write '{path}': {error.strerror or error}") from None
+    try:  # the temporary file's name has no picture suffix: the format is given
+        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120,
+                                                   format=path.suffix.lower().lstrip(".")))
     finally:
         plt.close(fig)

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..errors import BuildError
-from ..files import atomic_write
+from ..files import atomic_write, check_writable
 from ..ir.graph import Graph
 from . import emit
 
@@ -33,9 +33,7 @@ def check_output(path: Path) -> None:
     if path.suffix.lower() not in FORMATS:
         raise BuildError(f"cannot write '{path}': unknown format '{path.suffix or path.name}'",
                          notes=(f"known formats: {', '.join(FORMATS)}",))
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise BuildError(f"cannot write '{path}': no folder '{folder}'")
+    check_writable(path)
 
 
 def save(model: nn.Module, graph: Graph, path: Path, example: torch.Tensor) -> None:
