@@ -12,11 +12,17 @@ from collections.abc import Callable
 
 from .errors import SpecLimitError
 
-MAX_NODES = 200_000  # layers in one expanded network (ResNet-152 has 518)
+MAX_NODES = 100_000  # layers in one expanded network (ResNet-152 has 516)
+MAX_STEPS = 200_000  # expressions expanded in one network, layers or not (ResNet-152: 1,230)
 MAX_BLOCK_DEPTH = 64  # blocks called inside blocks
 MAX_IMPORT_DEPTH = 32
 MAX_REPORTED = 10  # independent errors reported from one network
 MAX_NUMBER = 10**15
+# What the parser reads of one file (the largest spec is a few KB; benchmarks/run.py's
+# generated network of 10,000 residual blocks has 200 KB, 10,000 lines, 70,000 tokens).
+MAX_SOURCE = 4_000_000  # characters
+MAX_LINES = 50_000
+MAX_TOKENS = 150_000
 
 
 @contextlib.contextmanager

@@ -112,8 +112,8 @@ def test_stack_of_a_billion():
 
 
 def test_exponential_expansion(monkeypatch):
-    """Blocks that double at each level stop at the layer limit. Reaching the real limit
-    (200,000 layers) takes seconds, so the mechanism is timed against a lower one."""
+    """Blocks that double at each level stop at the layer limit (tests/test_budgets.py
+    runs them against the real limits, under kernel CPU and memory limits)."""
     monkeypatch.setattr(limits, "MAX_NODES", 5_000)
     blocks = "".join(f"block b{i} = b{i - 1} -> b{i - 1}\n" for i in range(1, 60))
     _fails(blocks + "block b0 = relu\n" + NET.format("b59"), words="5,000 layers")

@@ -43,6 +43,7 @@ class Lowerer:
     def __init__(self, prelude: Env):
         self.nodes: list[_Pending] = []
         self.aux: list[int] = []
+        self.steps = 0  # expressions expanded, layers or not (limits.MAX_STEPS)
         self.prelude = prelude  # builtins add the prelude's blocks, never the caller's
 
     def add(self, op: str, inputs: list[int], attrs: dict, span: Span | None, ctx: Context | None,
@@ -74,6 +75,12 @@ class Lowerer:
         return out
 
     def lower(self, node: ast.Node, env: Env, x: int, ctx: Context) -> int:
+        # every expansion counts, also one that adds no layer (identity, an empty stack), so
+        # work is bounded even where the layer limit is never reached
+        self.steps += 1
+        if self.steps > limits.MAX_STEPS:
+            raise SpecLimitError(f"network takes more than {limits.MAX_STEPS:,} expansion steps",
+                                 node.span)
         if isinstance(node, ast.Chain):
             for item in node.items:
                 x = self.lower(item, env, x, ctx)

@@ -14,7 +14,7 @@ import threading
 from importlib import resources
 
 from lark import Lark, Token, Transformer
-from lark.exceptions import UnexpectedInput
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput
 
 from .. import limits
 from ..errors import NetDSLError, Source, Span, SpecErrors, SpecLimitError, SpecSyntaxError
@@ -33,15 +33,19 @@ class _Layout:
     always_accept = ("_NL",)
     _continuers = frozenset({"_ARROW", "EQUAL", "COMMA"})
     source = Source("")
+    offset = 0  # lines before the text being parsed (see _run)
 
     def process(self, stream):
-        depth, pending, previous = 0, None, None
+        depth, pending, previous, count = 0, None, None, 0
         # Nesting is also capped here, as the tokens arrive: 100,000 '(' fail at the 101st
         # instead of after the parser has shifted them all. Right-nested operators count too:
         # 'a if c else b if ...' and '2 ** 2 ** ...' per bracket level, and runs of unary '-'.
         right, minus = [0], 0
         for token in stream:
             kind = token.type
+            if self.offset:
+                token.line += self.offset
+                token.end_line += self.offset
             if kind == "_NL":
                 if depth == 0 and previous not in self._continuers and pending is None:
                     pending = token
@@ -63,6 +67,10 @@ class _Layout:
                 right[-1] = 0
             if max(depth, right[-1], minus) > MAX_NESTING:
                 raise SpecLimitError(f"expression nested more than {MAX_NESTING} levels deep",
+                                     _span_of(self.source, [token]))
+            count += 1  # counted as they arrive: a 50 MB chain stops here, not after parsing
+            if count > limits.MAX_TOKENS:
+                raise SpecLimitError(f"spec has more than {limits.MAX_TOKENS:,} tokens",
                                      _span_of(self.source, [token]))
             previous = kind
             yield token
@@ -244,6 +252,7 @@ def parse(text: str, filename: str | None = None) -> ast.Module:
     'b'
     """
     source = Source(text, filename or "<string>")
+    _check_size(source)
     try:
         return ast.Module(source, _run(source, text + "\n", "start"))
     except SpecSyntaxError as first:
@@ -254,6 +263,19 @@ def parse(text: str, filename: str | None = None) -> ast.Module:
         raise SpecErrors(errors) from None
 
 
+def _check_size(source: Source) -> None:
+    """Refuses, before any parsing, a text beyond the size and line budgets (parsing costs
+    a few microseconds per token). The error quotes only the text's start, so that drawing
+    it does not read the whole text either."""
+    text = source.text
+    size, lines = len(text), text.count("\n") + 1
+    if size > limits.MAX_SOURCE or lines > limits.MAX_LINES:
+        start = Source(text[:200].split("\n", 1)[0], source.filename)
+        what = f"{size:,} characters" if size > limits.MAX_SOURCE else f"{lines:,} lines"
+        raise SpecLimitError(f"spec has {what}; at most {limits.MAX_SOURCE:,} characters and "
+                             f"{limits.MAX_LINES:,} lines are read", Span(start, 1, 1, 1, 2))
+
+
 MAX_REPORTED = 10  # syntax errors reported from one file
 _TOPLEVEL_LINE = re.compile(r"^(import|block|inline|network)\b")
 
@@ -261,16 +283,17 @@ _TOPLEVEL_LINE = re.compile(r"^(import|block|inline|network)\b")
 def _later_syntax_errors(source: Source, text: str, first: SpecSyntaxError) -> list:
     """Syntax errors in the top-level statements after the one that failed: each statement
     that starts a line with ``import``, ``block``, ``inline`` or ``network`` is parsed on its
-    own, at its own line numbers, so one typo does not hide the next."""
+    own, at its own line numbers, so one typo does not hide the next. Each is parsed alone
+    (its line numbers shifted as the tokens arrive), so the whole file is read once more."""
     lines = text.split("\n")
     starts = [i for i, line in enumerate(lines) if _TOPLEVEL_LINE.match(line)]
     errors: list[SpecSyntaxError] = []
     for start, end in zip(starts, [*starts[1:], len(lines)], strict=False):
         if start < (first.line or 0) or len(errors) + 1 >= MAX_REPORTED:
             continue
-        chunk = "\n" * start + "\n".join(lines[start:end])
-        try:  # the chunk keeps the file's line numbers, and ends where the statement does
-            _run(Source(chunk, source.filename), chunk + "\n", "start")
+        chunk = "\n".join(lines[start:end])
+        try:  # the chunk ends where the statement does, and keeps the file's line numbers
+            _run(Source(chunk, source.filename), chunk + "\n", "start", lines_before=start)
         except SpecSyntaxError as error:
             if error.line != first.line:
                 errors.append(error)
@@ -284,14 +307,22 @@ def parse_expression(text: str, filename: str = "<override>") -> ast.Node:
     return _run(Source(text, filename), text, "expr")
 
 
-def _run(source: Source, text: str, start: str):
+def _run(source: Source, text: str, start: str, lines_before: int = 0):
+    """Parses ``text``; with ``lines_before``, as if that many lines came first (a statement
+    of a larger file, for error recovery): tokens and errors carry the file's line numbers,
+    and the padded text is built only to describe an error."""
     with _lock:
         parser = _get_parser()
         _builder.source = _layout.source = source
         _builder.depth = {}
+        _layout.offset = lines_before
         try:
             return parser.parse(text, start=start)
         except UnexpectedInput as error:
+            if lines_before:
+                if isinstance(error, UnexpectedCharacters):
+                    error.line += lines_before
+                source = Source("\n" * lines_before + source.text, source.filename)
             raise syntax_error(source, error) from None
         except NetDSLError:
             raise
@@ -300,3 +331,4 @@ def _run(source: Source, text: str, start: str):
                                  Span(source, 1, 1, 1, 2)) from None
         finally:
             _builder.depth = {}
+            _layout.offset = 0

@@ -1,0 +1,100 @@
+"""Issue 12, item 4: unbounded work. Each hostile spec is refused with a coded error within
+2 s of CPU and 500 MB of address space, enforced by the kernel (``resource.setrlimit`` with
+RLIMIT_CPU and RLIMIT_AS in a child process), not by timing asserts: a case over budget
+dies of SIGXCPU or a MemoryError and fails the test.
+
+The limits themselves are in :mod:`netdsl.limits`; these cases run against their real values.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from conftest import ROOT
+
+CPU_SECONDS = 2
+MEMORY = 500 * 2**20
+
+_CHILD = """
+import math, resource
+import netdsl
+netdsl.compile("network t:\\n input 3x8x8\\n relu")  # the parser is built once per process
+text = {text}
+used = resource.getrusage(resource.RUSAGE_SELF).ru_utime
+resource.setrlimit(resource.RLIMIT_CPU, (math.ceil(used) + {cpu}, math.ceil(used) + {cpu} + 1))
+status = open("/proc/self/status").read()
+base = int(status.split("VmSize:")[1].split()[0]) * 1024  # the interpreter, netdsl, the text
+limit = min(base + {extra}, {memory})
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+try:
+    graph = netdsl.compile(text)
+    print("ok", len(graph.nodes))
+except netdsl.NetDSLError as error:
+    print(error.code, error.message)
+"""
+
+
+def _bounded(text_expression: str, cpu: int = CPU_SECONDS, extra: int = MEMORY) -> str:
+    """Compiles the text the expression makes in a child, with ``cpu`` seconds and ``extra``
+    bytes beyond what the process holds before compiling (and never more than 500 MB in all);
+    returns its one line of output ('ok N' or 'CODE message')."""
+    code = _CHILD.format(text=text_expression, cpu=cpu, extra=extra, memory=MEMORY)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                          text=True, env=env, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    return done.stdout.strip()
+
+
+NET = '"network t:\\n    input 3x8x8\\n    " + {} + "\\n"'
+
+
+def _doubling(layer: str, levels: int = 20) -> str:
+    return (f'"block b0 = {layer}\\n" + "".join(f"block b{{k}} = b{{k - 1}} -> b{{k - 1}}\\n" '
+            f'for k in range(1, {levels + 1})) + ' + NET.format(f'"b{levels}"'))
+
+
+CASES = {
+    # expansions that make no layer used to run forever
+    "stack_of_identity_stacks": NET.format(
+        '"stack(stack(stack(identity, 200000), 200000), 200000)"'),
+    "stack_of_identity_stacks_within_count": NET.format(
+        '"stack(stack(stack(identity, 90000), 90000), 90000)"'),
+    "doubling_blocks_of_identity": _doubling("identity"),
+    "doubling_blocks_of_relu": _doubling("relu"),
+    # the parser: blank lines, error recovery, one huge line
+    "megabyte_of_blank_lines": NET.format('"relu" + "\\n" * 1_000_000'),
+    "fifty_megabytes_of_blank_lines": NET.format('"relu" + "\\n" * 50_000_000'),
+    "fifty_megabyte_chain": NET.format('"relu ->" * 6_250_000 + "relu"'),
+    "four_megabyte_chain": NET.format('"relu->" * 600_000 + "relu"'),
+}
+
+
+@pytest.mark.parametrize("text", CASES.values(), ids=CASES.keys())
+def test_hostile_spec_is_refused_within_budget(text):
+    assert _bounded(text).startswith("E007 ")
+
+
+def test_error_recovery_over_30000_statements_is_linear():
+    # one bad first line, then 30,000 good statements: each later statement is parsed once
+    out = _bounded('"network t:\\n    input 3x8x8\\n    relu relu\\n" + '
+                   '"".join(f"block b{i} = relu\\n" for i in range(30_000))')
+    assert out.startswith("E001 missing '->'")
+
+
+def test_blank_lines_cost_no_memory_each():
+    # 49,000 blank lines (under the line budget) used to take 30 MB of regex state
+    assert _bounded(NET.format('"relu" + "\\n" * 49_000'), extra=16 * 2**20) == "ok 2"
+
+
+def test_largest_legal_chain_compiles_within_budget():
+    # the benchmarks' largest generated network is far below every budget
+    blocks = ('"block unit(c) = residual(conv3x3(c) -> bn -> relu -> conv3x3(c) -> bn) -> relu\\n'
+              'network deep:\\n    input 16x8x8\\n" + "".join(f"    b{i}: unit(16)\\n" '
+              'for i in range(3000))')
+    assert _bounded(blocks, cpu=4) == "ok 21001"
