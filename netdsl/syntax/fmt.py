@@ -7,6 +7,11 @@ brackets or around keyword ``=``, one after ``,`` and ``:``, two before a traili
 at most one blank line. Only whitespace changes, so a formatted spec compiles to the same
 network; and formatting twice changes nothing.
 
+Lines are split exactly as the lexer splits them (grammar.lark): only ``\\n`` (or ``\\r\\n``)
+ends a line, so a form feed, a vertical tab, NEL or U+2028 inside a comment stays there;
+a backslash continuation stays at the end of its line (``\\``, after one space); a keyword
+is never glued to what follows it (``if (x == 1)``, ``else -1``, never ``if(`` or ``else - 1``).
+
 >>> print(format_text("network n:\\n  input 3x8x8\\n  conv( 4,3x3 )->relu"), end="")
 network n:
     input 3x8x8
@@ -26,22 +31,36 @@ _TOKEN = re.compile(r"""
                |[0-9]+[eE][-+]?[0-9]+|[0-9]+)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<op>->|→|\*\*|//|==|!=|<=|>=|[-+*/%<>=:,()\[\]])
-  | (?P<space>[ \t\f\r]+|\\[ \t]*\r?\n)
-  | (?P<newline>\n)
+  | (?P<continuation>\\[ \t]*$)
+  | (?P<space>[ \t\f\r]+)
+  | (?P<other>.)
 """, re.VERBOSE)
 
 _TOPLEVEL = {"import", "block", "inline", "network"}
+_KEYWORDS = _TOPLEVEL | {"input", "init", "if", "else"}  # grammar.lark: never names
+BOM = "\ufeff"
 _BINARY = {"->", "→", "**", "//", "==", "!=", "<=", ">=", "+", "-", "*", "/", "%", "<", ">"}
 _VALUE_END = {"number", "name", "string"}
 
 
 def _tokens(line: str) -> list[tuple[str, str]]:
+    """One line's tokens (a comment keeps every character but trailing spaces and tabs; a
+    continuation is written as a lone backslash)."""
     tokens = []
     for match in _TOKEN.finditer(line):
         kind = match.lastgroup
-        if kind not in ("space", "newline"):
-            tokens.append((kind, match.group().rstrip()))
+        if kind == "comment":
+            tokens.append((kind, match.group().rstrip(" \t")))
+        elif kind == "continuation":
+            tokens.append((kind, "\\"))
+        elif kind != "space":
+            tokens.append((kind, match.group()))
     return tokens
+
+
+def _lines(text: str) -> list[str]:
+    """The lines as the lexer sees them: only '\\n' (after an optional '\\r') ends one."""
+    return [line.removesuffix("\r") for line in text.split("\n")]
 
 
 _POOL_KEYS = {"pool", "maxpool", "avgpool"}
@@ -58,6 +77,9 @@ def _join(tokens: list[tuple[str, str]], depth: int) -> tuple[str, str, int]:
     for index, (kind, text) in enumerate(tokens):
         if kind == "comment":
             comment = text
+            continue
+        if kind == "continuation":
+            out += " \\" if out else "\\"
             continue
         following = tokens[index + 1] if index + 1 < len(tokens) else ("", "")
         if text == ":" and previous and depth > 0 and (previous[0] == "number" or (
@@ -80,7 +102,7 @@ def _join(tokens: list[tuple[str, str]], depth: int) -> tuple[str, str, int]:
 
 def _ends_value(token: tuple[str, str]) -> bool:
     kind, text = token
-    return kind in _VALUE_END or text in (")", "]")
+    return (kind in _VALUE_END and text not in _KEYWORDS) or text in (")", "]")
 
 
 def _space(previous: tuple[str, str] | None, unary: bool, kind: str, text: str,
@@ -102,9 +124,10 @@ def _space(previous: tuple[str, str] | None, unary: bool, kind: str, text: str,
 def format_text(text: str, filename: str | None = None) -> str:
     """The canonical form of a spec (which must parse: errors are reported as usual)."""
     parse(text, filename)
+    bom = BOM if text.startswith(BOM) else ""  # not whitespace: kept, like any character
     lines: list[tuple[int | None, str, str]] = []  # indent (None: as the next line), code, comment
-    depth, in_network, continued, blank = 0, False, False, False
-    for raw in text.splitlines():
+    depth, in_network, continued, joined, blank = 0, False, False, False, False
+    for raw in _lines(text.removeprefix(BOM)):
         tokens = _tokens(raw)
         if not tokens:
             blank = bool(lines)
@@ -116,7 +139,7 @@ def format_text(text: str, filename: str | None = None) -> str:
         if tokens[0][0] == "comment" and len(tokens) == 1 and depth == 0 and not continued:
             lines.append((None, "", first))
             continue
-        if first in _TOPLEVEL and depth == 0:
+        if first in _TOPLEVEL and depth == 0 and not joined:
             in_network = first == "network" and tokens[-1][1] == ":"
             indent = 0
         else:
@@ -126,9 +149,11 @@ def format_text(text: str, filename: str | None = None) -> str:
             indent = 4 * (int(in_network) + extra)
         code, comment, depth = _join(tokens, depth)
         lines.append((indent, code, comment))
-        last = next((t for t in reversed(tokens) if t[0] != "comment"), ("", ""))
-        continued = depth == 0 and last[1] in ("->", "→", "=", ",")
-    return "\n".join(_indent_comments(lines)) + "\n"
+        joined = tokens[-1][0] == "continuation"  # a backslash: the next line is this one's
+        last = next((t for t in reversed(tokens) if t[0] not in ("comment", "continuation")),
+                    ("", ""))
+        continued = depth == 0 and (joined or last[1] in ("->", "→", "=", ","))
+    return bom + "\n".join(_indent_comments(lines)) + "\n"
 
 
 def _indent_comments(lines: list[tuple[int | None, str, str]]) -> list[str]:

@@ -251,6 +251,7 @@ def parse(text: str, filename: str | None = None) -> ast.Module:
     >>> parse("block b(c) = conv(c, 3x3) -> relu").items[0].name
     'b'
     """
+    text = text.removeprefix("\ufeff")  # a UTF-8 byte order mark (Windows editors) is no text
     source = Source(text, filename or "<string>")
     _check_size(source)
     try:
