@@ -115,3 +115,58 @@ def test_truncated_and_mismatched_weights_are_clear_errors(tmp_path, resnet18):
     with pytest.raises(BuildError, match="does not fit") as caught:
         export.load_weights(other, good)
     assert "wrong shape: fc.weight, fc.bias" in str(caught.value)
+
+
+# --- hostile and wrong .pt files (issue 12, item 9) ----------------------------------------
+
+def _tiny():
+    return netdsl.build("network t:\n    input 1x4x4\n    c: conv(2, 1x1)\n")
+
+
+def test_load_weights_with_non_tensor_values_is_a_coded_error(tmp_path):
+    model = _tiny()
+    path = tmp_path / "w.pt"
+    torch.save({"c.weight": [1.0, 2.0], "c.bias": "zero"}, path)
+    with pytest.raises(BuildError, match="not tensors: c.weight \\(list\\), c.bias \\(str\\)"):
+        export.load_weights(model, path)
+    torch.save({"model": model.state_dict(), "epoch": 3}, path)
+    with pytest.raises(BuildError) as caught:
+        export.load_weights(model, path)
+    assert caught.value.code == "E010" and "pass its 'model' entry" in str(caught.value)
+
+
+def test_load_weights_refuses_a_compressed_bomb_before_inflating_it(tmp_path, monkeypatch):
+    import zipfile
+
+    model = _tiny()
+    plain, bomb = tmp_path / "plain.pt", tmp_path / "bomb.pt"
+    torch.save({"c.weight": torch.zeros(2, 1, 1, 1), "c.bias": torch.zeros(64 * 2**20)}, plain)
+    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as dst:
+        for entry in src.infolist():
+            dst.writestr(entry.filename, src.read(entry))
+    assert bomb.stat().st_size < 2**20  # 256 MB of zeros in well under a megabyte
+
+    def never(*args, **kwargs):
+        raise AssertionError("torch.load was called on the bomb")
+    monkeypatch.setattr(torch, "load", never)
+    with pytest.raises(BuildError, match="would unpack to 268,4"):
+        export.load_weights(model, bomb)
+
+
+@pytest.mark.parametrize("dtype", [torch.complex64, torch.int64, torch.bool])
+def test_load_weights_refuses_complex_and_integer_weights_for_real_ones(tmp_path, dtype):
+    model = _tiny()
+    path = tmp_path / "w.pt"
+    state = {k: v.to(dtype) for k, v in model.state_dict().items()}
+    torch.save(state, path)
+    with pytest.raises(BuildError, match="wrong kind of number: c.weight"):
+        export.load_weights(model, path)
+
+
+def test_load_weights_accepts_double_precision_for_float_weights(tmp_path):
+    model = _tiny()
+    path = tmp_path / "w.pt"
+    torch.save({k: torch.ones_like(v, dtype=torch.float64) for k, v in model.state_dict().items()},
+               path)
+    export.load_weights(model, path)
+    assert model.c.bias.dtype == torch.float32 and (model.c.bias == 1).all()

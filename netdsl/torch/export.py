@@ -8,6 +8,7 @@ safetensors or with ``torch.load(weights_only=True)``: loading weights never run
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -70,39 +71,95 @@ def load_weights(model: nn.Module, path: str | os.PathLike, strict: bool = True)
     """Loads weights saved as .safetensors or .pt (``weights_only``: no code runs).
 
     A missing, truncated or hostile file, or weights that do not fit the model, raise a
-    :class:`~netdsl.errors.BuildError` that says which.
+    :class:`~netdsl.errors.BuildError` that says which. A .pt archive is measured before it
+    is read: one that would unpack to far more than the model's weights is refused without
+    being inflated (a zip entry may be compressed 1,000 to 1).
     """
     path = Path(path)
     try:
         if path.suffix.lower() == ".safetensors":
             from safetensors.torch import load_file
 
-            state = load_file(str(path))
+            state = load_file(str(path))  # never compressed: memory is bounded by the file
         else:
+            _check_unpacked_size(path, _weight_bytes(model))
             state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise BuildError(f"no weights file '{path}'") from None
+    except BuildError:
+        raise
     except Exception as error:  # truncated, not a weights file, or pickled code
         raise BuildError(f"cannot read weights from '{path}': {str(error).splitlines()[0]}"
                          ) from None
     return transfer(model, state, strict=strict, source=str(path))
 
 
+# Room beyond the model's own weights: the pickled index of a state_dict, its metadata, and
+# weights saved in double precision for a float32 model (load_state_dict converts them).
+_SLACK_FACTOR, _SLACK_BYTES = 2, 16 * 2**20
+
+
+def _weight_bytes(model: nn.Module) -> int:
+    return sum(t.numel() * t.element_size() for t in model.state_dict().values())
+
+
+def _check_unpacked_size(path: Path, weights: int) -> None:
+    """Refuses a zip archive (torch.save's format) whose entries, by its own directory,
+    unpack to more than the model could need; torch reads entries at the sizes listed
+    there, so nothing larger is ever allocated. A legacy (non-zip) file is not compressed:
+    its size bounds what loading it takes."""
+    if not zipfile.is_zipfile(path):
+        return
+    with zipfile.ZipFile(path) as archive:
+        unpacked = sum(entry.file_size for entry in archive.infolist())
+    limit = _SLACK_FACTOR * weights + _SLACK_BYTES
+    if unpacked > limit:
+        raise BuildError(f"'{path}' would unpack to {unpacked:,} bytes, far more than the "
+                         f"network's {weights:,} bytes of weights",
+                         notes=("it was not read: a weights file for this network is at most "
+                                f"{limit:,} bytes unpacked",))
+
+
 def transfer(model: nn.Module, state: dict, strict: bool = True,
              source: str = "the state_dict") -> nn.Module:
     """Copies a reference ``state_dict`` (torchvision, timm) into a netdsl module, with a
-    clear error naming the keys that do not match."""
+    clear error naming the keys that do not match (or hold no tensor, or a tensor of
+    another kind: complex or integer numbers where the network has real ones)."""
     if not isinstance(state, dict):
         raise BuildError(f"{source} holds no state_dict")
+    _check_values(state, source)
     ours = model.state_dict()
     missing = [k for k in ours if k not in state]
-    unexpected = [k for k in state if k not in ours]
+    unexpected = [str(k) for k in state if k not in ours]
     shapes = [k for k in ours if k in state and tuple(state[k].shape) != tuple(ours[k].shape)]
-    if shapes or (strict and (missing or unexpected)):
-        def head(keys: list[str]) -> str:
-            return ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
-        problems = [f"{what}: {head(keys)}" for what, keys in (
-            ("missing", missing), ("unexpected", unexpected), ("wrong shape", shapes)) if keys]
+    kinds = [f"{k} ({state[k].dtype}, the network has {ours[k].dtype})" for k in ours
+             if k in state and _kind(state[k]) != _kind(ours[k])]
+    if shapes or kinds or (strict and (missing or unexpected)):
+        problems = [f"{what}: {_head(keys)}" for what, keys in (
+            ("missing", missing), ("unexpected", unexpected), ("wrong shape", shapes),
+            ("wrong kind of number", kinds)) if keys]
         raise BuildError(f"{source} does not fit the network", notes=tuple(problems))
     model.load_state_dict(state, strict=strict)
     return model
+
+
+def _check_values(state: dict, source: str) -> None:
+    """Every value a tensor: a checkpoint ({'model': ..., 'epoch': 3}) or a hostile file's
+    lists and strings get a clear error, not an AttributeError."""
+    wrong = [f"{k!s} ({type(v).__name__})" for k, v in state.items()
+             if not isinstance(v, torch.Tensor)]
+    if wrong:
+        nested = [str(k) for k, v in state.items() if isinstance(v, dict)]
+        hint = (f"it looks like a checkpoint: pass its '{nested[0]}' entry",) if nested else ()
+        raise BuildError(f"{source} holds values that are not tensors: {_head(wrong)}",
+                         notes=hint)
+
+
+def _kind(tensor: torch.Tensor) -> str:
+    if tensor.is_complex():
+        return "complex"
+    return "real" if tensor.is_floating_point() else "integer"
+
+
+def _head(keys: list[str]) -> str:
+    return ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
