@@ -10,6 +10,21 @@
 
 from .api import build, compile, parse
 from .errors import NetDSLError
+from .ir.ops import (
+    GLOBAL,
+    OPS,
+    POINTWISE,
+    OpRecord,
+    Param,
+    TorchExpression,
+    TorchModule,
+    TorchParameter,
+    Window,
+    register_op,
+    unregister_op,
+)
 
-__all__ = ["parse", "compile", "build", "NetDSLError"]
+__all__ = ["parse", "compile", "build", "NetDSLError", "register_op", "unregister_op", "OPS",
+           "OpRecord", "Param", "TorchModule", "TorchParameter", "TorchExpression", "Window",
+           "GLOBAL", "POINTWISE"]
 __version__ = "0.1.0"

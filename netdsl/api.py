@@ -1,4 +1,4 @@
-"""The public Python API: ``parse``, ``compile``, ``build`` (see DESIGN.md, public contract)."""
+"""The public Python API: ``parse``, ``compile``, ``build`` (see docs/design.md, public contract)."""
 
 from __future__ import annotations
 

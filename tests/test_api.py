@@ -1,4 +1,4 @@
-"""The public contract of DESIGN.md: parse, compile, build, NetDSLError; torch stays out of
+"""The public contract of docs/design.md: parse, compile, build, NetDSLError; torch stays out of
 the frontend; the emitted module works under torch.compile and torch.export."""
 
 from __future__ import annotations

@@ -18,7 +18,6 @@ import keyword
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import fields
-from types import MappingProxyType
 
 from ..errors import RegistrationError
 from .params import (  # noqa: F401 - re-exported: the vocabulary every record is written in
@@ -52,7 +51,39 @@ ENTRY_POINT_GROUP = "netdsl.ops"
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 _REGISTRY: dict[str, OpRecord] = {}
-OPS: Mapping[str, OpRecord] = MappingProxyType(_REGISTRY)  # read-only view, always current
+_plugins_loaded = False
+
+
+class _OpTable(Mapping):
+    """The op table, read-only. Installed plugins are registered on first use, not at import:
+    a plugin module imports netdsl itself, so loading it while netdsl is being imported would
+    find netdsl half made."""
+
+    def __getitem__(self, name: str) -> OpRecord:
+        _ensure_plugins()
+        return _REGISTRY[name]
+
+    def __iter__(self):
+        _ensure_plugins()
+        return iter(list(_REGISTRY))
+
+    def __len__(self) -> int:
+        _ensure_plugins()
+        return len(_REGISTRY)
+
+    def __contains__(self, name: object) -> bool:
+        _ensure_plugins()
+        return name in _REGISTRY
+
+
+OPS: Mapping[str, OpRecord] = _OpTable()
+
+
+def _ensure_plugins() -> None:
+    global _plugins_loaded
+    if not _plugins_loaded:
+        _plugins_loaded = True  # first: a plugin that reads the table must not recurse
+        load_plugins()
 
 
 def register_op(record: OpRecord, *, replace: bool = False) -> OpRecord:
@@ -160,4 +191,3 @@ def load_plugins(entry_points: Iterable | None = None) -> list[str]:
 
 
 _BUILTIN_NAMES = _register_builtins()
-load_plugins()

@@ -18,7 +18,7 @@ Conventions (printed by ``netdsl summary`` as well, see :data:`CONVENTIONS`):
   layer output counts once, except outputs that write no new memory: a ReLU (or ReLU6, leaky
   ReLU, SiLU) that netdsl emits in place, views (flatten, identity shortcuts), dropout (the
   identity at inference) and an adaptive pool to the size its input already has (torchvision
-  VGG's 7x7 pool at 224x224). VGG-16 thus has 15,237,608 values (REFERENCE.md).
+  VGG's 7x7 pool at 224x224). VGG-16 thus has 15,237,608 values (tests/test_analyse.py pins it).
 - Forward memory is the peak of values alive at once in inference, each freed after its
   last reader, as netdsl's generated forward does. Forward + backward keeps every activation
   of the training-mode pass (auxiliary classifiers included) for the backward pass, plus a
@@ -121,7 +121,7 @@ class Summary:
         return {op: dict(figures) for op, figures in self.op_totals}
 
     def to_json(self) -> dict:
-        """The ``netdsl summary --format json`` object (DESIGN.md's keys, and more)."""
+        """The ``netdsl summary --format json`` object (docs/design.md's keys, and more)."""
         per = self.batch * self.bytes_per_value
         layers = [{"name": x.name, "op": x.op, "shape": list(x.shape), "params": x.params,
                    "macs": x.macs, "activations": x.activations, "bytes": x.activations * per,

@@ -1,0 +1,157 @@
+"""A layer from outside netdsl: the `blurpool` plugin of examples/plugin, found through its
+`netdsl.ops` entry point, goes through check, summary, graph, build and the exports, and its
+figures agree with the module that is built, as the built-in ops' do."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import netdsl
+from netdsl.errors import RegistrationError
+
+from conftest import ROOT
+
+PLUGIN = ROOT / "examples" / "plugin"
+SPEC = """network blurred(num_classes=10):
+    input 3x32x32
+    stem: (conv(16, 3x3, pad=1) -> bn -> relu)
+    down: blurpool(stride=2)
+    body: (conv(32, 3x3, pad=1) -> relu -> blurpool)
+    head: (gap -> flatten -> fc(num_classes))
+"""
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    """The plugin as pip would leave it: its package and a dist-info with the entry point."""
+    root = tmp_path_factory.mktemp("site")
+    shutil.copytree(PLUGIN / "netdsl_blurpool", root / "netdsl_blurpool")
+    info = root / "netdsl_blurpool-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: netdsl-blurpool\n"
+                                   "Version: 0.1.0\n")
+    (info / "entry_points.txt").write_text("[netdsl.ops]\nblurpool = netdsl_blurpool:RECORD\n")
+    return root
+
+
+def run(site: Path, cwd: Path, *args: str, code: str | None = None):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)])}
+    command = [sys.executable, "-c", code] if code else [
+        sys.executable, "-c", "import sys; from netdsl.cli import main; sys.exit(main(sys.argv[1:]))",
+        *args]
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_the_cli_checks_summarises_draws_and_builds_a_spec_using_the_plugin(site, tmp_path):
+    spec = tmp_path / "blurred.net"
+    spec.write_text(SPEC)
+    assert "maps 3x32x32 to 10" in run(site, tmp_path, "check", str(spec))
+    summary = json.loads(run(site, tmp_path, "summary", str(spec), "--format", "json"))
+    rows = {row["name"]: row for row in summary["layers"]}
+    assert rows["down"]["shape"] == [16, 16, 16] and rows["down"]["params"] == 0
+    assert rows["down"]["macs"] == 9 * 16 * 16 * 16
+    assert rows["down"]["receptive_field"] == [5, 5]  # the stem's 3x3, then 3x3 at jump 1
+    assert rows["body.2"]["receptive_field"] == [13, 13]  # conv 3x3 at jump 2, blur at jump 2
+    assert rows["body.2"]["jump"] == [4, 4]
+    run(site, tmp_path, "graph", str(spec), "-o", "g.dot")
+    assert "blurpool /2" in (tmp_path / "g.dot").read_text()
+    run(site, tmp_path, "build", str(spec), "-o", "model.py")
+    run(site, tmp_path, "build", str(spec), "-o", "model.onnx")
+    # the built module against the summary, and the two exports against the module
+    code = f"""
+import json, sys, torch, onnxruntime, netdsl
+from torch.utils.flop_counter import FlopCounterMode
+summary = json.loads({json.dumps(json.dumps(summary))})
+torch.manual_seed(0)
+model = netdsl.build({str(spec)!r}).eval()
+shapes = {{}}
+for name, module in model.named_modules():
+    if name:
+        module.register_forward_hook(lambda m, i, o, name=name: shapes.__setitem__(name, list(o.shape[1:])))
+x = torch.randn(2, 3, 32, 32)
+with FlopCounterMode(display=False) as counter, torch.no_grad():
+    y = model(x)
+rows = {{row["name"]: row for row in summary["layers"]}}
+assert all(rows[n]["shape"] == s for n, s in shapes.items()), shapes
+assert sum(p.numel() for p in model.parameters()) == summary["total"]["params"]
+assert counter.get_total_flops() == 2 * 2 * summary["total"]["macs"]
+sys.path.insert(0, ".")
+import model as exported
+copy = exported.Model().eval()
+copy.load_state_dict(model.state_dict())
+assert torch.equal(copy(x), y)
+session = onnxruntime.InferenceSession("model.onnx")
+got = session.run(None, {{session.get_inputs()[0].name: x[:1].numpy()}})[0]
+assert abs(got - y[:1].numpy()).max() <= 1e-4 * abs(y).max().item()
+print("agree")
+"""
+    assert run(site, tmp_path, code=code).strip() == "agree"
+    assert "import netdsl_blurpool.layers" in (tmp_path / "model.py").read_text()
+
+
+def test_a_record_registered_in_python_is_a_layer_at_once():
+    from netdsl.ir.layers.activation import activation
+
+    record = activation("swish_plugin", "x * sigmoid(x).", "torch.nn.SiLU", inplace=False,
+                        needs_output=True)
+    netdsl.register_op(record)
+    try:
+        model = netdsl.build("network t:\n    input 3x8x8\n    conv(4, 3x3) -> swish_plugin\n")
+        assert isinstance(model[1] if isinstance(model, torch.nn.Sequential)
+                          else dict(model.named_children())["1"], torch.nn.SiLU)
+        with pytest.raises(RegistrationError, match="already registered"):
+            netdsl.register_op(record)
+    finally:
+        netdsl.unregister_op("swish_plugin")
+    with pytest.raises(netdsl.NetDSLError, match="unknown name 'swish_plugin'"):
+        netdsl.compile("network t:\n    input 3x8x8\n    swish_plugin\n")
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"name": "conv"}, "already registered"),
+    ({"name": "stack"}, "not reserved|builtin"),
+    ({"name": "block"}, "not reserved"),
+    ({"window": None}, "'window' must be a function"),
+    ({"init_role": "embedding"}, "init_role"),
+    ({"style": "sparkly"}, "style"),
+    ({"torch": None}, "torch emission"),
+    ({"params": ("out",)}, "kind"),
+])
+def test_a_malformed_record_is_a_registration_error(change, message):
+    from netdsl.ir.ops import OPS
+
+    netdsl.compile("network t:\n    input 3x8x8\n    stack(relu, 1)\n")  # builtins reserved
+    record = dataclasses.replace(OPS["relu"], **{"name": "my_relu", **change})
+    with pytest.raises(RegistrationError, match=message):
+        netdsl.register_op(record)
+    assert "my_relu" not in OPS
+
+
+def test_a_plugin_that_fails_to_load_names_its_entry_point():
+    from netdsl.ir.ops import load_plugins
+
+    class Broken:
+        name, value = "broken", "broken_plugin:RECORD"
+
+        def load(self):
+            raise ImportError("No module named 'broken_plugin'")
+
+    with pytest.raises(RegistrationError, match="'broken' \\(broken_plugin:RECORD\\) failed"):
+        load_plugins([Broken()])
+
+
+def test_a_record_missing_a_field_cannot_be_made():
+    with pytest.raises(TypeError, match="window"):
+        netdsl.OpRecord(**{f.name: None for f in dataclasses.fields(netdsl.OpRecord)
+                           if f.name != "window"})
