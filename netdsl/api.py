@@ -23,13 +23,16 @@ def parse(text: str, filename: str | None = None) -> Module:
     return _parse.parse(text, filename)
 
 
-def compile(spec: str | os.PathLike, **params: object) -> Graph:  # noqa: A001 - public contract
+def compile(spec: str | os.PathLike, *, base: str | os.PathLike | None = None,  # noqa: A001
+            **params: object) -> Graph:
     """Compiles a spec (a path to a ``.net`` file, or spec text) into a checked IR graph.
 
     ``params`` override the network's parameters (``num_classes=10``); ``input=(3, 64, 64)``
-    replaces its input shape. Raises :class:`netdsl.NetDSLError` on any problem.
+    replaces its input shape. Spec text may import the bundled specs only, unless ``base``
+    names a folder it may import from too (a file imports from its own folder; the working
+    folder is never searched). Raises :class:`netdsl.NetDSLError` on any problem.
     """
-    return _check.check(_lower.lower_spec(spec, _values(params)))
+    return _check.check(_lower.lower_spec(spec, _values(params), base=base))
 
 
 # Networks above this many parameters (8 GB of float32 weights) are refused before any

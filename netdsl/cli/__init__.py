@@ -35,7 +35,7 @@ def parse_overrides(items: list[str]) -> dict[str, object]:
     for override in overrides:
         key = override.key_or_group
         if override.is_sweep_override() or override.is_delete() or override.is_add() \
-                or override.package is not None or "." in key:
+                or override.is_force_add() or override.package is not None or "." in key:
             raise OverrideError(f"override '{override.input_line}' is not a plain key=value",
                                 notes=("netdsl overrides set network parameters, e.g. "
                                        "num_classes=10",))
@@ -124,6 +124,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"unrecognized arguments: {' '.join(stray or rest)}")
     if rest:
         args.overrides = [*args.overrides, *rest]
+    # a second SPEC or a stray word is a usage error (exit 2), not a malformed override;
+    # '~key' (a Hydra deletion) goes on to be refused with its own message
+    stray = [item for item in getattr(args, "overrides", None) or []
+             if "=" not in item and not item.startswith("~")]
+    if stray:
+        parser.error(f"unrecognized arguments: {' '.join(stray)} (overrides are key=value)")
     return args
 
 

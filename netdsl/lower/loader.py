@@ -37,14 +37,15 @@ class Loader:
     """Reads spec files and their imports; an import may only reach files under the main
     spec's folder or the bundled ``specs/`` folder (no ``..`` or symlink escape)."""
 
-    def __init__(self, roots: list[Path]):
+    def __init__(self, roots: list[Path], base: Path | None = None):
         self.roots = [r.resolve() for r in roots]
+        self.base = base.resolve() if base is not None else None  # where spec text imports from
         self.cache: dict[Path, _Loaded] = {}
         self.active: list[Path] = []
         self.prelude = prelude()
 
     def load_text(self, text: str, filename: str | None = None) -> _Loaded:
-        return self._link(parse(text, filename), Path(filename).resolve() if filename else None)
+        return self._link(parse(text, filename), None)  # text has no folder, whatever its name
 
     def load_file(self, path: Path, span: Span | None = None) -> _Loaded:
         resolved = path.resolve()
@@ -82,8 +83,8 @@ class Loader:
         return _Loaded(module, env, own)
 
     def _resolve_import(self, item: ast.Import, importer: Path | None) -> Path:
-        base = importer.parent if importer else Path.cwd()
-        candidates = [base / item.path, BUNDLED_SPECS / item.path]
+        base = importer.parent if importer else self.base
+        candidates = [*([base / item.path] if base else []), BUNDLED_SPECS / item.path]
         escapes = 0  # decided on the path alone: whether a file exists outside is not told
         for candidate in candidates:
             try:
@@ -99,8 +100,10 @@ class Loader:
                 f"import '{item.path}' leaves the spec's folder", item.span,
                 notes=("imports may only read files under the main spec's folder "
                        "or netdsl's specs/ folder",))
+        looked = f"{_display(base)} and {_display(BUNDLED_SPECS)}" if base else \
+            f"{_display(BUNDLED_SPECS)} only: spec text has no folder (pass base=FOLDER)"
         raise SpecImportError(f"cannot find '{item.path}' to import", item.span,
-                              notes=(f"looked in {_display(base)} and {_display(BUNDLED_SPECS)}",))
+                              notes=(f"looked in {looked}",))
 
 
 def _is_file(path: Path) -> bool:
@@ -179,16 +182,29 @@ def _check_params(params: tuple[ast.Param, ...]) -> None:
         defaulted = defaulted or p.default is not None
 
 
-def load(spec: str | os.PathLike, filename: str | None = None) -> tuple[_Loaded, str]:
-    """Reads a spec given as a path or as source text."""
+def load(spec: str | os.PathLike, filename: str | None = None,
+         base: str | os.PathLike | None = None) -> tuple[_Loaded, str]:
+    """Reads a spec given as a path or as source text. A file imports from its own folder
+    and the bundled specs; text has no folder: it imports only the bundled specs, unless
+    ``base`` names a folder to import from as well (never the working folder by default)."""
     path = _as_path(spec)
     if path is None:
-        loader = Loader([Path.cwd(), BUNDLED_SPECS])
+        folder = Path(base) if base is not None else None
+        loader = Loader([*([folder] if folder else []), BUNDLED_SPECS], folder)
         return loader.load_text(str(spec), filename), filename or "<string>"
     if not _is_file(path):
-        raise SpecImportError(f"no such spec file: {path}")
+        raise SpecImportError(f"no such spec file: {path}", notes=_missing_hint(path))
     loader = Loader([path.resolve().parent, BUNDLED_SPECS])
     return recursion_guard(lambda: loader.load_file(path)), _display(path.resolve())
+
+
+def _missing_hint(path: Path) -> tuple[str, ...]:
+    """For a spec file that is not there: the .net file or bundled spec that may be meant."""
+    for guess in (path.with_name(path.name + ".net"), BUNDLED_SPECS / (path.name + ".net"),
+                  path.with_suffix(".net")):
+        if guess != path and _is_file(guess):
+            return (f"did you mean '{_display(guess)}'?",)
+    return ("SPEC is a file name (netdsl list shows the bundled specs)",)
 
 
 def spec_path(name: str | os.PathLike) -> Path:

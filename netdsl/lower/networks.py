@@ -107,9 +107,7 @@ def _bind_network(network: NetworkValue, overrides: dict, lw: Lowerer) -> Env:
                 except NetDSLError as error:
                     raise error.within("an override's value is a netdsl value: a number, a size, "
                                        "a list, or a name the spec defines") from None
-            if not finite(value):  # a Python or Hydra nan/inf: no output could write it
-                raise OverrideError(f"override {p.name}={value!r} is not a finite number",
-                                    definition.span)
+            _check_override(p.name, value, definition)
             local.names[p.name] = value
         elif p.default is not None:
             local.names[p.name] = evaluate(p.default, local)
@@ -117,6 +115,26 @@ def _bind_network(network: NetworkValue, overrides: dict, lw: Lowerer) -> Env:
             raise OverrideError(f"network '{definition.name}' needs a value for '{p.name}'",
                                 p.span, notes=(f"give it as {p.name}=...",))
     return local
+
+
+def _check_override(name: str, value: object, definition: ast.Node) -> None:
+    """What Hydra or a Python caller may hand over that no netdsl literal can be: null,
+    nan/inf, and numbers beyond the 15-digit limit every literal obeys."""
+    if value is None:
+        raise OverrideError(f"override {name}=null gives no value", definition.span,
+                            notes=("netdsl has no null: give a number, a size, a list, or a "
+                                   "name the spec defines",))
+    if not finite(value):  # a Python or Hydra nan/inf: no output could write it
+        raise OverrideError(f"override {name}={value!r} is not a finite number", definition.span)
+    if _beyond_limit(value):
+        raise SpecLimitError(f"override {name}={value!r} is beyond {limits.MAX_NUMBER:.0e}",
+                             definition.span, notes=("numbers in netdsl have at most 15 digits",))
+
+
+def _beyond_limit(value: object) -> bool:
+    if isinstance(value, tuple | list):
+        return any(map(_beyond_limit, value))
+    return isinstance(value, int | float) and abs(value) > limits.MAX_NUMBER
 
 
 def _lower_body(definition: ast.NetworkDef, env: Env, lw: Lowerer, input_override,
@@ -176,14 +194,20 @@ def _dimension(lw: Lowerer, node: ast.Node, env: Env) -> int:
     return value
 
 
-def _override_shape(value: object) -> tuple[int, ...]:
+def _override_shape(given: object) -> tuple[int, ...]:
+    value = given
     if isinstance(value, str):
         value = tuple(int(v) for v in value.split("x")) \
             if re.fullmatch(r"[0-9]{1,15}(x[0-9]{1,15})*", value) else ()
     if isinstance(value, tuple | list) and value and all(
-            isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value):
+            isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= limits.MAX_NUMBER
+            for v in value):
         return tuple(value)
-    raise OverrideError(f"input must be a shape like 3x224x224, found {value!r}")
+    shown = given if isinstance(given, str) else \
+        str(list(given)) if isinstance(given, tuple | list) else repr(given)
+    raise OverrideError(f"input must be a shape like 3x224x224, found {shown}",
+                        notes=("every dimension a whole number from 1 to 10^15: input=3x64x64 "
+                               "or input=[3,64,64]",))
 
 
 def _init_scheme(lw: Lowerer, stmt: ast.InitStmt, env: Env) -> tuple[str, tuple]:
@@ -201,8 +225,8 @@ def _init_scheme(lw: Lowerer, stmt: ast.InitStmt, env: Env) -> tuple[str, tuple]
 
 
 def lower_spec(spec: str | os.PathLike, overrides: Mapping[str, object] | None = None,
-               filename: str | None = None) -> Graph:
+               filename: str | None = None, base: str | os.PathLike | None = None) -> Graph:
     with paused_gc():  # parsing allocates as much as expanding does
-        loaded, name = load(spec, filename)
+        loaded, name = load(spec, filename, base)
         network = main_network(loaded)
         return recursion_guard(lambda: instantiate(network, overrides or {}, name))
