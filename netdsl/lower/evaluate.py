@@ -49,10 +49,22 @@ def evaluate(node: ast.Node, env: Env) -> object:
 def resolve(ref: ast.Ref, env: Env) -> object:
     value = env.lookup(ref.name)
     if value is None:
+        hidden = _hidden(env, ref.name)
+        if hidden:
+            raise SpecNameError(hidden[0], ref.span, notes=hidden[1:])
         close = difflib.get_close_matches(ref.name, sorted(env.all_names()), n=1)
         hint = (f"did you mean '{close[0]}'?",) if close else ()
         raise SpecNameError(f"unknown name '{ref.name}'", ref.span, notes=hint)
     return value
+
+
+def _hidden(env: Env | None, name: str) -> tuple[str, ...]:
+    """Why ``name`` is not visible although an import of an import defines it (or ())."""
+    while env is not None:
+        if name in env.hidden:
+            return env.hidden[name]
+        env = env.parent
+    return ()
 
 
 def number(node: ast.Node, env: Env) -> int | float:

@@ -76,6 +76,7 @@ class Loader:
                 imported = self.load_file(target, item.span)
                 for name in imported.own:
                     env.define(name, imported.env.names[name], item.span)
+                _note_hidden(env, imported, item)
             own = [_define(env, item) for item in module.definitions]
         finally:
             if path is not None:
@@ -104,6 +105,21 @@ class Loader:
             f"{_display(BUNDLED_SPECS)} only: spec text has no folder (pass base=FOLDER)"
         raise SpecImportError(f"cannot find '{item.path}' to import", item.span,
                               notes=(f"looked in {looked}",))
+
+
+def _note_hidden(env: Env, imported: _Loaded, item: ast.Import) -> None:
+    """Remembers the names ``imported`` got from its own imports: an import brings in only
+    what a file defines itself, and using one of those names deserves to hear why."""
+    imports = {i.span: i.path for i in imported.module.imports}
+    for name in imported.env.names.keys() - set(imported.own):
+        via = imports.get(imported.env.spans.get(name), "another file")
+        env.hidden.setdefault(name, (
+            f"'{name}' is not re-exported by {item.path}",
+            f"{item.path} has it from its own import \"{via}\"; an import brings in only the "
+            "names a file defines itself",
+            f"import that file here too to use '{name}'"))
+    for name, why in imported.env.hidden.items():
+        env.hidden.setdefault(name, why)
 
 
 def _is_file(path: Path) -> bool:

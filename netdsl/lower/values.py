@@ -73,6 +73,8 @@ class Env:
     names: dict[str, object]
     parent: Env | None = None
     spans: dict[str, Span] = field(default_factory=dict)
+    # names a file's imports see but do not re-export, with why (for "unknown name")
+    hidden: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def lookup(self, name: str) -> object | None:
         env: Env | None = self
