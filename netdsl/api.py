@@ -63,16 +63,17 @@ def check_budget(graph: Graph, max_params: int | None) -> None:
     """Refuses, from the IR alone, a network with more parameters than ``max_params``."""
     if max_params is None:
         return
-    from .passes.analyse import summarize
+    from .passes.analyse import node_params
 
-    layers = summarize(graph).layers
-    total = sum(layer.params for layer in layers)
+    counts = node_params(graph)
+    total = sum(counts)
     if total > max_params:
-        biggest = max(layers, key=lambda layer: layer.params)
+        biggest = max(range(len(counts)), key=counts.__getitem__)
+        node = graph.nodes[biggest]
         raise SpecLimitError(
             f"{graph.name} has {total:,} parameters, more than the budget of {max_params:,}",
-            graph.nodes[biggest.id].span,
-            notes=(f"the largest layer, {biggest.name}, has {biggest.params:,}",
+            node.span,
+            notes=(f"the largest layer, {node.label}, has {counts[biggest]:,}",
                    "raise the budget with max_params=N (netdsl build --max-params N)"))
 
 

@@ -172,6 +172,13 @@ def summarize(graph: Graph, batch: int = 1, dtype: str = "float32",
                    _op_totals(layers))
 
 
+def node_params(graph: Graph) -> list[int]:
+    """Each node's learnable values, from its op record alone: no receptive fields, names or
+    activations, so ``netdsl.build``'s budget check costs one pass over the nodes."""
+    return [OPS[n.op].count_params(dict(n.attrs), [graph.nodes[i].shape for i in n.inputs])
+            for n in graph.nodes]
+
+
 def _op_totals(layers: list[Layer]) -> tuple:
     out: dict[str, dict[str, int]] = {}
     for layer in layers:
