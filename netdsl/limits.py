@@ -17,6 +17,7 @@ MAX_STEPS = 200_000  # expressions expanded in one network, layers or not (ResNe
 MAX_BLOCK_DEPTH = 64  # blocks called inside blocks
 MAX_IMPORT_DEPTH = 32
 MAX_REPORTED = 10  # independent errors reported from one network
+MAX_SWEEP_POINTS = 10_000  # points of one design-space grid (netdsl sweep)
 MAX_NUMBER = 10**15
 # What the parser reads of one file (the largest spec is a few KB; benchmarks/run.py's
 # generated network of 10,000 residual blocks has 200 KB, 10,000 lines, 70,000 tokens).

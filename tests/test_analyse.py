@@ -19,7 +19,7 @@ import pytest
 import netdsl
 from netdsl.cli import main
 from netdsl.errors import NetDSLError, OverrideError
-from netdsl.passes import analyse, sweep
+from netdsl.passes import analyse, sizes
 
 from conftest import ROOT, SPECS, all_specs
 
@@ -268,7 +268,7 @@ def test_sweep_agrees_with_check(spec):
     from netdsl.passes.check import check
 
     graph = netdsl.compile(SPECS / spec)
-    for result in sweep.sweep(graph, range(1, 80, 3)):
+    for result in sizes.sweep(graph, range(1, 80, 3)):
         try:
             check(graph, (3, result.size, result.size))
             valid = True

@@ -33,14 +33,48 @@ def parse_overrides(items: list[str]) -> dict[str, object]:
         raise OverrideError(f"malformed override: {str(error).splitlines()[0]}") from None
     params: dict[str, object] = {}
     for override in overrides:
-        key = override.key_or_group
-        if override.is_sweep_override() or override.is_delete() or override.is_add() \
-                or override.is_force_add() or override.package is not None or "." in key:
-            raise OverrideError(f"override '{override.input_line}' is not a plain key=value",
-                                notes=("netdsl overrides set network parameters, e.g. "
-                                       "num_classes=10",))
+        key = _plain_key(override, sweeps=False)
         params[key] = _to_value(override.value())
     return params
+
+
+def parse_sweep(items: list[str]) -> dict[str, list]:
+    """``key=a,b,c`` / ``key=range(16,64,16)`` / ``key=value`` strings to the values of each
+    axis of a design-space grid, with Hydra's sweep syntax (a plain value is a one-point axis)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    from .. import limits
+
+    try:
+        overrides = OverridesParser.create().parse_overrides(items)
+    except HydraException as error:
+        raise OverrideError(f"malformed sweep: {str(error).splitlines()[0]}") from None
+    axes: dict[str, list] = {}
+    points = 1
+    for override in overrides:
+        key = _plain_key(override, sweeps=True)
+        values = list(override.sweep_iterator()) if override.is_sweep_override() \
+            else [override.value()]
+        points *= max(1, len(values))
+        if points > limits.MAX_SWEEP_POINTS:
+            raise OverrideError(f"the grid has more than {limits.MAX_SWEEP_POINTS:,} points",
+                                notes=("sweep fewer values, or screen a coarser grid first",))
+        axes[key] = [_to_value(v) for v in values]
+    return axes
+
+
+def _plain_key(override, sweeps: bool) -> str:
+    """The network parameter an override sets; anything but ``key=value`` (or, for a sweep,
+    ``key=a,b``) is refused: netdsl overrides name network parameters and nothing else."""
+    key = override.key_or_group
+    if (override.is_sweep_override() and not sweeps) or override.is_delete() \
+            or override.is_add() or override.is_force_add() or override.package is not None \
+            or "." in key:
+        raise OverrideError(f"override '{override.input_line}' is not a plain key=value",
+                            notes=("netdsl overrides set network parameters, e.g. "
+                                   "num_classes=10",))
+    return key
 
 
 def _to_value(value: object) -> object:
@@ -90,7 +124,7 @@ def fmt_shape(shape) -> str:
 
 
 # Modules of netdsl.cli that define commands; each must import quickly (no torch at import).
-GROUPS = ["core", "analyse", "bench", "format"]
+GROUPS = ["core", "analyse", "bench", "format", "sweep"]
 
 
 def _commands() -> list[Command]:

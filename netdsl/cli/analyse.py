@@ -254,7 +254,7 @@ def print_sweep(args: argparse.Namespace) -> None:
     """``netdsl check SPEC --sizes A:B``: valid sizes, and for each invalid one the first
     node that fails and why (runs of sizes that fail alike share a line)."""
     from ..lower import lower_spec, spec_path
-    from ..passes.sweep import ranges, sweep
+    from ..passes.sizes import ranges, sweep
 
     graph = lower_spec(spec_path(args.spec), parse_overrides(args.overrides))
     results = sweep(graph, args.sizes)

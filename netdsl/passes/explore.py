@@ -1,0 +1,85 @@
+"""A design space, statically: the figures of every point of a grid of network parameters,
+which points fit the budgets, and which are Pareto-optimal — all from the IR, before anything
+is built or trained (torch is never imported).
+
+>>> points = grid({"depth": [1, 2], "width": [8, 16]})
+>>> [sorted(p.items()) for p in points][:2]
+[[('depth', 1), ('width', 8)], [('depth', 1), ('width', 16)]]
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from ..errors import NetDSLError
+from .analyse import summarize
+
+FIGURES = ("params", "macs", "activation_bytes", "receptive_field", "depth")
+
+
+@dataclass(frozen=True)
+class Point:
+    """One point of the grid: its parameters and figures, or the diagnostic it failed with."""
+
+    params: Mapping[str, object]
+    figures: Mapping[str, int] = field(default_factory=dict)
+    error: NetDSLError | None = None
+    over: tuple[str, ...] = ()  # the budgets it exceeds
+    pareto: bool = False
+
+    @property
+    def fits(self) -> bool:
+        return self.error is None and not self.over
+
+
+def grid(axes: Mapping[str, list]) -> list[dict[str, object]]:
+    """Every combination of the axes' values, the first axis slowest."""
+    names = list(axes)
+    return [dict(zip(names, values, strict=True))
+            for values in itertools.product(*(axes[n] for n in names))]
+
+
+def figures(graph, batch: int = 1, dtype: str = "float32") -> dict[str, int]:
+    """The static figures of one checked graph (inference: auxiliary heads off)."""
+    summary = summarize(graph, batch, dtype)
+    inference = summary.inference()
+    return {"params": inference["params"], "macs": inference["macs"],
+            "activation_bytes": summary.forward_bytes(),
+            "receptive_field": max(summary.feature_rf), "depth": summary.depth}
+
+
+def explore(compile_point: Callable[[dict], object], points: list[dict],
+            budgets: Mapping[str, int] | None = None, pareto: tuple[str, str] = ("macs", "params"),
+            batch: int = 1, dtype: str = "float32") -> list[Point]:
+    """Compiles each point with ``compile_point(params)`` (a checked graph, or a NetDSLError),
+    measures it, marks the budgets each exceeds, and the Pareto front over ``pareto`` (lower is
+    better in both) among the points that fit."""
+    budgets = dict(budgets or {})
+    unknown = set(budgets) - set(FIGURES)
+    if unknown:
+        raise ValueError(f"unknown budget {sorted(unknown)[0]!r}; budgets: {', '.join(FIGURES)}")
+    out = []
+    for params in points:
+        try:
+            measured = figures(compile_point(params), batch, dtype)
+        except NetDSLError as error:
+            out.append(Point(params, error=error))
+            continue
+        over = tuple(k for k, limit in budgets.items() if measured[k] > limit)
+        out.append(Point(params, measured, over=over))
+    return mark_pareto(out, pareto)
+
+
+def mark_pareto(points: list[Point], axes: tuple[str, str]) -> list[Point]:
+    """Marks the points no other fitting point beats on both axes (ties are kept)."""
+    a, b = axes
+    fitting = [p for p in points if p.fits]
+
+    def dominated(p: Point) -> bool:
+        return any(q.figures[a] <= p.figures[a] and q.figures[b] <= p.figures[b]
+                   and (q.figures[a], q.figures[b]) != (p.figures[a], p.figures[b])
+                   for q in fitting)
+    return [Point(p.params, p.figures, p.error, p.over, p.fits and not dominated(p))
+            for p in points]
