@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from ..record import Attrs, OpRecord, Param, Shape, TorchModule, TorchParameter
 from .common import last_axis, no_macs, no_params, pointwise, spatial
 
 
-def _feature_map(op: str):
-    def infer(a: Attrs, ins: list[Shape]) -> Shape:
-        spatial(op, ins[0])
-        return ins[0]
-    return infer
+def _feature_map(op: str, a: Attrs, ins: list[Shape]) -> Shape:
+    spatial(op, ins[0])
+    return ins[0]
 
 
 BN = OpRecord(
@@ -18,7 +18,7 @@ BN = OpRecord(
     doc="Batch normalisation over channels.",
     params=(Param("eps", "float", 1e-5), Param("momentum", "float", 0.1),
             Param("affine", "bool", True)),
-    arity=1, infer=_feature_map("bn"),
+    arity=1, infer=partial(_feature_map, "bn"),
     count_params=lambda a, ins: 2 * ins[0][0] if a["affine"] else 0,
     macs=no_macs, window=pointwise, view=False, inplace=False, backward_needs_output=False,
     weight_layer=False, ends_features=False, init_role="norm",
@@ -35,7 +35,7 @@ LRN = OpRecord(
         "beta=0.75).",
     params=(Param("size", "count", 5), Param("alpha", "float", 1e-4),
             Param("beta", "float", 0.75), Param("k", "float", 2.0)),
-    arity=1, infer=_feature_map("lrn"), count_params=no_params, macs=no_macs, window=pointwise,
+    arity=1, infer=partial(_feature_map, "lrn"), count_params=no_params, macs=no_macs, window=pointwise,
     view=False, inplace=False, backward_needs_output=False, weight_layer=False,
     ends_features=False, init_role=None,
     torch=TorchModule("torch.nn.LocalResponseNorm", lambda a, ins, inplace: (
@@ -54,7 +54,7 @@ LAYERNORM2D = OpRecord(
     name="layernorm2d",
     doc="Layer norm over the channels at every position of a CxHxW map (ConvNeXt's stem and "
         "downsampling).",
-    params=(Param("eps", "float", 1e-6),), arity=1, infer=_feature_map("layernorm2d"),
+    params=(Param("eps", "float", 1e-6),), arity=1, infer=partial(_feature_map, "layernorm2d"),
     count_params=lambda a, ins: 2 * ins[0][0], macs=no_macs, window=pointwise, view=False,
     inplace=False, backward_needs_output=False, weight_layer=False, ends_features=False,
     init_role="norm",

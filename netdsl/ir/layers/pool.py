@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from math import gcd
 
 from ..params import fmt_shape
@@ -9,22 +10,22 @@ from ..record import GLOBAL, Attrs, OpRecord, Param, Shape, ShapeProblem, TorchM
 from .common import kernel_window, no_macs, no_params, sliding, spatial, strided
 
 
-def _pool_infer(name: str):
-    def infer(a: Attrs, ins: list[Shape]) -> Shape:
-        c, h, w = spatial(name, ins[0])
-        for axis in range(2):
-            extent = a.get("dilation", (1, 1))[axis] * (a["kernel"][axis] - 1) + 1
-            if 2 * a["pad"][axis] > extent:
-                raise ShapeProblem(f"{name} padding {a['pad'][axis]} is more than half its "
-                                   f"window {extent}", expected=f"pad <= {extent // 2}",
-                                   found=f"pad={a['pad'][axis]}")
-        return (c, *sliding(name, (h, w), a, ceil=a["ceil"]))
-    return infer
+def _pool_infer(name: str, a: Attrs, ins: list[Shape]) -> Shape:
+    """A pool's output (PyTorch's formula), refusing padding over half the window as torch
+    does. A plain function bound with ``partial``, so every call runs this code."""
+    c, h, w = spatial(name, ins[0])
+    for axis in range(2):
+        extent = a.get("dilation", (1, 1))[axis] * (a["kernel"][axis] - 1) + 1
+        if 2 * a["pad"][axis] > extent:
+            raise ShapeProblem(f"{name} padding {a['pad'][axis]} is more than half its "
+                               f"window {extent}", expected=f"pad <= {extent // 2}",
+                               found=f"pad={a['pad'][axis]}")
+    return (c, *sliding(name, (h, w), a, ceil=a["ceil"]))
 
 
 def _window_record(name: str, doc: str, params: tuple[Param, ...], cls: str, args) -> OpRecord:
     return OpRecord(
-        name=name, doc=doc, params=params, arity=1, infer=_pool_infer(name),
+        name=name, doc=doc, params=params, arity=1, infer=partial(_pool_infer, name),
         count_params=no_params, macs=no_macs, window=kernel_window, view=False, inplace=False,
         backward_needs_output=False, weight_layer=False, ends_features=False, init_role=None,
         torch=TorchModule(cls, args),
