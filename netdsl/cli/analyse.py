@@ -197,17 +197,18 @@ def _compare_record(s, spec: str) -> dict:
 # --- list ----------------------------------------------------------------------------------
 
 def _setup_list(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dir", nargs="?", default="specs", help="a folder of .net files "
-                        "(default specs)")
+    parser.add_argument("dir", nargs="?", default=None, help="a folder of .net files "
+                        "(default: the bundled zoo)")
 
 
 def _run_list(args: argparse.Namespace) -> int:
     """Every spec with its input, parameters and depth; families (networks that need
     parameters, such as resnet_family.net) say what they need."""
     from ..errors import OverrideError
+    from ..lower import BUNDLED_SPECS
     from ..passes.analyse import summarize, weight_depth
 
-    folder = Path(args.dir)
+    folder = Path(args.dir) if args.dir is not None else BUNDLED_SPECS
     if not folder.is_dir():
         raise NetDSLError(f"no folder '{folder}'")
     rows, failed = [["spec", "network", "input", "params", "depth"]], False

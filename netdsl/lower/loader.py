@@ -6,8 +6,10 @@ An import may only reach files under the main spec's folder or the bundled ``spe
 
 from __future__ import annotations
 
+import difflib
 import functools
 import os
+import re
 from collections import ChainMap
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,7 +25,33 @@ from ..syntax.parser import parse
 from .builtins import BUILTINS
 from .values import CONSTANTS, BlockValue, Builtin, Env, NetworkValue
 
-BUNDLED_SPECS = Path(__file__).resolve().parents[2] / "specs"
+
+def _bundled_specs() -> Path:
+    """The zoo: ``netdsl/zoo`` in an installed wheel (pyproject maps the repository's
+    ``specs/`` there), else ``specs/`` beside the package in a source checkout."""
+    installed = Path(__file__).resolve().parents[1] / "zoo"
+    return installed if installed.is_dir() else Path(__file__).resolve().parents[2] / "specs"
+
+
+BUNDLED_SPECS = _bundled_specs()
+_ZOO_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")  # resnet50, vgg16_bn
+
+
+def zoo_names() -> list[str]:
+    """The networks the zoo bundles, by name (``resnet50``; family files included)."""
+    return sorted(p.stem for p in BUNDLED_SPECS.glob("*.net"))
+
+
+def zoo_spec(name: str) -> Path:
+    """The bundled spec called ``name`` (``resnet50`` or ``resnet50.net``); an unknown name is
+    an import error with the closest names in the zoo."""
+    stem = name[:-4] if name.endswith(".net") else name
+    if _ZOO_NAME.fullmatch(stem) and _is_file(BUNDLED_SPECS / f"{stem}.net"):
+        return BUNDLED_SPECS / f"{stem}.net"
+    close = difflib.get_close_matches(stem, zoo_names(), n=3)
+    hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else \
+        "netdsl list shows the bundled specs"
+    raise SpecImportError(f"no spec file or bundled network named '{name}'", notes=(hint,))
 
 
 @dataclass
@@ -220,7 +248,11 @@ def _missing_hint(path: Path) -> tuple[str, ...]:
                   path.with_suffix(".net")):
         if guess != path and _is_file(guess):
             return (f"did you mean '{_display(guess)}'?",)
-    return ("SPEC is a file name (netdsl list shows the bundled specs)",)
+    stem = path.name[:-4] if path.name.endswith(".net") else path.name
+    close = difflib.get_close_matches(stem, zoo_names(), n=3)
+    if close:
+        return (f"did you mean {', '.join(repr(c) for c in close)} (bundled networks)?",)
+    return ("SPEC is a file name or a bundled network (netdsl list shows them)",)
 
 
 def spec_path(name: str | os.PathLike) -> Path:
@@ -228,8 +260,13 @@ def spec_path(name: str | os.PathLike) -> Path:
     quotes, newlines or backslashes). A path that is not a file is looked up in the bundled
     zoo."""
     path = Path(name)
-    if not _is_file(path) and not path.is_absolute() and _is_file(BUNDLED_SPECS / path):
-        return BUNDLED_SPECS / path
+    if _is_file(path) or path.is_absolute() or len(path.parts) != 1:
+        return path
+    if _ZOO_NAME.fullmatch(path.name[:-4] if path.name.endswith(".net") else path.name):
+        try:
+            return zoo_spec(path.name)
+        except SpecImportError:
+            pass  # load() reports the missing file, with what may have been meant
     return path
 
 
@@ -241,6 +278,8 @@ def _as_path(spec: str | os.PathLike) -> Path | None:
         if not _is_file(path) and not path.is_absolute() and _is_file(BUNDLED_SPECS / path):
             return BUNDLED_SPECS / path
         return path
+    if _ZOO_NAME.fullmatch(spec):  # one bare word is never spec text: a network of the zoo
+        return zoo_spec(spec)
     return None
 
 
