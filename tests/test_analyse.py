@@ -277,19 +277,19 @@ def test_sweep_agrees_with_check(spec):
         assert valid == (result.node is None), result.size
 
 
-def test_summary_of_the_largest_spec_is_fast_and_torch_free():
+def test_summary_of_the_largest_spec_is_torch_free():
+    """How fast it is, benchmarks/run.py measures (frontend rows); a timed assert here would
+    only measure how busy the machine is."""
     largest = max((p for p in all_specs() if compiled(str(p)) is not None),
                   key=lambda p: len(compiled(str(p)).nodes))
-    code = ("import sys, time, io, contextlib\n"
-            "t = time.perf_counter()\n"
+    code = ("import sys, io, contextlib\n"
             "from netdsl.cli import main\n"
             "with contextlib.redirect_stdout(io.StringIO()):\n"
             f"    rc = main(['summary', {str(largest)!r}, '--format', 'json'])\n"
-            "print(rc, 'torch' in sys.modules, time.perf_counter() - t)\n")
+            "print(rc, 'torch' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                          check=True).stdout.split()
-    assert out[:2] == ["0", "False"], out
-    assert float(out[2]) < 1.0, f"summary of {largest.name} took {out[2]} s"
+    assert out == ["0", "False"], out
 
 
 # --- the command line ------------------------------------------------------------------------
