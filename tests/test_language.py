@@ -38,6 +38,14 @@ def test_a_block_call_opens_a_scope_unless_it_holds_one_layer():
     assert names["2"] == ("conv", (4, 32, 32))  # conv1x1 is one layer: no scope of its own
 
 
+def test_a_labelled_single_element_keeps_its_label():
+    # torchvision's MobileNetV2 block holds one child, `conv`: features.1.conv.0
+    header = "block inv(c) = residual(conv: (conv1x1(c) -> bn))"
+    names = modules(net("outer: (inner: conv1x1(4))\nfeatures: (conv1x1(4) -> inv(4))", header))
+    assert set(names) == {"outer.inner", "features.0", "features.1.conv.0",
+                          "features.1.conv.1"}
+
+
 def test_an_inline_block_numbers_its_layers_where_it_is_called():
     header = "inline block stage(c, n) = stack(conv3x3(c) -> relu, n) -> maxpool(2x2)"
     names = modules(net("features: (stage(8, 2) -> stage(16, 1))", header))

@@ -4,9 +4,10 @@ expressions), and each layer becomes a :mod:`netdsl.ir.graph` node. Shapes are l
 :mod:`netdsl.passes.check`.
 
 A block call or a labelled expression opens a new scope; when that scope ends up holding a
-single element, the element takes the scope's place (so ``conv3x3(64)`` is just a conv, and
-``fc: fc(10)`` is the module ``fc``). ``residual``, ``concat``, ``stack`` and ``aux`` open no
-scope: their layers are elements of the scope they are written in.
+single unlabelled element, the element takes the scope's place (so ``conv3x3(64)`` is just a
+conv, and ``fc: fc(10)`` is the module ``fc``; ``outer: (inner: x)`` stays ``outer.inner``).
+``residual``, ``concat``, ``stack`` and ``aux`` open no scope: their layers are elements of
+the scope they are written in.
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ class Lowerer:
         """Lowers into a fresh scope, then files it (or its single element) under ``label``."""
         child = _Scope(None)
         out = lower(Context(child, ctx.trace, ctx.blocks, ctx.project_target))
-        if len(child.elements) == 1:
+        # a labelled single element keeps its label: `outer: (inner: x)` is outer.inner
+        if len(child.elements) == 1 and child.elements[0].name.isdigit():
             ctx.scope.adopt(child.elements[0], label)
         elif child.elements:
             ctx.scope.adopt(child, label)
