@@ -41,17 +41,24 @@ MAX_PARAMS = 2_000_000_000
 
 
 def build(spec: str | os.PathLike, *, optimize: bool = False, max_params: int | None = MAX_PARAMS,
-          **params: object) -> torch.nn.Module:
+          weights: object = None, progress: bool = True, **params: object) -> torch.nn.Module:
     """Compiles a spec and emits a ``torch.nn.Module`` (in training mode, like torchvision's
     constructors), its weights initialised as the network's ``init`` scheme says.
 
-    ``optimize=True`` returns a module for fast inference instead (see netdsl.torch.optimize).
+    ``weights="IMAGENET1K_V2"`` (or ``"DEFAULT"``) loads the reference implementation's
+    pretrained weights instead, through torch.hub's cache, and sets ``module.netdsl_weights``
+    (see netdsl.torch.pretrained). ``optimize=True`` returns a module for fast inference instead
+    (see netdsl.torch.optimize).
     """
     graph = compile(spec, **params)
     check_budget(graph, max_params)
     from .torch import emit  # torch is imported here, and only here
 
     module = emit.build_module(graph)
+    if weights is not None:
+        from .torch.pretrained import load_pretrained
+
+        load_pretrained(module, graph, weights, progress=progress)
     if optimize:
         from .torch.optimize import optimize_module
 

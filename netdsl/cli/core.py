@@ -61,6 +61,8 @@ def _setup_build(parser: argparse.ArgumentParser) -> None:
                         help="seed for the initial weights (what torch.manual_seed takes)")
     parser.add_argument("--max-params", type=whole_number(0, 10**15), default=None, metavar="N",
                         help="refuse networks with more parameters (default: 2,000,000,000)")
+    parser.add_argument("--weights", metavar="NAME", help="load the reference's pretrained "
+                        "weights by name (DEFAULT, IMAGENET1K_V1, ...) through torch.hub's cache")
     parser.add_argument("--optimize", action="store_true", help="smoke-run the inference module "
                         "(batch norm folded, channels_last, torch.compile); -o saves the plain one")
 
@@ -79,6 +81,10 @@ def _run_build(args: argparse.Namespace) -> int:
         export.check_output(Path(args.output))
     torch.manual_seed(args.seed)
     model = emit.build_module(graph)
+    if args.weights:
+        from ..torch.pretrained import load_pretrained
+
+        load_pretrained(model, graph, args.weights)
     built = time.perf_counter() - started
     model.eval()
     x = torch.randn(args.batch, *graph.input.shape)
@@ -98,6 +104,8 @@ def _run_build(args: argparse.Namespace) -> int:
     print(f"  input   {fmt_shape(tuple(x.shape))}")
     print(f"  output  {fmt_shape(tuple(y.shape))}")
     print(f"  params  {params:,}")
+    if args.weights:
+        print(f"  weights {model.netdsl_weights}")
     print(f"  built in {built:.2f} s, forward {ran:.3f} s")
     if args.optimize:
         print(f"  optimised: compiled in {run.compile_seconds:.1f} s")
