@@ -171,3 +171,17 @@ def test_fmt_keeps_the_network_of_fuzzed_specs(text):
         return  # fmt formats only what parses
     assert outcome(formatted) == outcome(text)
     assert format_text(formatted) == formatted
+
+
+def test_fmt_and_check_read_a_lone_carriage_return_as_the_lexer_does(tmp_path, capsys):
+    """Python's universal newlines would turn a lone CR inside a comment into a line break:
+    files are read untranslated, so a file means what the same text means."""
+    text = TINY + "    conv(4, 3x3)  # wide\r-> fc(10)\n"
+    path = tmp_path / "cr.net"
+    path.write_bytes(text.encode())
+    assert main(["check", str(path)]) == 0
+    assert "maps 3x8x8 to 4x6x6" in capsys.readouterr().out
+    assert main(["fmt", "--check", str(path)]) == 0  # already canonical: nothing to change
+    path.write_bytes(text.replace("\n", "\r\n").encode())
+    assert main(["fmt", "-i", str(path)]) == 0
+    assert path.read_bytes() == text.encode()

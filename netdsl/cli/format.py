@@ -21,6 +21,7 @@ def _setup(parser: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from ..files import atomic_write, interrupt_pending
+    from ..lower.loader import read_spec
     from ..syntax.fmt import format_text
 
     unformatted = []
@@ -29,7 +30,7 @@ def _run(args: argparse.Namespace) -> int:
             raise KeyboardInterrupt
         path = Path(name)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_spec(path)
         except (OSError, UnicodeDecodeError) as error:
             raise SpecImportError(f"cannot read {path}: {error}") from None
         formatted = format_text(text, str(path))
@@ -38,12 +39,17 @@ def _run(args: argparse.Namespace) -> int:
                 unformatted.append(name)
         elif args.in_place:
             if formatted != text:
-                atomic_write(path, lambda tmp, f=formatted: Path(tmp).write_text(f, "utf-8"))
+                atomic_write(path, lambda tmp, f=formatted: _write(tmp, f))
         else:
             sys.stdout.write(formatted)
     for name in unformatted:
         print(f"{name}: not in canonical layout (netdsl fmt -i {name})", file=sys.stderr)
     return 1 if unformatted else 0
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as file:  # '\n' stays '\n'
+        file.write(text)
 
 
 COMMANDS: list[Command] = [

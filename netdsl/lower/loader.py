@@ -83,7 +83,7 @@ class Loader:
         if resolved in self.cache:
             return self.cache[resolved]
         try:
-            text = resolved.read_text(encoding="utf-8")
+            text = read_spec(resolved)
         except (OSError, UnicodeDecodeError) as error:
             reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
             raise SpecImportError(f"cannot read {path}: {reason}", span) from None
@@ -133,6 +133,13 @@ class Loader:
             f"{_display(BUNDLED_SPECS)} only: spec text has no folder (pass base=FOLDER)"
         raise SpecImportError(f"cannot find '{item.path}' to import", item.span,
                               notes=(f"looked in {looked}",))
+
+
+def read_spec(path: Path) -> str:
+    """A spec file's text as the lexer must see it: no newline translation (Python's default
+    turns a lone '\\r', which the grammar reads as a space, into a line break)."""
+    with open(path, encoding="utf-8", newline="") as file:
+        return file.read()
 
 
 def _note_hidden(env: Env, imported: _Loaded, item: ast.Import) -> None:
