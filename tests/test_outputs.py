@@ -109,12 +109,12 @@ def test_stale_cleanup_keeps_live_processes_and_other_files_temporaries(tmp_path
 def test_interrupt_during_the_write_leaves_the_target_and_says_interrupted(tmp_path):
     target = tmp_path / "n.net"
     target.write_text(UNFORMATTED)
-    code = ("import os, signal, sys, pathlib\n"
-            "import netdsl.files as files\n"
-            "real = pathlib.Path.write_text\n"
-            "def write(self, *a, **k):\n"
-            "    real(self, *a, **k); os.kill(os.getpid(), signal.SIGINT)\n"
-            "pathlib.Path.write_text = write\n" + CLI)
+    code = ("import os, signal, sys\n"
+            "import netdsl.cli.format as fmt\n"
+            "real = fmt._write\n"
+            "def write(path, text):\n"
+            "    real(path, text); os.kill(os.getpid(), signal.SIGINT)\n"
+            "fmt._write = write\n" + CLI)
     done = run_cli("fmt", "-i", str(target), code=code)
     assert done.returncode == 1 and "netdsl: interrupted" in done.stderr
     assert "already written" not in done.stderr
