@@ -36,9 +36,11 @@ def test_spec_not_ending_in_net_is_read_as_a_file(tmp_path, capsys):
     assert "unexpected" not in err  # never parsed as spec text
 
 
-def test_missing_spec_suggests_the_bundled_one(capsys):
-    assert check("digits") == 1
-    assert "did you mean 'specs/digits.net'?" in capsys.readouterr().err
+def test_missing_spec_suggests_the_net_file_meant(tmp_path, capsys):
+    (tmp_path / "tiny.net").write_text(TINY)
+    assert check(str(tmp_path / "tiny")) == 1
+    assert f"did you mean '{tmp_path / 'tiny.net'}'?" in capsys.readouterr().err
+    assert check("digits") == 0  # a bundled spec by name
 
 
 @pytest.mark.parametrize("override", ["width=10000000000000000", "width=1e20",
