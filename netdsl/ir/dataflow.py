@@ -4,7 +4,7 @@ auxiliary heads need, and which ops may overwrite their input (from the op recor
 from __future__ import annotations
 
 from .graph import Graph, Node
-from .ops import OPS
+from .ops import OPS, TorchExpression
 
 
 def value_holders(graph: Graph) -> list[int]:
@@ -44,4 +44,23 @@ def runs_in_place(graph: Graph, node: Node, holder: list[int], readers: list[int
     if not record.inplace or (record.arity != 1 and len(node.inputs) != 2):
         return False
     source = graph.nodes[holder[node.inputs[0]]]
-    return not OPS[source.op].backward_needs_output and readers[source.id] == 1
+    while True:  # through views: writing into one writes into the tensor it views
+        if OPS[source.op].backward_needs_output or readers[source.id] != 1:
+            return False
+        if not may_alias(graph, source):
+            return True
+        source = graph.nodes[holder[source.inputs[0]]]
+
+
+def may_alias(graph: Graph, node: Node) -> bool:
+    """Whether ``node``'s output may share memory with its first input, as torch runs it: a
+    view (flatten, chunk, crop, dropout and stochastic depth at inference), or an inline
+    expression of one input, which may return a view (``permute``; ``shuffle`` of 1 group)
+    or the input itself (``add`` of one branch). A node that ran in place needs no walk: its
+    own check made its storage exclusive."""
+    if not node.inputs:
+        return False
+    record = OPS[node.op]
+    ins = [graph.nodes[i].shape for i in node.inputs]
+    return record.writes_nothing(dict(node.attrs), ins, node.shape) or (
+        len(node.inputs) == 1 and isinstance(record.torch, TorchExpression))
