@@ -56,3 +56,16 @@ def test_unlabelled_top_level_keeps_sequential_keys():
     # the state_dict keys stay what nn.Sequential would give: 0.weight, 2.0.weight, ...
     model = netdsl.build(_spec("conv(8, 3x3) -> relu -> b(4)"))
     assert list(model.state_dict())[:4] == ["0.weight", "0.bias", "2.0.weight", "2.0.bias"]
+
+
+def test_parameter_among_numbered_children_is_not_indexed():
+    """Found by the differential test: ``l1: (layer_scale -> conv(...))`` made ``l1`` an
+    ``nn.Sequential`` whose conv was reached as ``l1[1]``, but a parameter is not one of a
+    Sequential's positions (IndexError while building)."""
+    spec = ("network t:\n    input 2x6x6\n    l1: (layer_scale -> conv(4, 3x3))\n"
+            "    b: (conv(4, 1x1) -> layer_scale(value=0.5) -> relu)\n")
+    model = netdsl.build(spec, max_params=None).eval()
+    assert [k for k in model.state_dict() if k.startswith("l1.")] == \
+        ["l1.0", "l1.1.weight", "l1.1.bias"]
+    with torch.no_grad():
+        assert model(torch.randn(1, 2, 6, 6)).shape == (1, 4, 4, 4)

@@ -72,19 +72,23 @@ def _containers(graph: Graph) -> dict[str, list[str]]:
     return children
 
 
-def _is_sequence(names: list[str]) -> bool:
-    """Children named exactly 0, 1, ..., n-1 make an ``nn.Sequential`` (indexed as ``m[i]``);
-    a gap, left by an identity shortcut, makes a plain ``nn.Module``."""
-    return names == [str(i) for i in range(len(names))]
+def _sequences(graph: Graph, children: dict[str, list[str]]) -> set[str]:
+    """The containers emitted as ``nn.Sequential`` (their children reached as ``m[i]``):
+    children named exactly 0, 1, ..., n-1, all modules. A gap (left by an identity shortcut)
+    or a parameter among them (``layer_scale``, which ``m[i]`` would not count) makes a plain
+    ``nn.Module``; so does the root, the generated class itself."""
+    parameters = {node.name for node in graph.named() if node.is_parameter}
+    return {parent for parent, names in children.items()
+            if parent and names == [str(i) for i in range(len(names))]
+            and not any(f"{parent}.{name}" in parameters for name in names)}
 
 
-def _refs(children: dict[str, list[str]]) -> dict[str, str]:
-    """Python expressions that reach each module from ``self``. The root is the generated
-    class, an ``nn.Module`` whatever its children's names, so it is never indexed: an
-    unlabelled top level (children 0..n-1) is reached as ``getattr(self, '0')``."""
+def _refs(children: dict[str, list[str]], sequences: set[str]) -> dict[str, str]:
+    """Python expressions that reach each module or parameter from ``self``: ``m[i]`` in a
+    Sequential, ``m.name`` or ``getattr(m, 'name')`` elsewhere."""
     refs = {"": "self"}
     for parent, names in children.items():
-        sequential = parent != "" and _is_sequence(names)
+        sequential = parent in sequences
         for name in names:
             path = f"{parent}.{name}" if parent else name
             if sequential:
@@ -160,7 +164,8 @@ def python_source(graph: Graph) -> str:
     if not graph.checked:
         raise ValueError("python_source needs a checked graph (netdsl.compile gives one)")
     children = _containers(graph)
-    refs = _refs(children)
+    sequences = _sequences(graph, children)
+    refs = _refs(children, sequences)
     holder = value_holders(graph)
     readers = reader_counts(graph, holder)
     cls = _class_name(graph.name)
@@ -182,7 +187,7 @@ def python_source(graph: Graph) -> str:
             if path == node.name:
                 ctor = constructor(graph, node, runs_in_place(graph, node, holder, readers))
             else:
-                ctor = "nn.Sequential()" if _is_sequence(children[path]) else "nn.Module()"
+                ctor = "nn.Sequential()" if path in sequences else "nn.Module()"
             out.append(f"        {refs[parent]}.add_module({parts[depth - 1]!r}, {ctor})")
     init = init_lines(graph, refs)
     if init:
