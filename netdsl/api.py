@@ -38,20 +38,26 @@ def compile(spec: str | os.PathLike, *, base: str | os.PathLike | None = None,  
 # Networks above this many parameters (8 GB of float32 weights) are refused before any
 # allocation; ``max_params=`` (``netdsl build --max-params``) moves the limit.
 MAX_PARAMS = 2_000_000_000
+# Networks whose inference pass holds more values than this at once, for the declared input
+# (8 GiB of float32 at batch 1), are refused too; ``max_activations=`` (``--max-activations``).
+MAX_ACTIVATIONS = 2 * 2**30
 
 
 def build(spec: str | os.PathLike, *, optimize: bool = False, max_params: int | None = MAX_PARAMS,
-          weights: object = None, progress: bool = True, **params: object) -> torch.nn.Module:
+          max_activations: int | None = MAX_ACTIVATIONS, weights: object = None,
+          progress: bool = True, **params: object) -> torch.nn.Module:
     """Compiles a spec and emits a ``torch.nn.Module`` (in training mode, like torchvision's
     constructors), its weights initialised as the network's ``init`` scheme says.
 
     ``weights="IMAGENET1K_V2"`` (or ``"DEFAULT"``) loads the reference implementation's
     pretrained weights instead, through torch.hub's cache, and sets ``module.netdsl_weights``
     (see netdsl.torch.pretrained). ``optimize=True`` returns a module for fast inference instead
-    (see netdsl.torch.optimize).
+    (see netdsl.torch.optimize). ``max_params`` and ``max_activations`` bound the weights and
+    the values one inference pass holds at once at batch 1 (None: no bound); both are checked
+    on the IR, before torch allocates anything.
     """
     graph = compile(spec, **params)
-    check_budget(graph, max_params)
+    check_budget(graph, max_params, max_activations)
     from .torch import emit  # torch is imported here, and only here
 
     module = emit.build_module(graph)
@@ -66,8 +72,12 @@ def build(spec: str | os.PathLike, *, optimize: bool = False, max_params: int | 
     return module
 
 
-def check_budget(graph: Graph, max_params: int | None) -> None:
-    """Refuses, from the IR alone, a network with more parameters than ``max_params``."""
+def check_budget(graph: Graph, max_params: int | None,
+                 max_activations: int | None = MAX_ACTIVATIONS, batch: int = 1) -> None:
+    """Refuses, from the IR alone, a network with more parameters than ``max_params``, or
+    whose inference pass at ``batch`` holds more values at once than ``max_activations``."""
+    if max_activations is not None:
+        check_activations(graph, max_activations, batch)
     if max_params is None:
         return
     from .passes.analyse import node_params
@@ -82,6 +92,24 @@ def check_budget(graph: Graph, max_params: int | None) -> None:
             node.span,
             notes=(f"the largest layer, {node.label}, has {counts[biggest]:,}",
                    "raise the budget with max_params=N (netdsl build --max-params N)"))
+
+
+def check_activations(graph: Graph, max_activations: int, batch: int = 1) -> None:
+    """The activation budget: the most values an inference pass at ``batch`` holds at once
+    (netdsl.passes.analyse.forward_peak, the input included), before anything is allocated."""
+    from .passes.analyse import activation_counts, forward_peak
+
+    counts = activation_counts(graph)
+    peak = forward_peak(graph, counts) * batch
+    if peak > max_activations:
+        biggest = graph.nodes[max(range(len(counts)), key=counts.__getitem__)]
+        raise SpecLimitError(
+            f"{graph.name} holds {peak:,} values at once in a forward pass at batch {batch}, "
+            f"more than the budget of {max_activations:,}", biggest.span,
+            notes=(f"{4 * peak:,} bytes of float32; the largest tensor, {biggest.label} "
+                   f"({'x'.join(map(str, biggest.shape))}), has "
+                   f"{counts[biggest.id] * batch:,} values",
+                   "raise the budget with max_activations=N (netdsl build --max-activations N)"))
 
 
 def _values(params: Mapping[str, object]) -> dict[str, object]:

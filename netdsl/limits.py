@@ -24,6 +24,7 @@ MAX_NUMBER = 10**15
 MAX_SOURCE = 4_000_000  # characters
 MAX_LINES = 50_000
 MAX_TOKENS = 150_000
+MAX_SIZES = 1_024  # input sizes one sweep checks (netdsl check --sizes; 32:512 is 481)
 
 
 @contextlib.contextmanager

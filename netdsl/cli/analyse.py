@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import NetDSLError
@@ -33,15 +34,16 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in parts)
 
 
-def parse_sizes(text: str) -> list[int]:
-    """``32:512`` (inclusive), ``32:512:32`` (with a step) or ``224,299`` -> sizes."""
+def parse_sizes(text: str) -> Sequence[int]:
+    """``32:512`` (inclusive), ``32:512:32`` (with a step) or ``224,299`` -> sizes (a range
+    stays a range: its length is checked against the sweep budget before any work)."""
     try:
         if ":" in text:
             parts = [int(p) for p in text.split(":")]
             if len(parts) not in (2, 3) or parts[0] > parts[1] or min(parts) < 1:
                 raise ValueError
             step = parts[2] if len(parts) == 3 else 1
-            return list(range(parts[0], parts[1] + 1, step))
+            return range(parts[0], parts[1] + 1, step)
         sizes = [int(p) for p in text.split(",")]
         if min(sizes) < 1:
             raise ValueError

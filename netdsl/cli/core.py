@@ -63,15 +63,20 @@ def _setup_build(parser: argparse.ArgumentParser) -> None:
                         help="refuse networks with more parameters (default: 2,000,000,000)")
     parser.add_argument("--weights", metavar="NAME", help="load the reference's pretrained "
                         "weights by name (DEFAULT, IMAGENET1K_V1, ...) through torch.hub's cache")
+    parser.add_argument("--max-activations", type=whole_number(0, 10**18), default=None,
+                        metavar="N", help="refuse networks whose forward pass at --batch holds "
+                        "more values at once (default: 2**31, 8 GiB of float32)")
     parser.add_argument("--optimize", action="store_true", help="smoke-run the inference module "
                         "(batch norm folded, channels_last, torch.compile); -o saves the plain one")
 
 
 def _run_build(args: argparse.Namespace) -> int:
-    from ..api import MAX_PARAMS, check_budget
+    from ..api import MAX_ACTIVATIONS, MAX_PARAMS, check_budget
 
     graph = compile_spec(args)
-    check_budget(graph, MAX_PARAMS if args.max_params is None else args.max_params)
+    check_budget(graph, MAX_PARAMS if args.max_params is None else args.max_params,
+                 MAX_ACTIVATIONS if args.max_activations is None else args.max_activations,
+                 args.batch)
     started = time.perf_counter()
     import torch
 

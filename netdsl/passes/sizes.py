@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ..errors import SpecShapeError
+from .. import limits
+from ..errors import SpecLimitError, SpecShapeError
 from ..ir.graph import Graph, Node
 from ..ir.ops import OPS, Shape, ShapeProblem
 from .check import check
@@ -22,7 +23,7 @@ class SizeResult:
     where: str = ""
 
 
-def sweep(graph: Graph, sizes: Iterable[int]) -> list[SizeResult]:
+def sweep(graph: Graph, sizes: Sequence[int]) -> list[SizeResult]:
     """Checks square inputs of each size; for each invalid one, the first node that fails and
     why. A fast shape pass (no IR rebuilt) decides; a failing size is re-checked with
     :func:`netdsl.passes.check.check` for its exact diagnostic.
@@ -33,6 +34,10 @@ def sweep(graph: Graph, sizes: Iterable[int]) -> list[SizeResult]:
     [(4, 'conv'), (5, 'maxpool'), (6, 'maxpool'), (7, None)]
     """
 
+    if len(sizes) > limits.MAX_SIZES:  # a range's length is known before any work
+        raise SpecLimitError(f"a sweep of {len(sizes):,} input sizes; at most "
+                             f"{limits.MAX_SIZES:,} are checked at once", graph.input.span,
+                             notes=("sweep a coarser range with a step: 32:4096:32",))
     channels = graph.input.attrs["shape"][0]
     out = []
     for size in sizes:
