@@ -7,6 +7,9 @@ Sections (``--only`` picks some):
   eager      eager forward, netdsl against torchvision with the same weights (batch 1 and 8)
   optimized  netdsl.build(optimize=True) against torchvision eager and torch.compile (batch 8)
   process    `netdsl check` as a whole process against `python -c "import torch"`
+  engines    ResNet-50 and Inception-v3 at batch 1 and 8 on every inference engine (netdsl
+             fp32/bf16/int8, torch.compile, ONNX Runtime, OpenVINO f32 and default), each in
+             its own process, in alternating rounds (netdsl/cli/engines.py)
 
 Every comparison warms up first, then alternates the two sides for each repeat and reports
 medians and their ratio. ``--write`` also writes benchmarks/RESULTS.md. Timings belong here,
@@ -38,7 +41,8 @@ from netdsl.cli.bench import (  # noqa: E402
     table,
 )
 
-SECTIONS = ("frontend", "build", "eager", "optimized", "process")
+SECTIONS = ("frontend", "build", "eager", "optimized", "process", "engines")
+EXTRA: list[str] = []  # markdown sections that are not rows (the engines' tables)
 
 
 def _spec(name: str) -> Path | None:
@@ -159,6 +163,22 @@ def process(quick: bool) -> list[Row]:
                 paired=paired_ratio(t["check"], t["torch"]))]
 
 
+# --- 6. engines, each in its own process ---------------------------------------------------
+
+def engines(quick: bool) -> list[Row]:
+    from netdsl.cli.engines import ENGINES, run_engines, tables
+
+    for name in ("resnet50", "inception_v3", "mobilenet_v2"):
+        path = _spec(name)
+        if path is not None:
+            results = run_engines(str(path), list(ENGINES), [1, 8], repeats=3 if quick else 8,
+                                  rounds=2 if quick else 3,
+                                  log=lambda line: print(line, file=sys.stderr))
+            EXTRA.append(tables(name, results, [1, 8]))
+            print(EXTRA[-1], file=sys.stderr)
+    return []
+
+
 # --- main ------------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
@@ -190,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
             table(rows)]
     if growth:
         text += ["", "## Frontend growth (generated stacks of residual blocks)", "", *growth]
+    if EXTRA:
+        text += ["", "## Inference engines (each in its own process)", "", *EXTRA]
     text += ["", f"{len(misses)} of {sum(r.target is not None for r in rows)} targets missed"
              + (": " + ", ".join(f"{r.section} {r.network} {r.batch}" for r in misses)
                 if misses else ".")]

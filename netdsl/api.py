@@ -43,16 +43,19 @@ MAX_PARAMS = 2_000_000_000
 MAX_ACTIVATIONS = 2 * 2**30
 
 
-def build(spec: str | os.PathLike, *, optimize: bool = False, max_params: int | None = MAX_PARAMS,
-          max_activations: int | None = MAX_ACTIVATIONS, weights: object = None,
-          progress: bool = True, **params: object) -> torch.nn.Module:
+def build(spec: str | os.PathLike, *, optimize: bool | str = False,
+          max_params: int | None = MAX_PARAMS, max_activations: int | None = MAX_ACTIVATIONS,
+          weights: object = None, progress: bool = True, calibration: object = None,
+          backend: str = "auto", **params: object) -> torch.nn.Module:
     """Compiles a spec and emits a ``torch.nn.Module`` (in training mode, like torchvision's
     constructors), its weights initialised as the network's ``init`` scheme says.
 
     ``weights="IMAGENET1K_V2"`` (or ``"DEFAULT"``) loads the reference implementation's
     pretrained weights instead, through torch.hub's cache, and sets ``module.netdsl_weights``
-    (see netdsl.torch.pretrained). ``optimize=True`` returns a module for fast inference instead
-    (see netdsl.torch.optimize). ``max_params`` and ``max_activations`` bound the weights and
+    (see netdsl.torch.pretrained). ``optimize=True`` returns a module for fast fp32 inference
+    instead, ``optimize="bf16"`` and ``optimize="int8"`` (calibrated on ``calibration``, a batch
+    or an iterable of batches) lower-precision ones; ``backend`` picks what runs it (see
+    netdsl.torch.optimize). ``max_params`` and ``max_activations`` bound the weights and
     the values one inference pass holds at once at batch 1 (None: no bound); both are checked
     on the IR, before torch allocates anything.
     """
@@ -68,7 +71,7 @@ def build(spec: str | os.PathLike, *, optimize: bool = False, max_params: int | 
     if optimize:
         from .torch.optimize import optimize_module
 
-        module = optimize_module(module)
+        module = optimize_module(module, mode=optimize, backend=backend, calibration=calibration)
     return module
 
 

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 import netdsl
+from netdsl.torch import backends
 from netdsl.torch.optimize import fold_batch_norm, optimize_module
 
 SPEC = """\
@@ -86,16 +87,69 @@ def test_the_folded_forward_traces_as_one_graph(eager, x):
     assert explanation.graph_count == 1
 
 
-def test_optimised_module_matches_eager_within_1e4(eager, x):
+BACKENDS = ["inductor", "openvino"] if backends.has_openvino() else ["inductor"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_optimised_module_matches_eager_within_1e4(eager, x, backend):
     freezing = torch._inductor.config.freezing
-    model = optimize_module(eager)  # torch.compile(fullgraph=True): a graph break would raise
-    assert model.channels_last and model.compile_seconds is None
+    model = optimize_module(eager, backend=backend)  # inductor: fullgraph, a break would raise
+    assert model.backend == backend and model.channels_last == (backend == "inductor")
+    assert model.compile_seconds is None
     got = model(x)
     assert model.compile_seconds is not None and model.compile_seconds > 0
-    assert not got.requires_grad
+    assert not got.requires_grad and model.agreement is None  # fp32: nothing to report
     with torch.no_grad():
-        torch.testing.assert_close(got, eager(x), rtol=1e-4, atol=1e-4)
+        expected = eager(x)
+    assert float((got - expected).abs().max() / expected.abs().max()) <= 1e-4
+    assert model(x[:1]).shape == (1, 10)  # a new batch size compiles again
     assert torch._inductor.config.freezing == freezing  # scoped to this compile only
+
+
+def test_auto_backend_is_openvino_when_installed(eager):
+    assert optimize_module(eager).backend == ("openvino" if backends.has_openvino() else "inductor")
+
+
+def _check_agreement(model, eager, x, max_error):
+    got = model(x)
+    with torch.no_grad():
+        expected = eager(x)
+    error = float((got - expected).abs().max() / expected.abs().max())
+    assert model.agreement["max_rel_error"] == pytest.approx(error, rel=1e-3, abs=1e-6)
+    assert 0 < error <= max_error  # lower precision: close, but not bit-identical
+    assert 0.0 <= model.agreement["top1_agreement"] <= 1.0
+
+
+@pytest.mark.skipif(not backends.cpu_has_bf16(), reason="this CPU has no bf16 instructions")
+def test_bf16_reports_its_agreement_with_fp32(eager, x):
+    model = optimize_module(eager, mode="bf16", backend=BACKENDS[-1])
+    assert model.mode == "bf16" and model.agreement is None
+    _check_agreement(model, eager, x, 0.05)
+
+
+def test_bf16_is_refused_where_the_cpu_would_emulate_it(eager, monkeypatch):
+    monkeypatch.setattr(backends, "cpu_has_bf16", lambda: False)
+    with pytest.raises(netdsl.NetDSLError, match="bf16 instructions") as caught:
+        optimize_module(eager, mode="bf16")
+    assert caught.value.code == "E010"
+
+
+def test_int8_is_calibrated_and_reports_its_agreement(eager, x):
+    calibration = [torch.randn(8, 3, 16, 16, generator=torch.Generator().manual_seed(i))
+                   for i in range(2)]
+    model = optimize_module(eager, mode="int8", calibration=iter(calibration))
+    assert (model.mode, model.backend) == ("int8", "inductor")
+    _check_agreement(model, eager, x, 0.1)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"mode": "int8"}, "needs calibration data"),
+    ({"mode": "fp16"}, "unknown optimize mode"),
+])
+def test_bad_optimize_arguments_are_build_errors(eager, kwargs, message):
+    with pytest.raises(netdsl.NetDSLError, match=message) as caught:
+        optimize_module(eager, **kwargs)
+    assert caught.value.code == "E010"
 
 
 def test_build_optimize_returns_an_inference_module():
@@ -116,3 +170,15 @@ def test_bench_command_prints_a_table(tmp_path, capsys):
     assert main(["bench", str(spec), "--batch", "2", "--repeats", "1"]) == 0
     out = capsys.readouterr().out
     assert "| eager forward | tiny | 2 |" in out and "torch " in out
+
+
+def test_bench_engines_runs_each_engine_in_its_own_process(tmp_path, capsys):
+    from netdsl.cli import main
+
+    spec = tmp_path / "tiny.net"
+    spec.write_text(SPEC, encoding="utf-8")
+    assert main(["bench", str(spec), "--engines", "eager", "ort", "--batch", "2",
+                 "--repeats", "1", "--rounds", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "| ONNX Runtime (fp32) |" in out and "| netdsl eager |" in out
+    assert main(["bench", str(spec), "--engines", "tensorrt"]) == 2

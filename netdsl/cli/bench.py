@@ -272,6 +272,11 @@ def _setup_bench(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--optimize", action="store_true",
                         help="also time optimize=True against torch.compile (compiles: minutes)")
     parser.add_argument("--repeats", type=int, default=20, help="timed runs of each side")
+    parser.add_argument("--engines", nargs="+", metavar="ENGINE",
+                        help="instead: time these engines, each in its own process, in "
+                             "alternating rounds (eager, compile, netdsl, netdsl-bf16, "
+                             "netdsl-int8, ort, openvino-f32, openvino)")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of --engines")
 
 
 def _run_bench(args: argparse.Namespace) -> int:
@@ -283,6 +288,8 @@ def _run_bench(args: argparse.Namespace) -> int:
     graph = compile_spec(args)  # spec errors surface before torch is imported
     params = parse_overrides(args.overrides)
     batches = args.batch or [1, 8]
+    if args.engines:
+        return _run_engines(args, graph, batches)
     console = Console(stderr=True)
     rows: list[Row] = []
     with Progress(console=console, transient=True) as progress:
@@ -298,6 +305,22 @@ def _run_bench(args: argparse.Namespace) -> int:
                 rows += optimized_rows(args.spec, batch, max(1, args.repeats // 2), tick=tick,
                                        **params)
     print("\n".join(header()) + "\n\n" + table(rows))
+    return 0
+
+
+def _run_engines(args: argparse.Namespace, graph, batches: list[int]) -> int:
+    import sys
+
+    from .engines import ENGINES, run_engines, tables
+
+    unknown = [e for e in args.engines if e not in ENGINES]
+    if unknown or args.overrides:
+        print(f"netdsl bench: unknown engine {unknown[0]!r}; known: {', '.join(ENGINES)}"
+              if unknown else "netdsl bench: --engines takes no overrides", file=sys.stderr)
+        return 2
+    results = run_engines(str(args.spec), args.engines, batches, args.repeats, args.rounds,
+                          log=lambda line: print(line, file=sys.stderr))
+    print("\n".join(header()) + "\n\n" + tables(graph.name, results, batches))
     return 0
 
 

@@ -14,6 +14,11 @@ Four steps, each one a known, output-preserving rewrite for inference:
    inductor pre-packs them and folds what is constant. ``freezing`` is passed as this
    compile's own option, so the process-wide ``torch._inductor.config`` is left unchanged.
 
+What runs the result (``backend=``, see :mod:`netdsl.torch.backends`): OpenVINO with fp32
+arithmetic when it is installed (``pip install 'netdsl[speed]'``; faster than inductor on CPU),
+else steps 3-4 with inductor. ``mode="bf16"`` and ``mode="int8"`` (PT2E quantization,
+calibrated on user data) trade accuracy for speed and report their ``agreement`` with fp32.
+
 Compiling is lazy, on the first call (per input shape); the seconds it took are in
 ``compile_seconds`` afterwards (see :func:`optimize_module`).
 
@@ -31,6 +36,9 @@ import torch
 from torch import nn
 from torch.fx.experimental.optimization import fuse
 
+from ..errors import BuildError
+from . import backends
+
 
 def fold_batch_norm(module: nn.Module, inplace: bool = False) -> nn.Module:
     """The module in eval mode with every conv -> bn pair folded into one convolution.
@@ -40,12 +48,18 @@ def fold_batch_norm(module: nn.Module, inplace: bool = False) -> nn.Module:
     left as it was unless ``inplace``.
     """
     graph = getattr(module, "netdsl_graph", None)
-    if not inplace:  # the IR is immutable: the copy shares it
-        module = copy.deepcopy(module, memo={id(graph): graph} if graph is not None else None)
+    if not inplace:
+        module = _copy(module)
     folded = fuse(module.eval(), inplace=True)
     if graph is not None:
         folded.netdsl_graph = graph
     return folded
+
+
+def _copy(module: nn.Module) -> nn.Module:
+    """A deep copy that shares the IR (immutable, and not copyable: it holds mapping proxies)."""
+    graph = getattr(module, "netdsl_graph", None)
+    return copy.deepcopy(module, memo={id(graph): graph} if graph is not None else None)
 
 
 def _convolves(module: nn.Module) -> bool:
@@ -53,20 +67,28 @@ def _convolves(module: nn.Module) -> bool:
 
 
 class InferenceModule(nn.Module):
-    """A folded module and its compiled forward; always runs without gradients.
+    """A folded module and what runs its forward (see :mod:`netdsl.torch.backends`); always
+    runs without gradients.
 
-    ``module`` is the folded eager module (its state_dict is this module's state_dict);
-    ``compile_seconds`` is how long the first call took (compiling included), ``None`` before.
+    ``module`` is the folded fp32 eager module (its state_dict is this module's state_dict);
+    ``backend`` and ``mode`` say what runs it; ``compile_seconds`` is how long the first call
+    took (compiling included), ``None`` before; for bf16 and int8, ``agreement`` compares the
+    first call's output with the fp32 module's (``max_rel_error``, ``top1_agreement``).
     """
 
-    def __init__(self, module: nn.Module, channels_last: bool, compile: bool = True):
+    def __init__(self, module: nn.Module, channels_last: bool, run=None, *, mode: str = "fp32",
+                 backend: str = "inductor"):
         super().__init__()
         self.module = module
         self.channels_last = channels_last
+        self.mode = mode
+        self.backend = backend
         self.compile_seconds: float | None = None
-        # a plain attribute, not a submodule: the weights are registered once, under module
-        self._run = torch.compile(module, fullgraph=True, options={"freezing": True}) \
-            if compile else module
+        self.agreement: dict[str, float] | None = None
+        # a plain attribute, not a submodule (nn.Module.__setattr__ would register a compiled
+        # or quantized runner): the weights are registered once, under module, and eval()
+        # does not reach the runner (an exported int8 program refuses train/eval calls)
+        object.__setattr__(self, "_run", run if run is not None else module)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -77,6 +99,8 @@ class InferenceModule(nn.Module):
             started = time.perf_counter()
             y = self._run(x)
             self.compile_seconds = time.perf_counter() - started
+            if self.mode != "fp32":
+                self.agreement = backends.agreement(y, self.module(x))
             return y
 
     def train(self, mode: bool = True) -> InferenceModule:
@@ -86,22 +110,60 @@ class InferenceModule(nn.Module):
         return super().train(False)
 
 
-def optimize_module(module: nn.Module, *, channels_last: bool | None = None, compile: bool = True,
+def optimize_module(module: nn.Module, *, mode: bool | str = "fp32", backend: str = "auto",
+                    calibration=None, channels_last: bool | None = None, compile: bool = True,
                     inplace: bool = False) -> InferenceModule:
     """``module`` for fast inference: eval, batch norm folded, channels_last, compiled.
 
-    ``channels_last=None`` chooses it for networks with 2-D convolutions; ``compile=False``
-    stops after folding (an eager module, for debugging). The result is not trainable.
+    ``mode`` is ``"fp32"`` (or ``True``; outputs within 1e-4 relative of eager), ``"bf16"``
+    (a CPU with bf16 instructions) or ``"int8"`` (PT2E static quantization calibrated on
+    ``calibration``, a batch or an iterable of batches). ``backend``: ``"auto"`` (OpenVINO when
+    installed, else inductor), ``"inductor"`` or ``"openvino"``. ``channels_last=None``
+    chooses it for networks with 2-D convolutions; ``compile=False`` stops after folding (an
+    eager module, for debugging). The result is not trainable.
     """
+    mode = _mode(mode, calibration)
+    chosen = backends.choose(backend, mode)
+    if chosen == "openvino" and not backends.has_openvino():
+        raise BuildError("backend='openvino' needs the openvino package",
+                         notes=("pip install 'netdsl[speed]'",))
     folded = fold_batch_norm(module, inplace=inplace)
     for p in folded.parameters():
         p.requires_grad_(False)
     if channels_last is None:
-        channels_last = _convolves(folded)
+        channels_last = _convolves(folded) and chosen == "inductor"
     if channels_last:
         folded = folded.to(memory_format=torch.channels_last)
-    optimized = InferenceModule(folded, channels_last, compile=compile)
+    run = _runner(folded, mode, chosen, calibration, channels_last) if compile else None
+    optimized = InferenceModule(folded, channels_last, run, mode=mode, backend=chosen)
     optimized.eval()
     if hasattr(folded, "netdsl_graph"):
         optimized.netdsl_graph = folded.netdsl_graph
     return optimized
+
+
+def _mode(mode: bool | str, calibration) -> str:
+    mode = "fp32" if mode is True else mode
+    if mode not in backends.MODES:
+        raise BuildError(f"unknown optimize mode {mode!r}",
+                         notes=(f"known: True, {', '.join(map(repr, backends.MODES))}",))
+    if mode == "int8" and calibration is None:
+        raise BuildError("optimize='int8' needs calibration data",
+                         notes=("pass calibration=a batch of inputs, or an iterable of batches",))
+    if mode == "bf16" and not backends.cpu_has_bf16():
+        raise BuildError("optimize='bf16' needs a CPU with bf16 instructions (avx512_bf16 or AMX)",
+                         notes=("this CPU would emulate bf16, slower than fp32: use optimize=True",))
+    return mode
+
+
+def _runner(folded: nn.Module, mode: str, backend: str, calibration, channels_last: bool):
+    if backend == "openvino":
+        return backends.OpenVINORunner(folded, "bf16" if mode == "bf16" else "f32")
+    if mode == "bf16":
+        return backends.inductor(backends.Bf16Runner(_copy(folded)))
+    if mode == "int8":
+        layout = torch.channels_last if channels_last else torch.contiguous_format
+        batches = [calibration] if isinstance(calibration, torch.Tensor) else list(calibration)
+        batches = [b.contiguous(memory_format=layout) if b.dim() == 4 else b for b in batches]
+        return backends.inductor_int8(backends.quantize_int8(folded, batches))
+    return backends.inductor(folded)
