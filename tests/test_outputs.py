@@ -191,12 +191,28 @@ def test_summary_plot_with_an_unknown_format_is_a_diagnostic(tmp_path, capsys):
     ["build", DIGITS, "--seed", "-1"],
     ["build", DIGITS, "--max-params", "-5"],
     ["summary", DIGITS, "--batch", "-1"],
+    ["sweep", DIGITS, "--batch", "0"],
+    ["bench", DIGITS, "--repeats", "0"],
+    ["bench", DIGITS, "--batch", "-2"],
 ])
 def test_bad_numbers_on_the_command_line_are_usage_errors(argv, capsys):
     with pytest.raises(SystemExit) as usage:
         main(argv)
     assert usage.value.code == 2
     assert "expected a whole number" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "1e30", "many"])
+def test_sweep_budgets_that_are_not_numbers_are_usage_errors(value, capsys):
+    with pytest.raises(SystemExit) as usage:
+        main(["sweep", DIGITS, "--max-params", value])
+    assert usage.value.code == 2
+    assert "expected a number from 0 to 1e18" in capsys.readouterr().err
+
+
+def test_sweep_budget_in_scientific_notation_still_works(capsys):
+    assert main(["sweep", DIGITS, "--max-params", "1e4"]) == 0
+    assert "over params" in capsys.readouterr().out
 
 
 def test_max_params_zero_is_honoured(capsys):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import sys
 from collections.abc import Callable
 
@@ -117,6 +118,19 @@ def whole_number(low: int, high: int) -> Callable[[str], int]:
                                              f"found '{text[:40]}'")
         return value
     return parse
+
+
+def budget(text: str) -> int:
+    """An argparse type for a budget: a finite number from 0 to 10^18, written as a whole
+    number or in scientific notation (``--max-macs 4e9``); nan and inf are usage errors."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 10**18:  # also false for nan
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1e18 (like 4e9), "
+                                         f"found '{text[:40]}'")
+    return int(value)
 
 
 def fmt_shape(shape) -> str:

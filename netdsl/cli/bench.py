@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import Command, compile_spec, spec_arguments
+from . import Command, compile_spec, spec_arguments, whole_number
 
 
 @dataclass
@@ -267,16 +267,18 @@ def _warm_up_inductor() -> None:
 
 def _setup_bench(parser: argparse.ArgumentParser) -> None:
     spec_arguments(parser)
-    parser.add_argument("--batch", type=int, action="append",
+    parser.add_argument("--batch", type=whole_number(1, 4096), action="append",
                         help="batch size (repeatable; default 1 and 8, and 8 when optimising)")
     parser.add_argument("--optimize", action="store_true",
                         help="also time optimize=True against torch.compile (compiles: minutes)")
-    parser.add_argument("--repeats", type=int, default=20, help="timed runs of each side")
+    parser.add_argument("--repeats", type=whole_number(1, 10**6), default=20,
+                        help="timed runs of each side")
     parser.add_argument("--engines", nargs="+", metavar="ENGINE",
                         help="instead: time these engines, each in its own process, in "
                              "alternating rounds (eager, compile, netdsl, netdsl-bf16, "
                              "netdsl-int8, ort, openvino-f32, openvino)")
-    parser.add_argument("--rounds", type=int, default=2, help="rounds of --engines")
+    parser.add_argument("--rounds", type=whole_number(1, 10**4), default=2,
+                        help="rounds of --engines")
 
 
 def _run_bench(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ import json
 import sys
 
 from ..render.numbers import human, human_bytes
-from . import Command, parse_sweep
+from . import Command, budget, parse_sweep, whole_number
 
 EXAMPLE = "netdsl sweep specs/resnet18.net depths=[1,1,1,1],[2,2,2,2] num_classes=10,100 --max-macs 2e9"
 
@@ -24,11 +24,12 @@ def _setup(parser: argparse.ArgumentParser) -> None:
                              "(width=16,32 depth=range(1,4) unit=basic,bottleneck)")
     for figure, what in (("params", "parameters"), ("macs", "multiply-accumulates"),
                          ("activations", "peak inference activation bytes")):
-        parser.add_argument(f"--max-{figure}", type=float, metavar="N",
+        parser.add_argument(f"--max-{figure}", type=budget, metavar="N",
                             help=f"mark points with more {what} than N")
     parser.add_argument("--pareto", default="macs,params", metavar="A,B",
                         help="the two figures the Pareto front trades off (default macs,params)")
-    parser.add_argument("--batch", type=int, default=1, help="batch size for memory")
+    parser.add_argument("--batch", type=whole_number(1, 10**9), default=1,
+                        help="batch size for memory")
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
     parser.epilog = f"example: {EXAMPLE}"
 
