@@ -170,3 +170,45 @@ def test_load_weights_accepts_double_precision_for_float_weights(tmp_path):
                path)
     export.load_weights(model, path)
     assert model.c.bias.dtype == torch.float32 and (model.c.bias == 1).all()
+
+
+@pytest.mark.parametrize("suffix", [".onnx", ".pt2"])
+def test_exports_take_any_batch_size(tmp_path, resnet18, suffix):
+    model, graph, _ = resnet18
+    path = tmp_path / f"m{suffix}"
+    export.save(model, graph, path, torch.randn(1, 3, 32, 32))  # traced at batch 1
+    run = _runner(path)
+    for batch in (1, 2, 7):
+        x = torch.randn(batch, 3, 32, 32)
+        with torch.no_grad():
+            torch.testing.assert_close(run(x), model(x), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("suffix", [".onnx", ".pt2"])
+def test_dynamic_hw_exports_take_other_sizes(tmp_path, resnet18, suffix):
+    model, graph, x = resnet18
+    path = tmp_path / f"m{suffix}"
+    export.save(model, graph, path, torch.randn(2, 3, 64, 64), dynamic="hw")
+    run = _runner(path)
+    for shape in ((1, 3, 64, 64), (7, 3, 96, 80)):
+        x = torch.randn(*shape)
+        with torch.no_grad():
+            torch.testing.assert_close(run(x), model(x), rtol=1e-4, atol=1e-4)
+
+
+def test_dynamic_hw_is_refused_where_the_network_fixes_its_size(tmp_path):
+    spec = "network flat:\n    input 3x8x8\n    conv(4, 3x3) -> flatten -> fc(5)\n"
+    model = netdsl.build(spec).eval()
+    with pytest.raises(BuildError, match="takes only its own input size"):
+        export.save(model, model.netdsl_graph, tmp_path / "m.pt2", torch.randn(1, 3, 8, 8),
+                    dynamic="hw")
+    assert not (tmp_path / "m.pt2").exists()
+
+
+def _runner(path):
+    """A callable running the exported file: onnxruntime for .onnx, torch.export.load for .pt2."""
+    if path.suffix == ".pt2":
+        return torch.export.load(path).module()
+    session = onnxruntime.InferenceSession(str(path))
+    name = session.get_inputs()[0].name
+    return lambda x: torch.from_numpy(session.run(None, {name: x.numpy()})[0])

@@ -61,6 +61,9 @@ def _setup_build(parser: argparse.ArgumentParser) -> None:
                         help="seed for the initial weights (what torch.manual_seed takes)")
     parser.add_argument("--max-params", type=whole_number(0, 10**15), default=None, metavar="N",
                         help="refuse networks with more parameters (default: 2,000,000,000)")
+    parser.add_argument("--dynamic", choices=["batch", "hw", "none"], default="batch",
+                        help="what may vary in a .pt2/.onnx input: batch (default), hw (batch, "
+                        "height and width, where the network allows) or none")
     parser.add_argument("--weights", metavar="NAME", help="load the reference's pretrained "
                         "weights by name (DEFAULT, IMAGENET1K_V1, ...) through torch.hub's cache")
     parser.add_argument("--max-activations", type=whole_number(0, 10**18), default=None,
@@ -115,7 +118,7 @@ def _run_build(args: argparse.Namespace) -> int:
     if args.optimize:
         print(f"  optimised: compiled in {run.compile_seconds:.1f} s")
     if args.output:
-        export.save(model, graph, Path(args.output), x)
+        export.save(model, graph, Path(args.output), x, dynamic=args.dynamic)
         print(f"  saved   {args.output}")
     return 0
 

@@ -37,17 +37,63 @@ def check_output(path: Path) -> None:
     check_writable(path)
 
 
-def save(model: nn.Module, graph: Graph, path: Path, example: torch.Tensor) -> None:
-    """Writes ``model`` in the format the suffix of ``path`` names (see :data:`FORMATS`)."""
+# What may vary in an exported program's input: "batch" (the default: N of NxCxHxW), "hw"
+# (N, H and W, where the network allows: not when an fc reads a flattened map), "none".
+DYNAMIC = ("batch", "hw", "none")
+
+
+def save(model: nn.Module, graph: Graph, path: Path, example: torch.Tensor,
+         dynamic: str = "batch") -> None:
+    """Writes ``model`` in the format the suffix of ``path`` names (see :data:`FORMATS`);
+    ``.pt2`` and ``.onnx`` programs take any batch size unless ``dynamic="none"``."""
     check_output(path)
     writers: dict[str, Callable[[str], None]] = {
         ".pt": lambda p: torch.save(model.state_dict(), p),
         ".safetensors": lambda p: _save_safetensors(model, p),
         ".py": lambda p: Path(p).write_text(emit.standalone_source(graph), encoding="utf-8"),
-        ".pt2": lambda p: torch.export.save(torch.export.export(model.eval(), (example,)), p),
-        ".onnx": lambda p: _save_onnx(model, example, p),
+        ".pt2": lambda p: torch.export.save(export_program(model, example, dynamic), p),
+        ".onnx": lambda p: _save_onnx(export_program(model, example, dynamic), p),
     }
     atomic_write(path, writers[path.suffix.lower()])
+
+
+def _check_resizable(model: nn.Module, example: torch.Tensor) -> None:
+    """Refuses ``dynamic="hw"`` for a network that takes only its own input size (an fc
+    reading a flattened map): tried on a bigger input, since torch.export would turn the
+    mismatch into a failure at run time rather than refuse to export."""
+    h, w = example.shape[2:]
+    try:
+        with torch.no_grad():
+            model(example[:1].new_zeros(1, example.shape[1], h + 32, w + 32))
+    except RuntimeError:
+        raise BuildError("this network takes only its own input size, so --dynamic hw cannot "
+                         "apply (a layer such as an fc after flatten reads the whole map)",
+                         notes=("use --dynamic batch (the default)",)) from None
+
+
+def export_program(model: nn.Module, example: torch.Tensor, dynamic: str = "batch"):
+    """``torch.export`` of ``model`` in inference mode, its input's batch (and with
+    ``dynamic="hw"`` height and width) symbolic. Traced at batch 2 at least: torch.export
+    specialises a dimension of size 1 to the constant 1."""
+    from torch.export import Dim
+
+    if dynamic not in DYNAMIC:
+        raise BuildError(f"unknown --dynamic '{dynamic}'", notes=(f"one of {', '.join(DYNAMIC)}",))
+    model = model.eval()
+    if dynamic == "none":
+        return torch.export.export(model, (example,))
+    if example.shape[0] < 2:
+        example = example.expand(2, *example.shape[1:]).contiguous()
+    dims: dict[int, object] = {0: Dim("batch")}
+    if dynamic == "hw":  # AUTO: symbolic where the network allows
+        _check_resizable(model, example)
+        dims.update({2: Dim.AUTO, 3: Dim.AUTO})
+    try:
+        program = torch.export.export(model, (example,), dynamic_shapes=(dims,))
+    except Exception as error:  # a guard that pins the batch size
+        raise BuildError(f"cannot export with a dynamic {dynamic}: "
+                         f"{str(error).strip().splitlines()[0]}") from None
+    return program
 
 
 def _save_safetensors(model: nn.Module, path: str) -> None:
@@ -56,14 +102,14 @@ def _save_safetensors(model: nn.Module, path: str) -> None:
     save_model(model, path)
 
 
-def _save_onnx(model: nn.Module, example: torch.Tensor, path: str) -> None:
+def _save_onnx(program, path: str) -> None:
+    """ONNX from the exported program, so its dynamic dimensions carry over."""
     try:
         import onnx
     except ImportError:
         raise BuildError("writing .onnx needs the onnx and onnxscript packages "
                          "(pip install 'netdsl[test]')") from None
-    program = torch.onnx.export(model.eval(), (example,), dynamo=True, verbose=False)
-    program.save(path)
+    torch.onnx.export(program, dynamo=True, verbose=False).save(path)
     onnx.checker.check_model(onnx.load(path))
 
 
