@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import NetDSLError
-from ..render.dot import check_picture, to_dot, write_picture
+from ..render.dot import check_picture, write_picture
 from ..render.numbers import human, human_bytes
 from ..render.numbers import side as _side
 from ..render.plot import check_plot, plot
@@ -236,7 +236,8 @@ def _run_list(args: argparse.Namespace) -> int:
 def _setup_graph(parser: argparse.ArgumentParser) -> None:
     spec_arguments(parser)
     parser.add_argument("-o", "--output", required=True, metavar="OUT",
-                        help="out.dot (text), out.svg or out.png (through Graphviz's dot)")
+                        help="out.mmd (Mermaid), out.dot, out.svg (Graphviz's layout when "
+                        "installed, else netdsl's own), out.png or out.pdf (through Graphviz)")
     parser.add_argument("--depth", type=int, metavar="N", help="collapse blocks below depth N")
 
 
@@ -245,8 +246,8 @@ def _run_graph(args: argparse.Namespace) -> int:
         return _usage("graph", "--depth must be at least 1")
     check_picture(Path(args.output))
     graph = _compile(args.spec, args.overrides)
-    write_picture(to_dot(graph, args.depth), Path(args.output))
-    print(f"wrote {args.output}", file=sys.stderr)
+    how = write_picture(graph, Path(args.output), args.depth)
+    print(f"wrote {args.output}" + (f" ({how})" if how != "text" else ""), file=sys.stderr)
     return 0
 
 
@@ -283,7 +284,7 @@ COMMANDS: list[Command] = [
     ("summary", "per-layer parameters, MACs, activation memory and receptive field",
      _setup_summary, _run_summary),
     ("compare", "totals of several specs side by side", _setup_compare, _run_compare),
-    ("graph", "draw a spec with Graphviz (blocks as clusters, shapes on edges)", _setup_graph,
+    ("graph", "draw a spec: Mermaid, SVG, Graphviz (blocks as clusters, shapes on edges)", _setup_graph,
      _run_graph),
     ("list", "every spec in a folder with its input, parameters and depth", _setup_list,
      _run_list),
