@@ -64,8 +64,9 @@ def measured(path: str) -> dict:
     def hook(name):
         def record(module, inputs, output):
             source = inputs[0]
-            shared = output is source or (output._base is not None
-                                          and output._base in (source, source._base))
+            # by identity: `in` would compare tensors elementwise (a permuted view broadcasts)
+            shared = output is source or (output._base is not None and any(
+                output._base is t for t in (source, source._base) if t is not None))
             seen[name] = (tuple(output.shape[1:]), shared, getattr(module, "inplace", None))
         return record
 
@@ -116,8 +117,9 @@ def test_every_layer_shape_equals_the_module_output(path):
 @pytest.mark.parametrize("path", BUILDABLE, ids=SPEC_IDS)
 def test_activation_convention_matches_torch_storage(path):
     """A layer counted as writing nothing shares its input's storage in torch (in-place
-    ReLU, flatten), and one counted as writing values does not; dropout and no-op adaptive
-    pools are counted as nothing by convention (identity at inference), so are left out."""
+    ReLU, flatten), and one counted as writing values does not; dropout, stochastic depth and
+    no-op adaptive pools are counted as nothing by convention (identity at inference), so are
+    left out."""
     graph = graph_for(path)
     seen = measured(str(path))["seen"]
     counts = analyse.activation_counts(graph)
@@ -126,7 +128,7 @@ def test_activation_convention_matches_torch_storage(path):
         shape, shared, module_inplace = seen[node.name]
         if module_inplace is not None:  # the emitted ReLU agrees with analyse's mirror
             assert module_inplace == (node.id in inplace), node.name
-        if node.op in ("dropout", "adaptive_avgpool", "adaptive_maxpool"):
+        if node.op in ("dropout", "stochastic_depth", "adaptive_avgpool", "adaptive_maxpool"):
             continue
         assert shared == (counts[node.id] == 0), node.name
 
