@@ -28,11 +28,12 @@ def _worker(task: tuple[int, int]) -> tuple[int, list[tuple[str, str]]]:
     """Checks ``count`` networks drawn with ``seed``; returns (checked, disagreements)."""
     count, seed = task
     warnings.simplefilter("ignore")
-    import netgen
-    import test_differential as diff
     import torch
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hypothesis_seed
+
+    import netgen
+    import test_differential as diff
 
     torch.set_num_threads(1)
     found: list[tuple[str, str]] = []

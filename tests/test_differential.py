@@ -27,7 +27,6 @@ from collections import Counter
 from pathlib import Path
 from unittest import mock
 
-import netgen
 import pytest
 import torch
 from hypothesis import HealthCheck, find, given, settings
@@ -40,6 +39,8 @@ from netdsl.ir.ops import OPS, TorchModule, TorchParameter
 from netdsl.passes.analyse import summarize
 from netdsl.syntax.fmt import format_text
 from netdsl.torch import emit
+
+import netgen
 
 _exports = itertools.count()
 
