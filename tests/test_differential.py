@@ -55,8 +55,10 @@ def disagreements(text: str, folder: Path) -> list[str]:
     problems = _shapes(graph, model) + _parameters(graph, summary, model)
     model.eval()
     x = torch.randn(1, *graph.input.shape)
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+    with torch.no_grad():
         out = model(x)
+        with FlopCounterMode(display=False) as counter:  # it may pick other kernels: a run
+            model(x)                                    # of its own, not the one compared
     macs = counter.get_total_flops() / 2
     if macs != summary.inference()["macs"]:
         problems.append(f"MACs: IR {summary.inference()['macs']:,}, torch {macs:,.0f}")
@@ -130,18 +132,29 @@ def _export(graph, model, x, out, folder: Path) -> list[str]:
     copy.eval()
     with torch.no_grad():
         again = copy(x)
-    return [] if torch.equal(again, out) else ["the .py export gives other outputs"]
+    return [] if _bitwise(again, out) else ["the .py export gives other outputs"]
+
+
+def _bitwise(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal bit for bit, NaN where NaN (a max pool whose window sees only padding gives
+    -inf, as PyTorch defines it, and a later layer may make that NaN)."""
+    return a.shape == b.shape and bool(((a == b) | (a.isnan() & b.isnan())).all())
 
 
 def _without_inplace(graph, model, x, out) -> list[str]:
     """The same module with no layer in place (no ReLU(inplace=True), no ``+=``) must give
-    bitwise the same outputs: an in-place write is an optimisation, never a change."""
+    the same outputs: an in-place write is an optimisation, never a change. Not bit for bit:
+    a tensor written in place keeps its memory layout where a new one may take another
+    (a channel of size 1 makes both layouts valid), and a convolution then sums in another
+    order (differences near 1e-9); a wrong in-place write is off by the values themselves."""
     with mock.patch.object(emit, "runs_in_place", lambda *args: False):
         plain = emit.build_module(graph)
     plain.load_state_dict(model.state_dict(), strict=True)
     with torch.no_grad():
         again = plain.eval()(x)
-    return [] if torch.equal(again, out) else ["in-place layers change the outputs"]
+    close = again.shape == out.shape and torch.allclose(again, out, rtol=1e-5, atol=1e-6,
+                                                        equal_nan=True)
+    return [] if close else ["in-place layers change the outputs"]
 
 
 def _plain_ir(graph) -> dict:
