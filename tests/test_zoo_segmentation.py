@@ -1,0 +1,54 @@
+"""Beyond classification: the original U-Net (Ronneberger et al. 2015), checked stage by
+stage against its Fig. 1 (no reference implementation reproduces the paper's unpadded net)."""
+
+from __future__ import annotations
+
+import torch
+
+import netdsl
+from netdsl.passes.analyse import summarize
+
+from conftest import SPECS
+from reference import param_count
+
+# Fig. 1, in the order the network computes them: (layer, channels, side) for every 3x3
+# convolution ("conv"), 2x2 max pool, crop of a copied map and 2x2 up-convolution.
+FIG1 = [
+    ("conv", 64, 570), ("conv", 64, 568), ("crop", 64, 392), ("maxpool", 64, 284),
+    ("conv", 128, 282), ("conv", 128, 280), ("crop", 128, 200), ("maxpool", 128, 140),
+    ("conv", 256, 138), ("conv", 256, 136), ("crop", 256, 104), ("maxpool", 256, 68),
+    ("conv", 512, 66), ("conv", 512, 64), ("crop", 512, 56), ("maxpool", 512, 32),
+    ("conv", 1024, 30), ("conv", 1024, 28),
+    ("conv_transpose", 512, 56), ("concat", 1024, 56), ("conv", 512, 54), ("conv", 512, 52),
+    ("conv_transpose", 256, 104), ("concat", 512, 104), ("conv", 256, 102), ("conv", 256, 100),
+    ("conv_transpose", 128, 200), ("concat", 256, 200), ("conv", 128, 198), ("conv", 128, 196),
+    ("conv_transpose", 64, 392), ("concat", 128, 392), ("conv", 64, 390), ("conv", 64, 388),
+    ("conv", 2, 388),  # the final 1x1 convolution: two classes
+]
+
+
+def fig1_params() -> int:
+    """Weights and biases of every layer in Fig. 1, from its channel counts alone."""
+    total, c_in = 0, 1
+    for op, c, _ in FIG1:
+        if op == "concat":
+            c_in = c
+        elif op in ("conv", "conv_transpose"):
+            k = 1 if c == 2 else (2 if op == "conv_transpose" else 3)
+            total += c_in * c * k * k + c
+            c_in = c
+    return total
+
+
+def test_unet_follows_fig1():
+    graph = netdsl.compile(SPECS / "unet.net")
+    layers = [(n.op, n.shape[0], n.shape[1]) for n in graph.nodes
+              if n.op in ("conv", "conv_transpose", "maxpool", "crop", "concat")]
+    assert layers == FIG1
+    assert graph.input.shape == (1, 572, 572) and graph.output_shape == (2, 388, 388)
+    assert fig1_params() == 31_030_658  # the count usually quoted for the paper's U-Net
+    assert summarize(graph).total_params == fig1_params()
+    with torch.device("meta"):  # the module computes the same shapes (no memory used)
+        model = netdsl.build(SPECS / "unet.net")
+        assert model(torch.empty(1, 1, 572, 572)).shape == (1, 2, 388, 388)
+    assert param_count(model) == fig1_params()
