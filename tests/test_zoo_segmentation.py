@@ -1,15 +1,18 @@
 """Beyond classification: the original U-Net (Ronneberger et al. 2015), checked stage by
-stage against its Fig. 1 (no reference implementation reproduces the paper's unpadded net)."""
+stage against its Fig. 1 (no reference implementation reproduces the paper's unpadded net),
+and torchvision's segmentation models, whose weights load."""
 
 from __future__ import annotations
 
+import pytest
 import torch
+from torchvision.models import segmentation
 
 import netdsl
 from netdsl.passes.analyse import summarize
 
 from conftest import SPECS
-from reference import param_count
+from reference import assert_same_outputs, param_count, randomize_batch_norm
 
 # Fig. 1, in the order the network computes them: (layer, channels, side) for every 3x3
 # convolution ("conv"), 2x2 max pool, crop of a copied map and 2x2 up-convolution.
@@ -52,3 +55,30 @@ def test_unet_follows_fig1():
         model = netdsl.build(SPECS / "unet.net")
         assert model(torch.empty(1, 1, 572, 572)).shape == (1, 2, 388, 388)
     assert param_count(model) == fig1_params()
+
+
+# spec (and torchvision constructor) -> torchvision 0.29's parameter count without aux head
+SEGMENTATION = {"fcn_resnet50": 32_957_013, "deeplabv3_resnet50": 39_638_869}
+
+
+def reference(name: str) -> torch.nn.Module:
+    return getattr(segmentation, name)(weights=None, weights_backbone=None, aux_loss=False)
+
+
+@pytest.mark.parametrize("name,count", SEGMENTATION.items(), ids=list(SEGMENTATION))
+def test_segmentation_model_loads_torchvision_weights_and_agrees(name, count):
+    with torch.device("meta"):
+        assert param_count(reference(name)) == count
+        assert param_count(netdsl.build(SPECS / f"{name}.net")) == count
+    assert summarize(netdsl.compile(SPECS / f"{name}.net")).total_params == count
+    torch.manual_seed(0)
+    theirs = reference(name)
+    randomize_batch_norm(theirs)
+    ours = netdsl.build(SPECS / f"{name}.net", size=64)  # scores upsampled to 64x64
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        expected = theirs.eval()(x)["out"]  # torchvision returns {"out": ...}
+        assert expected.shape == (1, 21, 64, 64)
+        assert_same_outputs(ours.eval()(x), expected, rtol=1e-4)
