@@ -32,3 +32,12 @@ def test_every_prelude_block_is_documented():
     prelude = Loader([ROOT]).prelude
     for name in prelude.names:
         assert f"`{name}(" in DOC, name
+
+
+def test_readme_spec_table_lists_every_spec_with_its_line_count():
+    from conftest import all_specs
+
+    rows = dict(re.findall(r"^\| `([\w.]+\.net)` \| (\d+) \|", (ROOT / "README.md").read_text(),
+                           re.M))
+    specs = {p.name: str(len(p.read_text().splitlines())) for p in all_specs()}
+    assert rows == specs
