@@ -162,14 +162,23 @@ def test_build_optimize_returns_an_inference_module():
     model.eval()  # still allowed
 
 
-def test_bench_command_prints_a_table(tmp_path, capsys):
+def test_bench_command_prints_a_table(capsys):
+    from netdsl.cli import main
+
+    argv = ["bench", "resnet18", "input=3x32x32", "--batch", "2", "--repeats", "1"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "| eager forward | resnet18 | 2 |" in out and "torch " in out
+
+
+def test_bench_without_a_reference_says_there_is_none(tmp_path, capsys):
     from netdsl.cli import main
 
     spec = tmp_path / "tiny.net"
     spec.write_text(SPEC, encoding="utf-8")
-    assert main(["bench", str(spec), "--batch", "2", "--repeats", "1"]) == 0
-    out = capsys.readouterr().out
-    assert "| eager forward | tiny | 2 |" in out and "torch " in out
+    assert main(["bench", str(spec), "--batch", "2", "--repeats", "1"]) == 1
+    captured = capsys.readouterr()
+    assert "tiny has no reference implementation" in captured.err and "eager" not in captured.out
 
 
 def test_bench_engines_runs_each_engine_in_its_own_process(tmp_path, capsys):

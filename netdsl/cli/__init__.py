@@ -148,16 +148,38 @@ def _commands() -> list[Command]:
     return rows
 
 
+# One line each `--help` ends with: a command a newcomer can paste as it is.
+EXAMPLES = {
+    "netdsl": "netdsl build resnet152",
+    "build": "netdsl build resnet50 num_classes=10 -o resnet50.onnx",
+    "check": "netdsl check googlenet --sizes 32:512",
+    "show": "netdsl show resnet18 --format json",
+    "summary": "netdsl summary vgg16 --format markdown",
+    "compare": "netdsl compare alexnet vgg16 googlenet resnet152",
+    "graph": "netdsl graph googlenet -o googlenet.svg",
+    "list": "netdsl list",
+    "bench": "netdsl bench resnet50 --batch 8",
+    "fmt": "netdsl fmt --check specs/*.net",
+    "view": "netdsl view resnet18",
+}
+
+
 def _parser() -> argparse.ArgumentParser:
     from .. import __version__
+    from .completion import SHELLS, CompletionAction
 
     parser = argparse.ArgumentParser(prog="netdsl", description="Compile .net network specs "
-                                     "to PyTorch.")
+                                     "to PyTorch.", epilog=f"example: {EXAMPLES['netdsl']}")
     parser.add_argument("--version", action="version", version=f"netdsl {__version__}")
+    parser.add_argument("--completion", choices=SHELLS, action=CompletionAction,
+                        help="print a shell completion script (eval \"$(netdsl --completion "
+                        "bash)\")")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, help_text, setup, run in _commands():
         sub = commands.add_parser(name, help=help_text, description=help_text)
         setup(sub)
+        if name in EXAMPLES:  # a command may set its own epilog (sweep does)
+            sub.epilog = f"example: {EXAMPLES[name]}"
         sub.set_defaults(run=run)
     return parser
 

@@ -174,7 +174,7 @@ def _run_compare(args: argparse.Namespace) -> int:
                      human_bytes(s.training_bytes()), str(s.depth), _side(s.feature_rf)])
     notes = [f"batch {args.batch}, {args.dtype}; params, MACs and activations at inference "
              "(auxiliary classifiers off); depth in weight layers; RF of the final features",
-             *_conventions()]
+             *_aux_notes(summaries), *_conventions()]
     if args.format == "markdown":
         lines = ["| " + " | ".join(r) + " |" for r in rows]
         lines.insert(1, "|---" + "|---:" * (len(_COMPARE) - 1) + "|")
@@ -188,6 +188,13 @@ def _run_compare(args: argparse.Namespace) -> int:
             print("  ".join("-" * w for w in widths))
     print("\n".join(["", *notes]))
     return 0
+
+
+def _aux_notes(summaries) -> list[str]:
+    """Which parameter count is shown, for each network with auxiliary classifiers."""
+    return [f"{s.network}: params shown without its auxiliary classifiers, "
+            f"{s.inference()['params']:,}; with them (training) {s.total_params:,}"
+            for s in summaries if s.total_params != s.inference()["params"]]
 
 
 def _compare_record(s, spec: str) -> dict:

@@ -292,6 +292,7 @@ def _run_bench(args: argparse.Namespace) -> int:
     batches = args.batch or [1, 8]
     if args.engines:
         return _run_engines(args, graph, batches)
+    _require_reference(graph)
     console = Console(stderr=True)
     rows: list[Row] = []
     with Progress(console=console, transient=True) as progress:
@@ -308,6 +309,21 @@ def _run_bench(args: argparse.Namespace) -> int:
                                        **params)
     print("\n".join(header()) + "\n\n" + table(rows))
     return 0
+
+
+def _require_reference(graph) -> None:
+    """Refuses to time a network that torchvision does not have: its only reference would be
+    the module itself, and the ratio would measure noise."""
+    import torchvision
+
+    from ..errors import BuildError
+
+    if not callable(getattr(torchvision.models, graph.name, None)):
+        raise BuildError(f"{graph.name} has no reference implementation to compare against",
+                         graph.input.span, notes=(
+                             "netdsl bench times a network against torchvision's model of the "
+                             "same name (resnet50, vgg16, googlenet, inception_v3, ...)",
+                             "--engines ENGINE ... times this network on several engines"))
 
 
 def _run_engines(args: argparse.Namespace, graph, batches: list[int]) -> int:

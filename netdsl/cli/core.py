@@ -87,17 +87,38 @@ def _run_build(args: argparse.Namespace) -> int:
 
     if args.output:
         export.check_output(Path(args.output))
-    torch.manual_seed(args.seed)
-    model = emit.build_module(graph)
-    if args.weights:
-        from ..torch.pretrained import load_pretrained
+    with status(f"building {graph.name}"):
+        torch.manual_seed(args.seed)
+        model = emit.build_module(graph)
+        if args.weights:
+            from ..torch.pretrained import load_pretrained
 
-        load_pretrained(model, graph, args.weights)
+            load_pretrained(model, graph, args.weights)
     built = time.perf_counter() - started
     model.eval()
     x = torch.randn(args.batch, *graph.input.shape)
+    with status(f"running {graph.name}" + (" (compiling first)" if args.optimize else "")):
+        run, y, ran = _smoke_run(model, x, args.optimize)
+    rows = [("input", fmt_shape(tuple(x.shape))), ("output", fmt_shape(tuple(y.shape))),
+            ("params", f"{sum(p.numel() for p in model.parameters()):,}"),
+            *([("weights", str(model.netdsl_weights))] if args.weights else []),
+            ("built in", f"{built:.2f} s"), ("forward", f"{ran:.3f} s"),
+            *([("compiled in", f"{run.compile_seconds:.1f} s")] if args.optimize else [])]
+    if args.output:
+        with status(f"saving {args.output}"):
+            export.save(model, graph, Path(args.output), x, dynamic=args.dynamic)
+        rows.append(("saved", args.output))
+    print_summary(f"{graph.name} ({args.spec})", rows)
+    return 0
+
+
+def _smoke_run(model, x, optimize: bool):
+    """One forward pass (of the optimised module when asked): the module run, its output and
+    the seconds the pass took (compiling excluded)."""
+    import torch
+
     run = model
-    if args.optimize:
+    if optimize:
         from ..torch.optimize import optimize_module
 
         run = optimize_module(model)
@@ -106,21 +127,38 @@ def _run_build(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     with torch.no_grad():
         y = run(x)
-    ran = time.perf_counter() - started
-    params = sum(p.numel() for p in model.parameters())
-    print(f"{graph.name} ({args.spec})")
-    print(f"  input   {fmt_shape(tuple(x.shape))}")
-    print(f"  output  {fmt_shape(tuple(y.shape))}")
-    print(f"  params  {params:,}")
-    if args.weights:
-        print(f"  weights {model.netdsl_weights}")
-    print(f"  built in {built:.2f} s, forward {ran:.3f} s")
-    if args.optimize:
-        print(f"  optimised: compiled in {run.compile_seconds:.1f} s")
-    if args.output:
-        export.save(model, graph, Path(args.output), x, dynamic=args.dynamic)
-        print(f"  saved   {args.output}")
-    return 0
+    return run, y, time.perf_counter() - started
+
+
+def status(message: str):
+    """A spinner on stderr while long work runs (a terminal only: logs stay clean)."""
+    import contextlib
+    import sys
+
+    if not sys.stderr.isatty():
+        return contextlib.nullcontext()
+    from rich.console import Console
+
+    return Console(stderr=True).status(message)
+
+
+def print_summary(title: str, rows: list[tuple[str, str]]) -> None:
+    """Label/value rows as a rich table; values are Text, never markup (a file name may hold
+    brackets)."""
+    import sys
+
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=Text(title), title_justify="left", box=None, show_header=False,
+                  padding=(0, 1))
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for label, value in rows:
+        table.add_row(Text(label), Text(value))
+    # a pipe or log gets whole lines (a long output path is not cut at 80 columns)
+    Console(width=None if sys.stdout.isatty() else 1000).print(table)
 
 
 COMMANDS: list[Command] = [
