@@ -3,6 +3,7 @@ that is not the clone, networks are found by name and family files import."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -29,9 +30,12 @@ def venv(tmp_path_factory) -> Path:
     (wheel,) = (root / "dist").glob("netdsl-*.whl")
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip",
                     str(root / "env")], check=True, timeout=120)
+    # no PYTHONPATH: pip asks the new environment what it has, and a clone on PYTHONPATH
+    # would answer "netdsl is already installed"
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     subprocess.run([sys.executable, "-m", "pip", "--python", str(root / "env/bin/python"),
-                    "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True,
-                   capture_output=True, timeout=600)
+                    "install", "-q", "--no-deps", "--no-index", "--force-reinstall", str(wheel)],
+                   check=True, capture_output=True, timeout=600, env=clean)
     return root / "env"
 
 
