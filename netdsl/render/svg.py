@@ -9,7 +9,7 @@ from xml.sax.saxutils import escape, quoteattr
 from ..errors import NetDSLError
 from .graph import Picture
 
-CHAR_W, LINE_H, PAD, GAP = 6.6, 14.0, 8.0, 40.0  # 11px Helvetica, roughly
+CHAR_W, LINE_H, PAD, GAP = 6.6, 14.0, 8.0, 56.0  # 11px Helvetica, roughly
 
 
 class _View:
@@ -75,7 +75,8 @@ def to_svg(pic: Picture) -> str:
 
     body = _clusters(pic, vertices, left, top)
     for edge, e in zip(pic.edges, edges, strict=True):
-        points = e.view.points or [vertices[edge.src].view.xy, vertices[edge.dst].view.xy]
+        points = _clip(e.view.points or [vertices[edge.src].view.xy, vertices[edge.dst].view.xy],
+                       vertices[edge.src].view, vertices[edge.dst].view)
         dash = ' stroke-dasharray="4 3"' if edge.dashed else ""
         body.append(f'<polyline points="{" ".join(at(x, y) for x, y in points)}" fill="none" '
                     f'stroke="#555555" marker-end="url(#arrow)"{dash}/>')
@@ -97,6 +98,26 @@ def to_svg(pic: Picture) -> str:
         f'{escape(pic.title)}</text>', *body, "</svg>"]) + "\n"
 
 
+def _clip(points, src, dst) -> list[tuple[float, float]]:
+    """The route from border to border (grandalf routes centre to centre), so that the arrow
+    head shows at the destination box's edge."""
+    points = [tuple(p) for p in points]
+    points[0] = _border(src, points[1])
+    points[-1] = _border(dst, points[-2])
+    return points
+
+
+def _border(view, toward) -> tuple[float, float]:
+    """Where the line from ``view``'s centre toward a point leaves its rectangle."""
+    (cx, cy), (x, y) = view.xy, toward
+    dx, dy = x - cx, y - cy
+    if dx == 0 and dy == 0:
+        return cx, cy
+    scale = min(view.w / 2 / abs(dx) if dx else float("inf"),
+                view.h / 2 / abs(dy) if dy else float("inf"))
+    return cx + dx * min(scale, 1.0), cy + dy * min(scale, 1.0)
+
+
 def _box(box, view, left: float, top: float) -> list[str]:
     x, y = view.xy[0] - view.w / 2 - left, view.xy[1] - view.h / 2 - top
     dash = ' stroke-dasharray="4 3"' if box.dashed else ""
@@ -112,15 +133,19 @@ def _clusters(pic: Picture, vertices, left: float, top: float) -> list[str]:
     """A rounded frame around each block's boxes, labelled with the block's path; outer
     blocks first, so inner frames are drawn over them."""
     out = []
-    for path in pic.clusters():
+    paths = pic.clusters()
+    for path in paths:
         inside = [vertices[b.id].view for b in pic.boxes
                   if b.cluster == path or b.cluster.startswith(path + ".")]
-        depth = path.count(".")
-        pad = 3 * PAD - 2 * min(depth, 2)
+        # levels of clusters inside this one: each outer frame leaves room above the inner
+        # frames' labels for its own
+        below = max((p.count(".") - path.count(".") for p in paths if p.startswith(path + ".")),
+                    default=0)
+        pad = PAD * (1 + below)
         x0 = min(v.xy[0] - v.w / 2 for v in inside) - pad - left
-        y0 = min(v.xy[1] - v.h / 2 for v in inside) - pad - LINE_H - top
+        y0 = min(v.xy[1] - v.h / 2 for v in inside) - PAD / 2 - LINE_H * (1 + below) - top
         x1 = max(v.xy[0] + v.w / 2 for v in inside) + pad - left
-        y1 = max(v.xy[1] + v.h / 2 for v in inside) + pad - top
+        y1 = max(v.xy[1] + v.h / 2 for v in inside) + PAD / 2 - top  # within the gap
         out += [f'<rect x="{x0:.1f}" y="{y0:.1f}" width="{x1 - x0:.1f}" height="{y1 - y0:.1f}" '
                 'rx="8" fill="none" stroke="#999999"/>',
                 f'<text x="{x0 + 4:.1f}" y="{y0 + LINE_H - 2:.1f}" font-size="10" '
