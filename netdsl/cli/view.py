@@ -21,11 +21,13 @@ def _setup(parser: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from ..torch import view
+    from .core import status
 
     graph = compile_spec(args)
     with tempfile.TemporaryDirectory(prefix="netdsl-view-") as folder:
         path = Path(args.output) if args.output else Path(folder) / f"{graph.name}.onnx"
-        view.write_onnx(graph, path)
+        with status(f"exporting {graph.name} to ONNX"):
+            view.write_onnx(graph, path)
         host, port = view.serve(path, args.port, browse=not args.no_browser)
         print(f"Netron shows {graph.name} at http://{host}:{port} (Ctrl-C stops it)")
         try:
