@@ -223,3 +223,10 @@ class RegistrationError(NetDSLError):
     """A malformed op record, or a plugin that registers a name already taken or fails to load."""
 
     code = "E020"
+
+
+class ModuleImportError(NetDSLError):
+    """A PyTorch module that ``netdsl import`` cannot express: a layer with no netdsl op, or
+    data-dependent control flow. Points into the traced code of the module."""
+
+    code = "E011"

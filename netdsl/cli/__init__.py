@@ -138,7 +138,7 @@ def fmt_shape(shape) -> str:
 
 
 # Modules of netdsl.cli that define commands; each must import quickly (no torch at import).
-GROUPS = ["core", "analyse", "bench", "format", "sweep", "view"]
+GROUPS = ["core", "analyse", "bench", "format", "sweep", "view", "importer"]
 
 
 def _commands() -> list[Command]:
