@@ -32,6 +32,7 @@ CASES = [
     ("alexnet", lambda: tv.alexnet(), 64),
     ("googlenet", lambda: tv.googlenet(init_weights=True), 64),
     ("inception_v3", lambda: tv.inception_v3(init_weights=True), 299),
+    ("mobilenet_v2", lambda: tv.mobilenet_v2(), 32),
     ("inception_v4", lambda: timm.create_model("inception_v4"), 75),
     ("inception_resnet_v2", lambda: timm.create_model("inception_resnet_v2"), 75),
 ]
@@ -71,6 +72,7 @@ READABLE = [
     ("vgg16", ["vgg16.net", "vgg_family.net"]),
     ("googlenet", ["googlenet.net"]),
     ("inception_v3", ["inception_v3.net"]),
+    ("mobilenet_v2", ["mobilenet_v2.net"]),
     ("inception_v4", ["inception_v4.net"]),
     ("inception_resnet_v2", ["inception_resnet_v2.net"]),
 ]
@@ -103,13 +105,15 @@ def test_an_op_without_a_record_is_a_named_error():
         from_module(_WithCustomOp(), (3, 16, 16))
     error = caught.value
     assert error.code == "E011"
-    assert "act (fx node 'erf')" in error.message and "'erf' has no netdsl op" in error.message
+    assert "module 'act' (_Erf), fx node 'erf'" in error.message
+    assert "'erf' has no netdsl op" in error.message
     assert error.span is not None and "torch.erf" in error.span.source.line(error.span.line)
 
 
 def test_a_layer_class_without_a_record_is_a_named_error():
     model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.LayerNorm([8, 14, 14]))
-    with pytest.raises(ModuleImportError, match=r"1 \(fx node '_1'\).*LayerNorm has no netdsl op"):
+    with pytest.raises(ModuleImportError,
+                       match=r"module '1' \(LayerNorm\), fx node '_1'.*LayerNorm has no netdsl op"):
         from_module(model, (3, 16, 16))
 
 
@@ -152,3 +156,28 @@ def test_cli_refuses_bad_names_and_writes_nothing(tmp_path):
         done = _cli("import", module, "-o", "net.net", cwd=tmp_path)
         assert done.returncode == 1 and "error:" in done.stderr, done.stderr
     assert not (tmp_path / "net.net").exists()
+
+
+def _blurred():
+    sys.path.insert(0, str(ROOT / "examples" / "plugin"))
+    try:
+        from netdsl_blurpool import RECORD
+        from netdsl_blurpool.layers import BlurPool
+    finally:
+        sys.path.pop(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), BlurPool(8, stride=2),
+                          nn.Flatten(), nn.Linear(8 * 8 * 8, 10))
+    return RECORD, model
+
+
+def test_a_plugin_layer_imports_once_its_record_is_registered():
+    record, model = _blurred()
+    with pytest.raises(ModuleImportError, match=r"module '2' \(BlurPool\), fx node '_2_filter'"):
+        from_module(model, (3, 16, 16))
+    netdsl.register_op(record)
+    try:
+        text = from_module(model, (3, 16, 16), "blurred")
+        assert "blurpool" in text
+        load_and_compare(netdsl.build(text), model, torch.randn(2, 3, 16, 16))
+    finally:
+        netdsl.unregister_op(record.name)

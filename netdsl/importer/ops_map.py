@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..ir.ops import Size
+from ..ir.ops import OPS, Size
+from ..ir.record import TorchModule
 
 
 class Unsupported(Exception):
@@ -185,6 +186,18 @@ def lookup(cls: type):
     if "timm" in sys.modules and cls.__module__.startswith("timm.") \
             and cls.__name__ == "BatchNormAct2d":
         return ("bn", _bn_act)
+    return _registered(cls)
+
+
+def _registered(cls: type):
+    """A plugin's op whose record emits exactly this class: its parameters are read from the
+    module's attributes of the same names (the convention docs/plugins.md states)."""
+    path = f"{cls.__module__}.{cls.__qualname__}"
+    for record in OPS.values():
+        if isinstance(record.torch, TorchModule) and record.torch.cls == path:
+            def read(m, params=record.params) -> Attrs:
+                return {p.name: getattr(m, p.name) for p in params if hasattr(m, p.name)}
+            return record.name, read
     return None
 
 

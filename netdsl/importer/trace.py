@@ -119,8 +119,11 @@ class _Convert:
             text = lines[number - 1]
             start = len(text) - len(text.lstrip()) + 1
             span = Span(self.source, number, start, number, len(text) + 1)
-        where = scope or "the top-level module"
-        return ModuleImportError(f"{where} (fx node '{node.name}'): {message}", span)
+        cls = getattr(self.classes.get(scope), "__name__", "?")
+        where = f"module '{scope}' ({cls})" if scope else "the top-level module"
+        return ModuleImportError(f"{where}, fx node '{node.name}': {message}", span,
+                                 notes=("a module class netdsl does not know is traced "
+                                        "through; a plugin's op record makes it one layer",))
 
     def value(self, node: fx.Node, arg) -> int:
         if not isinstance(arg, fx.Node) or arg not in self.of:
