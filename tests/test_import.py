@@ -132,6 +132,13 @@ def test_data_dependent_control_flow_is_a_named_error():
         from_module(_DataDependent(), (3, 16, 16))
 
 
+def test_weights_the_spec_could_not_hold_are_a_named_error():
+    model = nn.Sequential(nn.Sequential(nn.Conv2d(3, 8, 3)), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(8 * 14 * 14, 4))
+    with pytest.raises(ModuleImportError, match="would not hold the weights of '0.0'"):
+        from_module(model, (3, 16, 16))
+
+
 def _cli(*args: str, cwd) -> subprocess.CompletedProcess:
     code = "import sys; from netdsl.cli import main; sys.exit(main())"
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,

@@ -76,15 +76,15 @@ def _avgpool(m: nn.AvgPool2d) -> Attrs:
             "count_pad": m.count_include_pad}
 
 
-def _adaptive(op: str) -> Callable[[object], tuple[str, Attrs]]:
+def _adaptive(pool: str) -> Callable[[object], tuple[str, Attrs]]:
     """``gap`` when the output is 1x1, else the adaptive pool with its size."""
     def read(size) -> tuple[str, Attrs]:
         size = _pair(size)
         if None in size:
             raise Unsupported("an adaptive pool that keeps one dimension (None)")
-        if op == "adaptive_avgpool" and size == (1, 1):
+        if pool == "adaptive_avgpool" and size == (1, 1):
             return "gap", {}
-        return op, {"size": size}
+        return pool, {"size": size}
     return read
 
 

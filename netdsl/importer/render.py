@@ -97,8 +97,10 @@ class Writer:
 
     def layer(self, e: Layer) -> list:
         attrs = dict(e.attrs)
-        if e.op in ("maxpool", "avgpool") and attrs.get("stride") == attrs.get("kernel"):
-            del attrs["stride"]  # netdsl's default: the stride is the kernel
+        params = {p.name: p for p in OPS[e.op].params}
+        if "stride" in params and params["stride"].default is None \
+                and attrs.get("stride") == attrs.get("kernel"):
+            del attrs["stride"]  # a pool's default stride: its kernel
         out: list = [e.op, "("]
         for p in OPS[e.op].params:
             if p.name not in attrs:

@@ -72,6 +72,7 @@ def _wrap_piece(piece: str, width: int) -> list[str]:
 
 def write(structure: Structure, name: str, input_shape: tuple[int, ...]) -> str:
     writer = Writer(structure)
+    writer.names.add(name)  # a block may not take the network's name
     writer.make_blocks()
     lines: list[str] = []
     for block in writer.blocks:

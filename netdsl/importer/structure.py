@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import ModuleImportError
+from ..ir.ops import OPS
 from .trace import Item, Traced
 
 IN = "<in>"  # the unit key of a scope's input value
@@ -100,7 +101,7 @@ class Structure:
 
     @staticmethod
     def inside(item: Item, qualname: str, depth: int) -> bool:
-        return qualname == "" and item.op != "input" or (
+        return qualname == "" and item.id != 0 or (  # item 0 is the input
             len(item.path) >= depth and depth > 0 and item.path[depth - 1] == qualname)
 
     @staticmethod
@@ -199,7 +200,7 @@ class _ScopeView:
         return min(common, key=lambda u: self.rank[u])
 
     def fork(self, v, consumers: list, join) -> object:
-        if not isinstance(join, int) or self.owner.items[join].op not in ("concat", "add"):
+        if not isinstance(join, int) or OPS[self.owner.items[join].op].arity != -1:
             raise self.error(join, "branches that do not meet at one concat or add")
         branches = []
         consumers = list(consumers)

@@ -40,6 +40,11 @@ class Traced:
     classes: dict[str, type] = field(default_factory=dict)  # scope qualname -> module class
 
 
+def fx_kind(node: fx.Node) -> str:
+    """What an fx node does (``call_module``, ``output``, ...): fx's ``op``, not a netdsl op."""
+    return node.op
+
+
 class _Tracer(fx.Tracer):
     """Keeps netdsl's layers whole (leaves) and remembers where tracing was when it failed."""
 
@@ -99,7 +104,7 @@ class _Convert:
     def run(self) -> Traced:
         output = None
         for node in self.gm.graph.nodes:
-            if node.op == "output":
+            if fx_kind(node) == "output":
                 output = node.args[0]
             else:
                 self.node(node)
@@ -135,7 +140,7 @@ class _Convert:
         for qualname, (_, cls) in stack.items():
             self.classes[qualname] = cls
         path = tuple(stack)
-        return path[:-1] if node.op == "call_module" else path
+        return path[:-1] if fx_kind(node) == "call_module" else path
 
     def add(self, node: fx.Node, op: str, attrs: dict, inputs: list[int], **extra) -> None:
         meta = node.meta.get("tensor_meta")
@@ -145,16 +150,16 @@ class _Convert:
         self.of[node] = item.id
 
     def node(self, node: fx.Node) -> None:
-        if node.op == "placeholder":
+        if fx_kind(node) == "placeholder":
             if self.items:
                 raise self.fail(node, "a second input (netdsl networks take one tensor)", "")
             return self.add(node, "input", {}, [])
         scope = self.scopes(node)
-        where = node.target if node.op == "call_module" else (scope[-1] if scope else "")
+        where = node.target if fx_kind(node) == "call_module" else (scope[-1] if scope else "")
         try:
-            if node.op == "call_module":
+            if fx_kind(node) == "call_module":
                 return self.module(node)
-            if node.op in ("call_function", "call_method"):
+            if fx_kind(node) in ("call_function", "call_method"):
                 return self.function(node)
             raise Unsupported(f"'{node.op}' nodes (reading {node.target!r})")
         except Unsupported as error:
@@ -183,7 +188,7 @@ class _Convert:
             op, attrs = attrs
         # a stateless module keeps its name unless it is called more than once
         stateful = any(True for _ in m.parameters()) or any(True for _ in m.buffers()) or \
-            sum(n.target == node.target for n in node.graph.nodes if n.op == "call_module") == 1
+            sum(n.target == node.target for n in node.graph.nodes if fx_kind(n) == "call_module") == 1
         self.add(node, op, attrs, [source], name=node.target, stateful=stateful)
 
     def function(self, node: fx.Node) -> None:
