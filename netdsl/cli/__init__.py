@@ -161,6 +161,7 @@ EXAMPLES = {
     "bench": "netdsl bench resnet50 --batch 8",
     "fmt": "netdsl fmt --check specs/*.net",
     "view": "netdsl view resnet18",
+    "import": "netdsl import torchvision:resnet50 -o resnet50.net",
 }
 
 
