@@ -219,6 +219,13 @@ class BuildError(NetDSLError):
     code = "E010"
 
 
+class ModuleNameError(SpecNameError):
+    """A label that cannot name a torch module ('.', empty, an ``nn.Module`` attribute such
+    as ``forward``), or two modules given the same name in one scope."""
+
+    code = "E011"
+
+
 class RegistrationError(NetDSLError):
     """A malformed op record, or a plugin that registers a name already taken or fails to load."""
 

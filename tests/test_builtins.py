@@ -39,9 +39,11 @@ def test_inception_still_takes_a_users_unit_when_asked():
 
 @pytest.mark.parametrize(("call", "message", "note"), [
     ("stack(relu, 2, n=3)", "'n' is given both by position and by name", None),
-    ("stack(relu)", "stack needs a value for 'n'", "stack(layers, n)"),
-    ("stack(relu, 2, 3)", "stack takes at most 2 arguments, got 3", "stack(layers, n)"),
-    ("stack(relu, count=2)", "stack has no parameter 'count'", "stack takes: layers, n"),
+    ("stack(relu)", "stack needs a value for 'n'", "stack(layers, n, names=none, start=1)"),
+    ('stack(relu, 2, "l{}", 1, 5)', "stack takes at most 4 arguments, got 5",
+     "stack(layers, n, names, start)"),
+    ("stack(relu, count=2)", "stack has no parameter 'count'",
+     "stack takes: layers, n, names, start"),
     ("residual(relu, shortcutt=project)", "residual has no parameter 'shortcutt'",
      "did you mean 'shortcut'?"),
     ("residual()", "residual needs a value for 'body'",

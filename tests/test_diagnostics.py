@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 FOLDER = ROOT / "tests" / "diagnostics"
 CASES = sorted(FOLDER.glob("*.net"))
 CODES = {"syntax": "E001", "name": "E002", "arg": "E003", "type": "E004", "shape": "E005",
-         "import": "E006", "limit": "E007", "recursion": "E008", "override": "E009"}
+         "import": "E006", "limit": "E007", "recursion": "E008", "override": "E009",
+         "module": "E011"}
 HEAD = re.compile(r"^(?P<file>[^\n]+?):(?P<line>\d+):(?P<column>\d+): error: (?P<message>.+)$")
 
 

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .. import limits
-from ..errors import Span, SpecArgumentError, SpecLimitError, SpecTypeError
+from ..errors import ModuleNameError, Span, SpecArgumentError, SpecLimitError, SpecTypeError
 from ..ir.ops import OPS, OpRecord, Size, Symbol, describe
 from ..syntax import tree as ast
 from .binder import bind_names
 from .evaluate import evaluate, number, truth
-from .naming import Context
+from .naming import Context, check_label
 from .values import BlockValue, Env, ReduceCount
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -83,13 +83,46 @@ def _stack(lw: Lowerer, a: dict, call: ast.Node, env: Env, x: int, ctx: Context)
     if count > limits.MAX_NODES:
         raise SpecLimitError(f"stack of {count:,} copies exceeds the limit of {limits.MAX_NODES:,} "
                              "layers", args[1].span)
+    names, start = _copy_names(a, env)
     for i in range(count):
         before = len(lw.nodes)
-        x = lw.lower(args[0], env, x, ctx)
+        try:
+            if names is None:
+                x = lw.lower(args[0], env, x, ctx)
+            else:  # each copy its own labelled scope: denselayer1, denselayer2, ...
+                label = names.replace("{}", str(start + i))
+                check_label(label, a["names"].span)
+                x = lw.scoped(label, ctx, lambda c, x=x: lw.lower(args[0], env, x, c),
+                              a["names"].span)
+        except ModuleNameError as error:
+            if i == 0 or names is not None:
+                raise
+            raise error.within('stack repeats its layers in one scope, so a label inside '
+                               'them is taken twice: name the copies with '
+                               'stack(..., names="copy{}")') from None
         if i == 0 and before + (len(lw.nodes) - before) * count > limits.MAX_NODES:  # fail now, not later
             raise SpecLimitError(f"stack of {count:,} copies of {len(lw.nodes) - before:,} layers "
                                  f"exceeds the limit of {limits.MAX_NODES:,} layers", args[1].span)
     return x
+
+
+def _copy_names(a: dict, env: Env) -> tuple[str | None, int]:
+    """stack's ``names="denselayer{}"`` (``{}`` is the copy's number, from ``start=1``)."""
+    if "names" not in a:
+        if "start" in a:
+            raise SpecArgumentError("stack's start= numbers named copies; give names= too",
+                                    a["start"].span)
+        return None, 1
+    names = evaluate(a["names"], env)
+    if not isinstance(names, str) or names.count("{}") != 1:
+        raise SpecTypeError(f"stack's names must be a string with one '{{}}' for the copy's "
+                            f"number, found {describe(names)}", a["names"].span,
+                            notes=('stack(denselayer(32), 6, names="denselayer{}")',))
+    start = evaluate(a["start"], env) if "start" in a else 1
+    if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+        raise SpecTypeError(f"stack's start must be a whole number of at least 0, found "
+                            f"{describe(start)}", a["start"].span)
+    return names, start
 
 
 def _residual(lw: Lowerer, kwargs: dict, call: ast.Node, env: Env, x: int, ctx: Context) -> int:
@@ -194,7 +227,9 @@ def _inception_steps(lw: Lowerer, env: Env, key, counts, stride, unit) -> list:
 
 # name: (handler, signature, doc)
 BUILTINS: dict[str, tuple[Callable, Signature, str]] = {
-    "stack": (_stack, Signature(("layers", "n")), "stack(layers, n): layers repeated n times"),
+    "stack": (_stack, Signature(("layers", "n"), (("names", "none"), ("start", "1"))),
+              "stack(layers, n, names=none, start=1): layers repeated n times; "
+              'names="layer{}" labels each copy with its number'),
     "residual": (_residual, Signature(("body",), (("shortcut", "identity"), ("scale", "1"))),
                  "residual(body, shortcut=identity|project|layers, scale=1)"),
     "concat": (_branches("concat"), Signature((), (), "branches"),

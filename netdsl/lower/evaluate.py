@@ -33,6 +33,13 @@ def evaluate(node: ast.Node, env: Env) -> object:
         return arithmetic(node, env)
     if isinstance(node, ast.Compare):
         return compare(node, env)
+    if isinstance(node, ast.Logic):  # short-circuit: `d > 0 and c // d > 1` is safe
+        left = truth(node.left, env)
+        if left == (node.op == "or"):
+            return left
+        return truth(node.right, env)
+    if isinstance(node, ast.Not):
+        return not truth(node.operand, env)
     if isinstance(node, ast.Cond):
         branch = node.then if truth(node.test, env) else node.otherwise
         return evaluate(branch, env)

@@ -33,7 +33,7 @@ from ..syntax import tree as ast
 from .binder import _where, bind_names, bind_op, keywords
 from .builtins import bind
 from .evaluate import evaluate, resolve, truth
-from .naming import Context, _Pending, _Scope
+from .naming import Context, _Pending, _Scope, check_label, label_span
 from .values import BlockValue, Builtin, Env, NetworkValue, Thunk
 from .values import name_span as _name_span
 
@@ -65,15 +65,20 @@ class Lowerer:
             ctx.scope.adopt(node, None)
         return node.id
 
-    def scoped(self, label: str | None, ctx: Context, lower: Callable[[Context], int]) -> int:
-        """Lowers into a fresh scope, then files it (or its single element) under ``label``."""
+    def scoped(self, label: str | None, ctx: Context, lower: Callable[[Context], int],
+               where: Span | None = None) -> int:
+        """Lowers into a fresh scope, then files it under ``label`` (``where`` wrote it).
+
+        A scope holding a single unlabelled element is replaced by it: ``fc: fc(10)`` is the
+        module ``fc`` and ``conv3x3(64)`` a conv, but ``outer: (inner: x)`` is ``outer.inner``."""
         child = _Scope(None)
         out = lower(Context(child, ctx.trace, ctx.blocks, ctx.project_target))
-        # a labelled single element keeps its label: `outer: (inner: x)` is outer.inner
-        if len(child.elements) == 1 and child.elements[0].name.isdigit():
-            ctx.scope.adopt(child.elements[0], label)
+        # a labelled single element keeps its label: `outer: (inner: x)` is outer.inner, and
+        # an unlabelled block holding one labelled layer keeps it as its child (MobileNetV2)
+        if len(child.elements) == 1 and not child.elements[0].labelled:
+            ctx.scope.adopt(child.elements[0], label, where)
         elif child.elements:
-            ctx.scope.adopt(child, label)
+            ctx.scope.adopt(child, label, where)
         return out
 
     def lower(self, node: ast.Node, env: Env, x: int, ctx: Context) -> int:
@@ -88,7 +93,9 @@ class Lowerer:
                 x = self.lower(item, env, x, ctx)
             return x
         if isinstance(node, ast.Label):
-            return self.scoped(node.name, ctx, lambda c: self.lower(node.body, env, x, c))
+            where = label_span(node)
+            check_label(node.name, where)
+            return self.scoped(node.name, ctx, lambda c: self.lower(node.body, env, x, c), where)
         if isinstance(node, ast.Cond):
             branch = node.then if truth(node.test, env) else node.otherwise
             return self.lower(branch, env, x, ctx)

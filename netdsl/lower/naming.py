@@ -8,23 +8,102 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import Span
+from ..errors import ModuleNameError, Span
 from ..syntax import tree as ast
+
+# Names an nn.Module already has (methods, instance attributes such as `training` and
+# `_modules`; torch 2.x's dir(nn.Module) and vars(nn.Module()) without the dunders, which are
+# refused as a family), and the two the generated class adds: a child module of one of these
+# names cannot be registered (add_module raises KeyError). tests/test_names.py checks that
+# the installed torch adds none.
+_ATTRIBUTES = """
+T_destination _apply _backward_hooks _backward_pre_hooks _buffers _call_impl
+_compiled_call_impl _forward_hooks _forward_hooks_always_called _forward_hooks_with_kwargs
+_forward_pre_hooks _forward_pre_hooks_with_kwargs _get_backward_hooks
+_get_backward_pre_hooks _get_name _is_full_backward_hook _load_from_state_dict
+_load_state_dict_post_hooks _load_state_dict_pre_hooks _maybe_warn_non_full_backward_hook
+_modules _named_members _non_persistent_buffers_set _parameters
+_register_load_state_dict_pre_hook _register_state_dict_hook _replicate_for_data_parallel
+_save_to_state_dict _slow_forward _state_dict_hooks _state_dict_pre_hooks _version
+_wrapped_call_impl add_module apply bfloat16 buffers call_super_init children compile cpu
+cuda double dump_patches eval extra_repr float forward get_buffer get_extra_state
+get_parameter get_submodule half ipu load_state_dict modules mtia named_buffers
+named_children named_modules named_parameters parameters register_backward_hook
+register_buffer register_forward_hook register_forward_pre_hook
+register_full_backward_hook register_full_backward_pre_hook
+register_load_state_dict_post_hook register_load_state_dict_pre_hook register_module
+register_parameter register_state_dict_post_hook register_state_dict_pre_hook
+requires_grad_ set_extra_state set_submodule share_memory state_dict to to_empty train
+training type xpu zero_grad
+reset_parameters netdsl_graph
+"""
+MODULE_ATTRIBUTES = frozenset(_ATTRIBUTES.split())
+
+
+def module_name_problem(name: str) -> tuple[str, str] | None:
+    """Why ``name`` cannot name a torch module, and what to do (None when it can)."""
+    if not name:
+        return "a module name cannot be empty", "write a name between the quotes"
+    if "." in name:
+        return ("a module name cannot contain '.' (it separates the parts of a path)",
+                'nest labels for a path: layer1: ("0": ...)')
+    if not name.isprintable():
+        return "a module name cannot contain control characters", "use printable characters"
+    if name in MODULE_ATTRIBUTES or (name.startswith("__") and name.endswith("__")):
+        return (f"'{name}' is an attribute every nn.Module has",
+                f"choose another name, such as '{name.strip('_')}_'")
+    return None
+
+
+def check_label(name: str, span: Span) -> None:
+    problem = module_name_problem(name)
+    if problem is not None:
+        raise ModuleNameError(f"label '{name}' cannot name a module: {problem[0]}", span,
+                              notes=(problem[1],))
+
+
+def label_span(node: ast.Label) -> Span:
+    """Where a label writes its name (quotes included), for the caret."""
+    s = node.span
+    width = len(node.name) + (2 if s.source.line(s.line)[s.column - 1:s.column] == '"' else 0)
+    return Span(s.source, s.line, s.column, s.line, s.column + width)
 
 
 class _Scope:
-    """A module namespace under construction. Elements are nodes or child scopes."""
+    """A module namespace under construction. Elements are nodes or child scopes, each
+    named by its label or else by its position; ``labelled`` says which."""
 
-    __slots__ = ("parent", "name", "elements")
+    __slots__ = ("parent", "name", "elements", "labelled", "where", "names")
 
     def __init__(self, parent: _Scope | None):
         self.parent = parent
         self.name: str | None = None
+        self.labelled = False
+        self.where: Span | None = None  # the label or layer that named it
         self.elements: list[_Pending | _Scope] = []
+        self.names: dict[str, _Pending | _Scope] = {}
 
-    def adopt(self, element: _Pending | _Scope, label: str | None) -> None:
+    def adopt(self, element: _Pending | _Scope, label: str | None,
+              where: Span | None = None) -> None:
+        """Files ``element`` under ``label`` (or its position); a name already taken in this
+        scope is an error, never a module silently shared or dropped."""
+        name = label if label is not None else str(len(self.elements))
+        where = where or element.where
+        first = self.names.get(name)
+        if first is not None:
+            at = first.where
+            notes = (f"first used at {at.source.filename}:{at.line}:{at.column}",) \
+                if at is not None and at != where else ()
+            if label is None:
+                notes += ("an unlabelled layer is named by its position; a label that is a "
+                          "number takes that position's name",)
+            raise ModuleNameError(f"two modules in one scope are named '{name}'", where,
+                                  notes=(*notes, "give each module in a scope its own label"))
         element.parent = self
-        element.name = label if label is not None else str(len(self.elements))
+        element.name = name
+        element.labelled = label is not None
+        element.where = where
+        self.names[name] = element
         self.elements.append(element)
 
     def path(self) -> str:
@@ -38,13 +117,16 @@ class _Scope:
 class _Pending:
     """A node being built; becomes an immutable ir.Node once all names are known."""
 
-    __slots__ = ("id", "op", "inputs", "attrs", "span", "trace", "shape", "parent", "name")
+    __slots__ = ("id", "op", "inputs", "attrs", "span", "trace", "shape", "parent", "name",
+                 "labelled", "where")
 
     def __init__(self, id, op, inputs, attrs, span, trace, shape):
         self.id, self.op, self.inputs, self.attrs = id, op, inputs, attrs
         self.span, self.trace, self.shape = span, trace, shape
         self.parent: _Scope | None = None
         self.name: str | None = None
+        self.labelled = False
+        self.where: Span | None = span
 
     def full_name(self) -> str | None:
         if self.parent is None:

@@ -18,7 +18,7 @@ _TOKEN_NAMES = {
     "_NL": "end of line", "$END": "end of file", "PLUS": "'+'", "MINUS": "'-'", "MULOP": "'*'",
     "POW": "'**'", "COMPARE": "a comparison", "IMPORT": "'import'", "BLOCK": "'block'",
     "NETWORK": "'network'", "INLINE": "'inline'", "INPUT": "'input'", "INIT": "'init'",
-    "IF": "'if'", "ELSE": "'else'",
+    "IF": "'if'", "ELSE": "'else'", "AND": "'and'", "OR": "'or'", "NOT": "'not'",
 }
 _OPENERS = {"(": ")", "[": "]"}
 
@@ -88,34 +88,26 @@ def _character_error(source: Source, error: UnexpectedCharacters) -> SpecSyntaxE
     return SpecSyntaxError(f"unexpected character {shown}", span, notes=(hint,) if hint else ())
 
 
-_KEYWORDS = {"IMPORT", "BLOCK", "NETWORK", "INLINE", "INPUT", "INIT", "IF", "ELSE"}
+_KEYWORDS = {"IMPORT", "BLOCK", "NETWORK", "INLINE", "INPUT", "INIT", "IF", "ELSE", "AND", "OR",
+             "NOT"}
 RESERVED = sorted(_TOKEN_NAMES[k].strip("'") for k in _KEYWORDS)
-_NOT_OPERATORS = ("and", "or", "not")
 _LAST_WORD = re.compile(r"(?<![A-Za-z0-9_])([A-Za-z_][A-Za-z0-9_]*)\s*$")
 
 
 def _misused_word(source: Source, token: Token) -> SpecSyntaxError | None:
-    """Two mistakes the grammar reports far from their cause: a reserved word written as a
-    label (``block: conv(...)``, which inside brackets looked like an unclosed bracket), and
-    ``and``/``or``/``not`` (which looked like a missing arrow)."""
+    """A reserved word written as a label (``block: conv(...)``), which the grammar reports
+    far from its cause (inside brackets it looked like an unclosed bracket)."""
     line = source.line(token.line)
     before = _LAST_WORD.search(line[:token.column - 1])  # the word just before the token
     word, column = (token.value, token.column) if token.type in (*_KEYWORDS, "NAME") else \
         (before[1], before.start(1) + 1) if before else (None, 0)
-    if token.type == "NAME" and token.value not in _NOT_OPERATORS and before \
-            and before[1] == "not":
-        word, column = "not", before.start(1) + 1
     span = Span(source, token.line, column, token.line, column + len(word or ""))
-    if word in _NOT_OPERATORS:
-        return SpecSyntaxError(f"'{word}' is not an operator of netdsl yet", span,
-                               notes=("a condition is one comparison or true/false; nest "
-                                      "'x if a else y' to combine two",))
     after = line[column - 1 + len(word or ""):].lstrip()
     toplevel = column == 1 and word in ("import", "block", "inline", "network")
     if word in RESERVED and after.startswith(":") and not toplevel:
-        return SpecSyntaxError(f"'{word}' is a reserved word and cannot be a label", span,
-                               notes=(f"reserved words: {', '.join(RESERVED)}; choose another "
-                                      "label (quoted labels may come in a later version)",))
+        return SpecSyntaxError(f"'{word}' is a reserved word; quote it to use it as a label",
+                               span, expected=f'"{word}":', found=f"{word}:",
+                               notes=(f"reserved words: {', '.join(RESERVED)}",))
     return None
 
 

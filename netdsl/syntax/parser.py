@@ -54,7 +54,7 @@ class _Layout:
             if pending is not None and kind != "_ARROW":
                 yield pending
             pending = None
-            minus = minus + 1 if kind == "MINUS" else 0
+            minus = minus + 1 if kind in ("MINUS", "NOT") else 0
             if kind in ("LPAR", "LSQB"):
                 depth += 1
                 right.append(0)
@@ -163,6 +163,13 @@ class _Builder(Transformer):
         left, op, right = c
         return self._node(ast.Compare, c, op.value, left, right, children=(left, right))
 
+    def logic(self, c):
+        left, op, right = c
+        return self._node(ast.Logic, c, op.value, left, right, children=(left, right))
+
+    def not_test(self, c):
+        return self._node(ast.Not, c, c[1], children=(c[1],))
+
     def cond(self, c):
         then, _, test, _, otherwise = c
         return self._node(ast.Cond, c, then, test, otherwise, children=(then, test, otherwise))
@@ -183,7 +190,8 @@ class _Builder(Transformer):
         return self._node(ast.Chain, c, tuple(c), children=c)
 
     def label(self, c):
-        return self._node(ast.Label, c, c[0].value, c[1], children=(c[1],))
+        name = c[0].value[1:-1] if c[0].type == "STRING" else c[0].value
+        return self._node(ast.Label, c, name, c[1], children=(c[1],))
 
     def keyed(self, c):
         key = tuple(int(p) for p in c[0].value.split("x"))

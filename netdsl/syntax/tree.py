@@ -78,6 +78,20 @@ class Compare(Node):
 
 
 @dataclass(frozen=True, eq=False)
+class Logic(Node):
+    """``a and b``, ``a or b``: conditions, evaluated left to right as far as needed."""
+
+    op: str
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True, eq=False)
+class Not(Node):
+    operand: Node
+
+
+@dataclass(frozen=True, eq=False)
 class Cond(Node):
     """``then if test else otherwise``."""
 
@@ -114,7 +128,8 @@ class Chain(Node):
 
 @dataclass(frozen=True, eq=False)
 class Label(Node):
-    """``name: body``: the body's module (or scope of modules) is called ``name``."""
+    """``name: body``: the body's module (or scope of modules) is called ``name``; a quoted
+    label (``"block1-0": body``) is any torch module name that is not a netdsl name."""
 
     name: str
     body: Node
