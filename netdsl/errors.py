@@ -226,6 +226,13 @@ class ModuleNameError(SpecNameError):
     code = "E011"
 
 
+class TensorNameError(SpecNameError):
+    """A named tensor used before the line that defines it, named twice, or named like a
+    layer, block, builtin or parameter that it would hide."""
+
+    code = "E012"
+
+
 class RegistrationError(NetDSLError):
     """A malformed op record, or a plugin that registers a name already taken or fails to load."""
 

@@ -181,10 +181,10 @@ def test_same_seed_gives_bitwise_identical_weights_in_two_processes(tmp_path):
 
 def test_independent_syntax_errors_are_reported_together():
     text = ("block a(c) = conv(c 3x3)\n\nblock b = relu\n\n"
-            "network n:\n    input 3x8x8\n    x = a(4)\n    b\n")
+            "network n:\n    input 3x8x8\n    relu -> x = a(4)\n    b\n")
     with pytest.raises(netdsl.NetDSLError) as caught:
         netdsl.compile(text)
     error = caught.value
     assert (error.line, error.column) == (1, 21)  # the first one is the error's own position
-    assert [(e.line, e.column) for e in error.errors] == [(1, 21), (7, 7)]
+    assert [(e.line, e.column) for e in error.errors] == [(1, 21), (7, 15)]
     assert str(error).endswith("2 errors")

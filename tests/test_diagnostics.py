@@ -26,7 +26,7 @@ FOLDER = ROOT / "tests" / "diagnostics"
 CASES = sorted(FOLDER.glob("*.net"))
 CODES = {"syntax": "E001", "name": "E002", "arg": "E003", "type": "E004", "shape": "E005",
          "import": "E006", "limit": "E007", "recursion": "E008", "override": "E009",
-         "module": "E011"}
+         "module": "E011", "tensor": "E012"}
 HEAD = re.compile(r"^(?P<file>[^\n]+?):(?P<line>\d+):(?P<column>\d+): error: (?P<message>.+)$")
 
 

@@ -10,10 +10,10 @@ import difflib
 import math
 
 from .. import limits
-from ..errors import SpecLimitError, SpecNameError, SpecTypeError
+from ..errors import SpecLimitError, SpecNameError, SpecTypeError, TensorNameError
 from ..ir.ops import OpRecord, Size, describe
 from ..syntax import tree as ast
-from .values import BlockValue, Builtin, Env, ReduceCount, Thunk
+from .values import BlockValue, Builtin, Env, ReduceCount, Thunk, Unbound
 
 
 def evaluate(node: ast.Node, env: Env) -> object:
@@ -55,6 +55,12 @@ def evaluate(node: ast.Node, env: Env) -> object:
 
 def resolve(ref: ast.Ref, env: Env) -> object:
     value = env.lookup(ref.name)
+    if isinstance(value, Unbound):
+        at = value.span
+        raise TensorNameError(f"tensor '{ref.name}' is used before the line that computes it",
+                              ref.span, notes=(f"it is computed at {at.source.filename}:"
+                                               f"{at.line}:{at.column}", "a line can read only "
+                                               "tensors named on the lines before it"))
     if value is None:
         hidden = _hidden(env, ref.name)
         if hidden:

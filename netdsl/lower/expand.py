@@ -34,7 +34,7 @@ from .binder import _where, bind_names, bind_op, keywords
 from .builtins import bind
 from .evaluate import evaluate, resolve, truth
 from .naming import Context, _Pending, _Scope, check_label, label_span
-from .values import BlockValue, Builtin, Env, NetworkValue, Thunk
+from .values import BlockValue, Builtin, Env, NetworkValue, TensorValue, Thunk
 from .values import name_span as _name_span
 
 
@@ -119,6 +119,8 @@ class Lowerer:
             return self.lower(value.node, value.env, x, ctx)
         if value == Symbol("identity"):
             return x
+        if isinstance(value, TensorValue):  # a named tensor: the chain goes on from it
+            return value.node
         if value == Symbol("project"):
             if ctx.project_target is None:
                 raise SpecTypeError("'project' is only meaningful as a residual shortcut",

@@ -12,6 +12,7 @@ from .. import limits
 from ..errors import (
     NetDSLError,
     OverrideError,
+    Span,
     SpecArgumentError,
     SpecErrors,
     SpecLimitError,
@@ -19,6 +20,7 @@ from ..errors import (
     SpecRecursionError,
     SpecShapeError,
     SpecTypeError,
+    TensorNameError,
 )
 from ..ir.graph import Graph, frozen
 from ..ir.init import SCHEMES
@@ -31,7 +33,7 @@ from .evaluate import evaluate, finite, number
 from .expand import Lowerer
 from .loader import load, main_network, prelude
 from .naming import Context, _Scope
-from .values import Env, NetworkValue, SpecText
+from .values import Env, NetworkValue, SpecText, TensorValue, Unbound
 
 
 def network_params(network: NetworkValue, lw: Lowerer) -> dict[str, ast.Param]:
@@ -145,6 +147,7 @@ def _lower_body(definition: ast.NetworkDef, env: Env, lw: Lowerer, input_overrid
     shape = None
     x = -1
     errors: list[NetDSLError] = []
+    params, env = env, tensor_scope(definition, env)
     for stmt in definition.body:
         if isinstance(stmt, ast.InputStmt):
             if x >= 0:
@@ -167,7 +170,11 @@ def _lower_body(definition: ast.NetworkDef, env: Env, lw: Lowerer, input_overrid
                 raise SpecTypeError(f"network '{definition.name}' needs 'input CxHxW' before its "
                                     "first layer", stmt.span)
             try:
-                x = lw.lower(stmt, env, x, ctx)
+                if isinstance(stmt, ast.Assign):
+                    x = lw.lower(stmt.value, env, x, ctx)
+                    env.names[stmt.name] = TensorValue(x)
+                else:
+                    x = lw.lower(stmt, env, x, ctx)
             except (SpecLimitError, SpecRecursionError):
                 raise  # a runaway expansion ends everything at once
             except NetDSLError as error:  # names, arguments, types: the next line is independent
@@ -180,8 +187,33 @@ def _lower_body(definition: ast.NetworkDef, env: Env, lw: Lowerer, input_overrid
     if x < 0:
         raise SpecTypeError(f"network '{definition.name}' has no input statement",
                             definition.span)
-    params = {k: v for k, v in env.names.items()}
+    params = {k: v for k, v in params.names.items()}
     return lw.graph(definition.name, x, init, params, filename)
+
+
+def tensor_scope(definition: ast.NetworkDef, env: Env) -> Env:
+    """The scope of the network's named tensors (``skip1 = ...``), each unbound until its
+    line has run; a name given twice, or one that would hide a layer, block, builtin or
+    parameter, is an error at the name."""
+    scope = Env({}, env)
+    for stmt in definition.body:
+        if not isinstance(stmt, ast.Assign):
+            continue
+        where = Span(stmt.span.source, stmt.span.line, stmt.span.column, stmt.span.line,
+                     stmt.span.column + len(stmt.name))
+        if stmt.name in scope.names:
+            first = scope.names[stmt.name].span
+            raise TensorNameError(f"tensor '{stmt.name}' is named twice", where,
+                                  notes=(f"first named at {first.source.filename}:"
+                                         f"{first.line}:{first.column}", "a tensor name is "
+                                         "given once; name the new tensor differently"))
+        hidden = env.lookup(stmt.name)
+        if hidden is not None:
+            raise TensorNameError(f"tensor name '{stmt.name}' would hide {describe(hidden)}",
+                                  where, notes=(f"name the tensor differently, such as "
+                                                f"'{stmt.name}_out'",))
+        scope.names[stmt.name] = Unbound(stmt.name, where)
+    return scope
 
 
 def _dimension(lw: Lowerer, node: ast.Node, env: Env) -> int:

@@ -57,6 +57,24 @@ class Builtin:
         return f"the builtin '{self.name}'"
 
 
+@dataclass(frozen=True)
+class TensorValue:
+    """A tensor a network line named (``skip1 = ...``): used as a layer, it gives that tensor,
+    whatever the chain's input (``concat(identity, skip1 -> crop(56x56))``)."""
+
+    node: int
+    description = "a tensor"
+
+
+@dataclass(frozen=True)
+class Unbound:
+    """A tensor name whose line has not run yet: using it is an error that says so."""
+
+    name: str
+    span: Span
+    description = "a tensor not yet computed"
+
+
 class SpecText(str):
     """An override given as text (``unit=basic``, ``kernel=7x7``): read as a netdsl expression
     in the network's scope, so a command line can name blocks and write sizes."""

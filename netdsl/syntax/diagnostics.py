@@ -158,7 +158,8 @@ def syntax_error(source: Source, error: UnexpectedInput) -> SpecSyntaxError:
         return SpecSyntaxError("unexpected '='; to name a layer write 'name: layer'", span,
                                expected="':'" if "COLON" in expected else None, found="'='",
                                notes=("'=' is only for keyword arguments (stride=2), block "
-                                      "definitions and network aliases",))
+                                      "definitions, network aliases and a line's tensor name "
+                                      "(skip1 = ...)",))
     if token.type == "COLON" and expected == {"EQUAL"}:
         return SpecSyntaxError("a block is defined with '=', not ':'", span, expected="'='",
                                found="':'", notes=("block NAME(params) = layers; only "

@@ -221,6 +221,9 @@ class _Builder(Transformer):
             dims = [d for d in dims[1:-1] if d is not None]
         return self._node(ast.InputStmt, c, tuple(dims))
 
+    def assign(self, c):
+        return self._node(ast.Assign, c, c[0].value, c[1], children=(c[1],))
+
     def init_stmt(self, c):
         return self._node(ast.InitStmt, c, c[1])
 

@@ -178,6 +178,15 @@ class InitStmt(Node):
 
 
 @dataclass(frozen=True, eq=False)
+class Assign(Node):
+    """``skip1 = enc1: down(64)``: a line of a network whose output tensor is named, so a
+    later line can read it (U-Net's skip connections)."""
+
+    name: str
+    value: Node
+
+
+@dataclass(frozen=True, eq=False)
 class NetworkDef(Node):
     name: str
     params: tuple[Param, ...]

@@ -1,0 +1,91 @@
+"""Networks that are graphs (issue 11 item 2): a line's output tensor named (`skip1 = ...`)
+and read by later lines, checked against the same network written by hand in torch."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import netdsl
+from netdsl.errors import TensorNameError
+from netdsl.syntax.fmt import format_text
+
+UNET = """
+block down(c) = conv(c, 3x3, pad=1) -> relu
+
+network unetish:
+    input 3x16x16
+    skip1 = enc1: down(8)
+    skip2 = enc2: (maxpool(2) -> down(16))
+    bottom: (maxpool(2) -> down(32)) -> upsample(scale=2)
+    dec2: (concat(identity, skip2) -> down(16)) -> upsample(scale=2)
+    dec1: (concat(skip1, identity) -> down(8))
+    head: conv(2, 1x1)
+"""
+
+
+def _by_hand(model, x):
+    """The U-Net-like graph above, written out with torch's functions and the model's own
+    weights: long skip connections into the decoder."""
+    w = dict(model.named_parameters())
+
+    def down(prefix, t):
+        return F.relu(F.conv2d(t, w[f"{prefix}.weight"], w[f"{prefix}.bias"], padding=1))
+
+    skip1 = down("enc1.0", x)
+    skip2 = down("enc2.1.0", F.max_pool2d(skip1, 2))
+    t = F.interpolate(down("bottom.1.0", F.max_pool2d(skip2, 2)), scale_factor=2.0)
+    t = F.interpolate(down("dec2.0", torch.cat([t, skip2], 1)), scale_factor=2.0)
+    t = down("dec1.0", torch.cat([skip1, t], 1))
+    return F.conv2d(t, w["head.weight"], w["head.bias"])
+
+
+def test_named_tensors_make_a_unet_like_graph_that_runs_as_written_by_hand():
+    torch.manual_seed(0)
+    model = netdsl.build(UNET).eval()
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        ours, theirs = model(x), _by_hand(model, x)
+    assert ours.shape == (2, 2, 16, 16)
+    torch.testing.assert_close(ours, theirs)
+    graph = netdsl.compile(UNET)
+    assert [n.op for n in graph.nodes if n.op == "concat"] == ["concat", "concat"]
+    # skip1 (enc1's relu) is read twice: it must never be overwritten in place
+    relu = next(n for n in graph.nodes if n.name == "enc1.1")
+    assert sum(relu.id in n.inputs for n in graph.nodes) == 2
+
+
+def test_a_named_tensor_keeps_its_value_when_an_in_place_relu_follows():
+    text = ("network n:\n    input 4x8x8\n    a = conv(4, 1x1)\n    relu\n"
+            "    add(identity, a)\n")
+    torch.manual_seed(0)
+    model = netdsl.build(text).eval()
+    x = torch.randn(1, 4, 8, 8)
+    conv = getattr(model, "0")
+    with torch.no_grad():
+        a = conv(x)
+        torch.testing.assert_close(model(x), F.relu(a) + a)
+
+
+def test_fmt_keeps_named_tensors():
+    scrambled = UNET.replace("skip1 = enc1:", "skip1=enc1 :").replace("    dec1", "  dec1")
+    formatted = format_text(scrambled)
+    assert "    skip1 = enc1: down(8)" in formatted
+    def ir(text):
+        return [(n.op, n.inputs, dict(n.attrs), n.name, n.shape)
+                for n in netdsl.compile(text).nodes]
+    assert ir(formatted) == ir(UNET)
+
+
+@pytest.mark.parametrize("body, message", [
+    ("relu -> add(identity, later)\nlater = conv(3, 1x1)",
+     "tensor 'later' is used before the line that computes it"),
+    ("a = relu\na = conv(3, 1x1)", "tensor 'a' is named twice"),
+    ("conv = relu", "tensor name 'conv' would hide"),
+    ("n = relu", "tensor name 'n' would hide the number 3"),
+])
+def test_tensor_names_are_checked(body, message):
+    lines = "\n".join("    " + line for line in body.splitlines())
+    with pytest.raises(TensorNameError, match=message):
+        netdsl.compile(f"network t(n=3):\n    input 3x8x8\n{lines}\n")
