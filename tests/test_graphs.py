@@ -89,3 +89,49 @@ def test_tensor_names_are_checked(body, message):
     lines = "\n".join("    " + line for line in body.splitlines())
     with pytest.raises(TensorNameError, match=message):
         netdsl.compile(f"network t(n=3):\n    input 3x8x8\n{lines}\n")
+
+
+FPN = """
+network fpnish:
+    input 3x32x32
+    c2 = layer1: conv(8, 3x3, stride=2, pad=1) -> relu
+    c3 = layer2: conv(16, 3x3, stride=2, pad=1) -> relu
+    p3 = inner3: conv(8, 1x1)
+    p2 = add(c2 -> inner2: conv(8, 1x1), p3 -> upsample(scale=2))
+    pool = p3 -> maxpool(1, stride=2)
+    output "0": p2, "1": p3, pool
+"""
+
+
+def test_several_named_outputs_are_returned_as_a_dict_like_torchvisions_fpn(tmp_path):
+    torch.manual_seed(0)
+    model = netdsl.build(FPN).eval()
+    x = torch.randn(2, 3, 32, 32)
+    w = dict(model.named_parameters())
+    c2 = F.relu(F.conv2d(x, w["layer1.weight"], w["layer1.bias"], stride=2, padding=1))
+    c3 = F.relu(F.conv2d(c2, w["layer2.weight"], w["layer2.bias"], stride=2, padding=1))
+    p3 = F.conv2d(c3, w["inner3.weight"], w["inner3.bias"])
+    p2 = F.conv2d(c2, w["inner2.weight"], w["inner2.bias"]) + F.interpolate(p3, scale_factor=2.0)
+    expected = {"0": p2, "1": p3, "pool": F.max_pool2d(p3, 1, 2)}
+    with torch.no_grad():
+        ours = model(x)
+    assert list(ours) == ["0", "1", "pool"]  # compared key by key, in order
+    for key, value in expected.items():
+        torch.testing.assert_close(ours[key], value)
+    graph = netdsl.compile(FPN)
+    assert [k for k, _ in graph.outputs] == ["0", "1", "pool"]
+    assert graph.output_shape == (8, 16, 16)  # the first output is the main one
+    from netdsl.ir.graph import from_json, to_json
+    assert from_json(to_json(graph)).outputs == graph.outputs
+    program = torch.export.export(model, (x,))
+    assert set(program.module()(x)) == {"0", "1", "pool"}
+
+
+@pytest.mark.parametrize("line, message", [
+    ("output p2, p2", "output key 'p2' is given twice"),
+    ("output relu", "output 'relu' is not a named tensor"),
+    ("output nope", "unknown name 'nope'"),
+])
+def test_outputs_are_checked(line, message):
+    with pytest.raises(netdsl.NetDSLError, match=message):
+        netdsl.compile(FPN.replace('output "0": p2, "1": p3, pool', line))

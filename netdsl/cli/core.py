@@ -34,7 +34,7 @@ def _run_check(args: argparse.Namespace) -> int:
 def _setup_show(parser: argparse.ArgumentParser) -> None:
     spec_arguments(parser)
     parser.add_argument("--format", choices=["text", "json"], default="text",
-                        help="text (one node per line) or json (schema netdsl.ir.graph/1)")
+                        help="text (one node per line) or json (schema netdsl.ir.graph/2)")
 
 
 def _run_show(args: argparse.Namespace) -> int:
@@ -99,7 +99,9 @@ def _run_build(args: argparse.Namespace) -> int:
     x = torch.randn(args.batch, *graph.input.shape)
     with status(f"running {graph.name}" + (" (compiling first)" if args.optimize else "")):
         run, y, ran = _smoke_run(model, x, args.optimize)
-    rows = [("input", fmt_shape(tuple(x.shape))), ("output", fmt_shape(tuple(y.shape))),
+    outputs = y.items() if isinstance(y, dict) else [("output", y)]  # output p2, p3: a dict
+    rows = [("input", fmt_shape(tuple(x.shape))),
+            *((str(k), fmt_shape(tuple(v.shape))) for k, v in outputs),
             ("params", f"{sum(p.numel() for p in model.parameters()):,}"),
             *([("weights", str(model.netdsl_weights))] if args.weights else []),
             ("built in", f"{built:.2f} s"), ("forward", f"{ran:.3f} s"),

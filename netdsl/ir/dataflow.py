@@ -20,14 +20,14 @@ def reader_counts(graph: Graph, holder: list[int]) -> list[int]:
         if holder[node.id] == node.id:
             for i in node.inputs:
                 readers[holder[i]] += 1
-    for kept in (graph.output, *graph.aux_outputs):
+    for kept in graph.kept():
         readers[holder[kept]] += 1
     return readers
 
 
 def main_path(graph: Graph) -> set[int]:
     """The nodes the main output needs; the others feed auxiliary outputs only."""
-    needed, stack = set(), [graph.output]
+    needed, stack = set(), [graph.output, *(i for _, i in graph.outputs)]
     while stack:
         i = stack.pop()
         if i not in needed:

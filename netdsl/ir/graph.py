@@ -59,6 +59,13 @@ class Graph:
     params: Mapping[str, object] = field(default_factory=lambda: frozen({}))
     filename: str = "<string>"
     checked: bool = False
+    # several named outputs (``output p2, p3``): (key, node) in order, returned as a dict;
+    # empty for a network that returns one tensor, ``output``
+    outputs: tuple[tuple[str, int], ...] = ()
+
+    def kept(self) -> tuple[int, ...]:
+        """Every node whose tensor the forward returns (main, named and auxiliary outputs)."""
+        return (self.output, *(i for _, i in self.outputs), *self.aux_outputs)
 
     @property
     def input(self) -> Node:
@@ -133,7 +140,8 @@ def format_graph(graph: Graph) -> str:
     init = scheme + (f"({', '.join(map(str, args))})" if args else "")
     lines = [f"network {graph.name}  # {graph.filename}, init {init}"]
     lines += ["  " + format_node(n, graph.filename) for n in graph.nodes]
-    outputs = [f"%{graph.output}"] + [f"%{a} (aux)" for a in graph.aux_outputs]
+    outputs = [f"{k!r}: %{i}" for k, i in graph.outputs] or [f"%{graph.output}"]
+    outputs += [f"%{a} (aux)" for a in graph.aux_outputs]
     lines.append("  return " + ", ".join(outputs))
     return "\n".join(lines)
 
@@ -168,7 +176,7 @@ def lint(graph: Graph) -> None:
 
 # --- JSON ----------------------------------------------------------------------------------
 
-SCHEMA = "netdsl.ir.graph/1"
+SCHEMA = "netdsl.ir.graph/2"  # /2 adds "outputs"; /1 documents still load
 
 
 def _plain(value: object) -> object:
@@ -204,6 +212,7 @@ def to_json(graph: Graph) -> dict:
         "checked": graph.checked, "init": [graph.init[0], list(graph.init[1])],
         "params": {k: _plain(v) for k, v in graph.params.items()},
         "output": graph.output, "aux_outputs": list(graph.aux_outputs),
+        "outputs": [[k, i] for k, i in graph.outputs],
         "nodes": [{"id": n.id, "op": n.op, "inputs": list(n.inputs),
                    "attrs": {k: _plain(v) for k, v in n.attrs.items()}, "name": n.name,
                    "shape": _plain(n.shape), "span": _span_json(n.span),
@@ -214,7 +223,7 @@ def to_json(graph: Graph) -> dict:
 def from_json(data: dict) -> Graph:
     """Rebuilds a graph from :func:`to_json` data (source text is not stored: spans keep
     their file, line and column)."""
-    if data.get("schema") != SCHEMA:
+    if data.get("schema") not in (SCHEMA, "netdsl.ir.graph/1"):
         raise ValueError(f"not a netdsl IR document (schema {data.get('schema')!r}, "
                          f"expected {SCHEMA!r})")
     sources: dict[str, Source] = {}
@@ -225,6 +234,7 @@ def from_json(data: dict) -> Graph:
                        _tuples(n["shape"])) for n in data["nodes"])
     graph = Graph(data["name"], nodes, data["output"], tuple(data["aux_outputs"]),
                   (data["init"][0], tuple(data["init"][1])), frozen(data["params"]),
-                  data["filename"], data["checked"])
+                  data["filename"], data["checked"],
+                  tuple((k, i) for k, i in data.get("outputs", ())))
     lint(graph)
     return graph

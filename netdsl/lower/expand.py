@@ -204,12 +204,15 @@ class Lowerer:
             raise error.within(call_note(call.span, definition.name) if user_call else None,
                                call.span) from None
 
-    def graph(self, name: str, output: int, init, params, filename: str) -> Graph:
+    def graph(self, name: str, output: int, init, params, filename: str,
+              outputs: tuple[tuple[str, int], ...] = ()) -> Graph:
         nodes = tuple(Node(p.id, p.op, p.inputs, frozen(p.attrs),
                            p.full_name() if OPS[p.op].is_named else None, p.span, p.trace,
                            p.shape) for p in self.nodes)
+        if outputs:  # the main output is the first named one (its shape is the summary's)
+            output = outputs[0][1]
         graph = Graph(name, nodes, output, tuple(self.aux), init, frozen(params), filename,
-                      checked=True)
+                      checked=True, outputs=outputs)
         lint(graph)
         return graph
 

@@ -29,7 +29,7 @@ from ..limits import paused_gc, recursion_guard
 from ..syntax import tree as ast
 from ..syntax.parser import parse_expression
 from .binder import _literal
-from .evaluate import evaluate, finite, number
+from .evaluate import evaluate, finite, number, resolve
 from .expand import Lowerer
 from .loader import load, main_network, prelude
 from .naming import Context, _Scope
@@ -82,7 +82,8 @@ def instantiate(network: NetworkValue, overrides: Mapping[str, object], filename
             rest["input"] = input_override
         graph = instantiate(target, {**args, **rest}, filename, lw)
         return Graph(definition.name, graph.nodes, graph.output, graph.aux_outputs, graph.init,
-                     frozen({**graph.params, **{k: local.names[k] for k in own}}), filename)
+                     frozen({**graph.params, **{k: local.names[k] for k in own}}), filename,
+                     outputs=graph.outputs)
     local = _bind_network(network, overrides, lw)
     return _lower_body(definition, local, lw, input_override, filename)
 
@@ -148,6 +149,7 @@ def _lower_body(definition: ast.NetworkDef, env: Env, lw: Lowerer, input_overrid
     x = -1
     errors: list[NetDSLError] = []
     params, env = env, tensor_scope(definition, env)
+    outputs: tuple[tuple[str, int], ...] = ()
     for stmt in definition.body:
         if isinstance(stmt, ast.InputStmt):
             if x >= 0:
@@ -163,6 +165,10 @@ def _lower_body(definition: ast.NetworkDef, env: Env, lw: Lowerer, input_overrid
             if input_override is not None:  # before any layer: every shape follows from it
                 shape = _override_shape(input_override)
             x = lw.add("input", [], {"shape": shape}, stmt.span, None)
+        elif isinstance(stmt, ast.OutputStmt):
+            if outputs:
+                raise TensorNameError("a network has one 'output' statement", stmt.span)
+            outputs = named_outputs(stmt, env)
         elif isinstance(stmt, ast.InitStmt):
             init = _init_scheme(lw, stmt, env)
         else:
@@ -188,7 +194,28 @@ def _lower_body(definition: ast.NetworkDef, env: Env, lw: Lowerer, input_overrid
         raise SpecTypeError(f"network '{definition.name}' has no input statement",
                             definition.span)
     params = {k: v for k, v in params.names.items()}
-    return lw.graph(definition.name, x, init, params, filename)
+    return lw.graph(definition.name, x, init, params, filename, outputs)
+
+
+def named_outputs(stmt: ast.OutputStmt, env: Env) -> tuple[tuple[str, int], ...]:
+    """``output p2, "0": p3``: each item a tensor name, keyed by itself or by its label."""
+    out: dict[str, int] = {}
+    for item in stmt.items:
+        key, ref = (item.name, item.body) if isinstance(item, ast.Label) else (None, item)
+        if not isinstance(ref, ast.Ref):
+            raise SpecTypeError("an output is a tensor name, or 'key: name'", item.span,
+                                notes=("name the tensor on its line (p5 = ...), then "
+                                       "output p5",))
+        value = resolve(ref, env)
+        if not isinstance(value, TensorValue):
+            raise TensorNameError(f"output '{ref.name}' is not a named tensor, but "
+                                  f"{describe(value)}", ref.span)
+        key = ref.name if key is None else key
+        if not key or key in out:
+            raise TensorNameError(f"output key '{key}' is given twice" if key else
+                                  "an output key cannot be empty", item.span)
+        out[key] = value.node
+    return tuple(out.items())
 
 
 def tensor_scope(definition: ast.NetworkDef, env: Env) -> Env:

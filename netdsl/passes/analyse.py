@@ -311,7 +311,8 @@ def forward_peak(graph: Graph, counts: list[int]) -> int:
         if node.id not in skip:
             for i in node.inputs:
                 last[storage[i]] = node.id
-    last[storage[graph.output]] = len(graph.nodes)
+    for kept in (graph.output, *(i for _, i in graph.outputs)):
+        last[storage[kept]] = len(graph.nodes)
     alive, peak = {}, 0
     for node in graph.nodes:
         if node.id in skip:
@@ -376,4 +377,4 @@ def weight_depth(graph: Graph) -> int:
     for node in graph.nodes:
         before = max((depth[i] for i in node.inputs), default=0)
         depth.append(before + OPS[node.op].weight_layer)
-    return depth[graph.output]
+    return max(depth[i] for i in (graph.output, *(i for _, i in graph.outputs)))

@@ -19,6 +19,7 @@ _TOKEN_NAMES = {
     "POW": "'**'", "COMPARE": "a comparison", "IMPORT": "'import'", "BLOCK": "'block'",
     "NETWORK": "'network'", "INLINE": "'inline'", "INPUT": "'input'", "INIT": "'init'",
     "IF": "'if'", "ELSE": "'else'", "AND": "'and'", "OR": "'or'", "NOT": "'not'",
+    "OUTPUT": "'output'",
 }
 _OPENERS = {"(": ")", "[": "]"}
 
@@ -89,7 +90,7 @@ def _character_error(source: Source, error: UnexpectedCharacters) -> SpecSyntaxE
 
 
 _KEYWORDS = {"IMPORT", "BLOCK", "NETWORK", "INLINE", "INPUT", "INIT", "IF", "ELSE", "AND", "OR",
-             "NOT"}
+             "NOT", "OUTPUT"}
 RESERVED = sorted(_TOKEN_NAMES[k].strip("'") for k in _KEYWORDS)
 _LAST_WORD = re.compile(r"(?<![A-Za-z0-9_])([A-Za-z_][A-Za-z0-9_]*)\s*$")
 

@@ -37,7 +37,8 @@ _TOKEN = re.compile(r"""
 """, re.VERBOSE)
 
 _TOPLEVEL = {"import", "block", "inline", "network"}
-_KEYWORDS = _TOPLEVEL | {"input", "init", "if", "else", "and", "or", "not"}  # grammar.lark: never names
+# grammar.lark's reserved words: never names
+_KEYWORDS = _TOPLEVEL | {"input", "init", "if", "else", "and", "or", "not", "output"}
 BOM = "\ufeff"
 _BINARY = {"->", "→", "**", "//", "==", "!=", "<=", ">=", "+", "-", "*", "/", "%", "<", ">"}
 _VALUE_END = {"number", "name", "string"}

@@ -224,6 +224,10 @@ class _Builder(Transformer):
     def assign(self, c):
         return self._node(ast.Assign, c, c[0].value, c[1], children=(c[1],))
 
+    def output_stmt(self, c):
+        return self._node(ast.OutputStmt, c, tuple(i for i in c[1:] if i is not None),
+                          children=c[1:])
+
     def init_stmt(self, c):
         return self._node(ast.InitStmt, c, c[1])
 

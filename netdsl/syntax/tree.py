@@ -187,6 +187,14 @@ class Assign(Node):
 
 
 @dataclass(frozen=True, eq=False)
+class OutputStmt(Node):
+    """``output p2, p3, "pool": p6``: the network returns these named tensors, in order, as
+    a dict (each item a tensor name, or ``key: name``)."""
+
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True, eq=False)
 class NetworkDef(Node):
     name: str
     params: tuple[Param, ...]

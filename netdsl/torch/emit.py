@@ -107,7 +107,7 @@ def _last_readers(graph: Graph, holder: list[int]) -> list[int]:
         if holder[node.id] == node.id:
             for i in node.inputs:
                 last[holder[i]] = node.id
-    for kept in (graph.output, *graph.aux_outputs):
+    for kept in graph.kept():
         last[holder[kept]] = len(graph.nodes)
     return last
 
@@ -232,6 +232,8 @@ def _forward_lines(graph: Graph, refs: dict[str, str], holder: list[int],
             continue
         lines.append(f"{indent}{target} = {_expression(node, args, refs)}  # {shape}")
     result = var[graph.output]
+    if graph.outputs:  # several named outputs: a dict in their order, as torchvision's FPN
+        result = "{" + ", ".join(f"{k!r}: {var[i]}" for k, i in graph.outputs) + "}"
     if graph.aux_outputs:
         # latest auxiliary output first, as torchvision's GoogLeNet and Inception-v3 return
         extra = ", ".join(var[a] for a in reversed(graph.aux_outputs))
