@@ -135,3 +135,39 @@ def test_several_named_outputs_are_returned_as_a_dict_like_torchvisions_fpn(tmp_
 def test_outputs_are_checked(line, message):
     with pytest.raises(netdsl.NetDSLError, match=message):
         netdsl.compile(FPN.replace('output "0": p2, "1": p3, pool', line))
+
+
+BLOCK = """
+block unit(c):
+    a = conv1: conv(c, 3x3, pad=1)
+    relu -> conv2: conv(c, 3x3, pad=1)
+    add(identity, a)
+
+network n:
+    input 4x8x8
+    u: unit(4)
+    v: unit(4)
+"""
+
+
+def test_a_block_of_several_lines_is_a_graph_with_its_own_tensor_names():
+    torch.manual_seed(0)
+    model = netdsl.build(BLOCK).eval()
+    x = torch.randn(1, 4, 8, 8)
+    w = dict(model.named_parameters())
+
+    def unit(prefix, t):
+        a = F.conv2d(t, w[f"{prefix}.conv1.weight"], w[f"{prefix}.conv1.bias"], padding=1)
+        return F.conv2d(F.relu(a), w[f"{prefix}.conv2.weight"], w[f"{prefix}.conv2.bias"],
+                        padding=1) + a
+
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), unit("v", unit("u", x)))
+    scrambled = BLOCK.replace("    a = conv1:", "  a=conv1 :").replace("    relu ->", "  relu->")
+    assert format_text(scrambled) == format_text(BLOCK)
+
+
+def test_a_block_line_cannot_read_a_later_tensor():
+    text = BLOCK.replace("add(identity, a)", "add(identity, b)\n    b = relu")
+    with pytest.raises(TensorNameError, match="tensor 'b' is used before"):
+        netdsl.compile(text)

@@ -34,7 +34,7 @@ from .binder import _where, bind_names, bind_op, keywords
 from .builtins import bind
 from .evaluate import evaluate, resolve, truth
 from .naming import Context, _Pending, _Scope, check_label, label_span
-from .values import BlockValue, Builtin, Env, NetworkValue, TensorValue, Thunk
+from .values import BlockValue, Builtin, Env, NetworkValue, TensorValue, Thunk, tensor_scope
 from .values import name_span as _name_span
 
 
@@ -91,6 +91,14 @@ class Lowerer:
         if isinstance(node, ast.Chain):
             for item in node.items:
                 x = self.lower(item, env, x, ctx)
+            return x
+        if isinstance(node, ast.Lines):  # a block of several lines, its own tensor names
+            scope = tensor_scope(node.items, env)
+            for line in node.items:
+                value = line.value if isinstance(line, ast.Assign) else line
+                x = self.lower(value, scope, x, ctx)
+                if isinstance(line, ast.Assign):
+                    scope.names[line.name] = TensorValue(x)
             return x
         if isinstance(node, ast.Label):
             where = label_span(node)

@@ -12,7 +12,6 @@ from .. import limits
 from ..errors import (
     NetDSLError,
     OverrideError,
-    Span,
     SpecArgumentError,
     SpecErrors,
     SpecLimitError,
@@ -33,7 +32,7 @@ from .evaluate import evaluate, finite, number, resolve
 from .expand import Lowerer
 from .loader import load, main_network, prelude
 from .naming import Context, _Scope
-from .values import Env, NetworkValue, SpecText, TensorValue, Unbound
+from .values import Env, NetworkValue, SpecText, TensorValue, tensor_scope
 
 
 def network_params(network: NetworkValue, lw: Lowerer) -> dict[str, ast.Param]:
@@ -148,7 +147,7 @@ def _lower_body(definition: ast.NetworkDef, env: Env, lw: Lowerer, input_overrid
     shape = None
     x = -1
     errors: list[NetDSLError] = []
-    params, env = env, tensor_scope(definition, env)
+    params, env = env, tensor_scope(definition.body, env)
     outputs: tuple[tuple[str, int], ...] = ()
     for stmt in definition.body:
         if isinstance(stmt, ast.InputStmt):
@@ -216,31 +215,6 @@ def named_outputs(stmt: ast.OutputStmt, env: Env) -> tuple[tuple[str, int], ...]
                                   "an output key cannot be empty", item.span)
         out[key] = value.node
     return tuple(out.items())
-
-
-def tensor_scope(definition: ast.NetworkDef, env: Env) -> Env:
-    """The scope of the network's named tensors (``skip1 = ...``), each unbound until its
-    line has run; a name given twice, or one that would hide a layer, block, builtin or
-    parameter, is an error at the name."""
-    scope = Env({}, env)
-    for stmt in definition.body:
-        if not isinstance(stmt, ast.Assign):
-            continue
-        where = Span(stmt.span.source, stmt.span.line, stmt.span.column, stmt.span.line,
-                     stmt.span.column + len(stmt.name))
-        if stmt.name in scope.names:
-            first = scope.names[stmt.name].span
-            raise TensorNameError(f"tensor '{stmt.name}' is named twice", where,
-                                  notes=(f"first named at {first.source.filename}:"
-                                         f"{first.line}:{first.column}", "a tensor name is "
-                                         "given once; name the new tensor differently"))
-        hidden = env.lookup(stmt.name)
-        if hidden is not None:
-            raise TensorNameError(f"tensor name '{stmt.name}' would hide {describe(hidden)}",
-                                  where, notes=(f"name the tensor differently, such as "
-                                                f"'{stmt.name}_out'",))
-        scope.names[stmt.name] = Unbound(stmt.name, where)
-    return scope
 
 
 def _dimension(lw: Lowerer, node: ast.Node, env: Env) -> int:

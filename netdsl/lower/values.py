@@ -8,8 +8,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..errors import Span, SpecNameError
-from ..ir.ops import Symbol
+from ..errors import Span, SpecNameError, TensorNameError
+from ..ir.ops import Symbol, describe
 from ..syntax import tree as ast
 
 CONSTANTS = {name: Symbol(name) for name in ("same", "project", "identity", "none")}
@@ -127,3 +127,28 @@ def name_span(span: Span, name: str) -> Span:
     if match is None:
         return span
     return Span(span.source, span.line, match.start() + 1, span.line, match.end() + 1)
+
+
+def tensor_scope(statements: tuple[ast.Node, ...], env: Env) -> Env:
+    """The scope of a network's or block's named tensors (``skip1 = ...``), each unbound until its
+    line has run; a name given twice, or one that would hide a layer, block, builtin or
+    parameter, is an error at the name."""
+    scope = Env({}, env)
+    for stmt in statements:
+        if not isinstance(stmt, ast.Assign):
+            continue
+        where = Span(stmt.span.source, stmt.span.line, stmt.span.column, stmt.span.line,
+                     stmt.span.column + len(stmt.name))
+        if stmt.name in scope.names:
+            first = scope.names[stmt.name].span
+            raise TensorNameError(f"tensor '{stmt.name}' is named twice", where,
+                                  notes=(f"first named at {first.source.filename}:"
+                                         f"{first.line}:{first.column}", "a tensor name is "
+                                         "given once; name the new tensor differently"))
+        hidden = env.lookup(stmt.name)
+        if hidden is not None:
+            raise TensorNameError(f"tensor name '{stmt.name}' would hide {describe(hidden)}",
+                                  where, notes=(f"name the tensor differently, such as "
+                                                f"'{stmt.name}_out'",))
+        scope.names[stmt.name] = Unbound(stmt.name, where)
+    return scope

@@ -161,6 +161,14 @@ def syntax_error(source: Source, error: UnexpectedInput) -> SpecSyntaxError:
                                notes=("'=' is only for keyword arguments (stride=2), block "
                                       "definitions, network aliases and a line's tensor name "
                                       "(skip1 = ...)",))
+    if expected == {"_NL"} and re.match(r"\s*(inline\s+)?block\b.*:\s*$",
+                                        source.line(token.line)[:token.column - 1]):
+        colon = source.line(token.line)[:token.column - 1].rstrip()
+        return SpecSyntaxError("a one-line block is defined with '=', not ':'",
+                               Span(source, token.line, len(colon), token.line, len(colon) + 1),
+                               expected="'='", found="':'",
+                               notes=("block NAME(params) = layers; with ':' the body goes on "
+                                      "the next lines, indented",))
     if token.type == "COLON" and expected == {"EQUAL"}:
         return SpecSyntaxError("a block is defined with '=', not ':'", span, expected="'='",
                                found="':'", notes=("block NAME(params) = layers; only "

@@ -141,7 +141,8 @@ def format_text(text: str, filename: str | None = None) -> str:
             lines.append((None, "", first))
             continue
         if first in _TOPLEVEL and depth == 0 and not joined:
-            in_network = first == "network" and tokens[-1][1] == ":"
+            # a network's body, or a block of several lines (block b(c):), is indented
+            in_network = first in ("network", "block", "inline") and tokens[-1][1] == ":"
             indent = 0
         else:
             closing = 1 if first in (")", "]") else 0

@@ -213,6 +213,15 @@ class _Builder(Transformer):
         params = rest[2] if len(rest) == 4 else ()
         return self._node(ast.BlockDef, c, rest[1].value, params or (), rest[-1], inline)
 
+    def block_body(self, c):
+        inline = c[0].type == "INLINE"
+        rest = c[1:] if inline else c
+        has_params = isinstance(rest[2], tuple) or rest[2] is None
+        params = (rest[2] or ()) if has_params else ()
+        lines = tuple(rest[3:] if has_params else rest[2:])
+        body = self._node(ast.Lines, lines, lines)
+        return self._node(ast.BlockDef, [c[0], body], rest[1].value, params, body, inline)
+
     def input_stmt(self, c):
         dims = c[1:]
         if isinstance(dims[0], Token) and dims[0].type == "DIMS":

@@ -195,6 +195,14 @@ class OutputStmt(Node):
 
 
 @dataclass(frozen=True, eq=False)
+class Lines(Node):
+    """The body of a block written on several lines (``block b(c):``): each line feeds the
+    next, and a line may name its tensor (``Assign``) for later lines."""
+
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True, eq=False)
 class NetworkDef(Node):
     name: str
     params: tuple[Param, ...]
