@@ -171,3 +171,12 @@ def test_a_block_line_cannot_read_a_later_tensor():
     text = BLOCK.replace("add(identity, a)", "add(identity, b)\n    b = relu")
     with pytest.raises(TensorNameError, match="tensor 'b' is used before"):
         netdsl.compile(text)
+
+
+def test_summary_lists_every_named_output():
+    from netdsl.passes.analyse import summarize
+    from netdsl.render.tables import format_table
+    summary = summarize(netdsl.compile(FPN))
+    assert summary.to_json()["outputs"] == {"0": [8, 16, 16], "1": [8, 8, 8], "pool": [8, 4, 4]}
+    assert "-> 0: 8x16x16, 1: 8x8x8, pool: 8x4x4" in format_table(summary, "fpn.net")
+    assert summarize(netdsl.compile(UNET)).to_json()["outputs"] == {}

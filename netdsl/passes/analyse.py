@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 
 from ..ir.dataflow import main_path, reader_counts, runs_in_place, value_holders
 from ..ir.graph import Graph, Node
-from ..ir.ops import GLOBAL, OPS, Shape
+from ..ir.ops import GLOBAL, OPS, Shape, fmt_shape
 
 CONVENTIONS = (
     "a MAC is one multiply-accumulate (conv, fc and projection shortcuts; torch's "
@@ -86,6 +86,13 @@ class Summary:
     batch: int = 1
     dtype: str = "float32"
     op_totals: tuple = ()  # ((op, ((figure, sum), ...)), ...), from the uncollapsed rows
+    outputs: tuple = ()  # ((key, shape), ...) of a network with several named outputs
+
+    def output_text(self) -> str:
+        """``8x16x16``, or ``0: 8x16x16, pool: 8x4x4`` for several named outputs."""
+        if not self.outputs:
+            return fmt_shape(self.output)
+        return ", ".join(f"{k}: {fmt_shape(s)}" for k, s in self.outputs)
 
     @property
     def bytes_per_value(self) -> int:
@@ -129,6 +136,7 @@ class Summary:
                    "layers": x.count} for x in self.layers]
         return {
             "network": self.network, "input": list(self.input), "output": list(self.output),
+            "outputs": {k: list(s) for k, s in self.outputs},
             "batch": self.batch, "dtype": self.dtype, "layers": layers,
             "total": {"params": self.total_params, "macs": self.total_macs,
                       "activations": self.total_activations, "depth": self.depth,
@@ -169,7 +177,8 @@ def summarize(graph: Graph, batch: int = 1, dtype: str = "float32",
     rows = tuple(layers) if depth is None else collapse(graph, layers, depth)
     return Summary(graph.name, graph.input.shape, graph.output_shape, rows, weight_depth(graph),
                    feature_rf(graph, fields), forward_peak(graph, counts), batch, dtype,
-                   _op_totals(layers))
+                   _op_totals(layers),
+                   tuple((k, graph.nodes[i].shape) for k, i in graph.outputs))
 
 
 def node_params(graph: Graph) -> list[int]:

@@ -63,7 +63,7 @@ def format_table(summary, source: str) -> str:
     rows = [list(_COLUMNS), *_rows(summary)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS))]
     lines = [f"{summary.network} ({source}): {fmt_shape(summary.input)} -> "
-             f"{fmt_shape(summary.output)}"]
+             f"{summary.output_text()}"]
     for k, row in enumerate(rows):
         cells = [c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths,
                                                                                    strict=True))]
@@ -75,7 +75,7 @@ def format_table(summary, source: str) -> str:
 
 def format_markdown(summary, source: str) -> str:
     lines = [f"**{summary.network}** (`{source}`): {fmt_shape(summary.input)} -> "
-             f"{fmt_shape(summary.output)}", "", "| " + " | ".join(_COLUMNS) + " |",
+             f"{summary.output_text()}", "", "| " + " | ".join(_COLUMNS) + " |",
              "|" + "|".join("---" if i < 3 else "---:" for i in range(len(_COLUMNS))) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in _rows(summary)]
     return "\n".join([*lines, "", "```", *_totals(summary), *conventions(), "```"]) + "\n"
