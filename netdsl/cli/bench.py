@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..torch.calibrate import calibrate
 from . import Command, compile_spec, spec_arguments, whole_number
 
 
@@ -145,26 +146,6 @@ def reference_model(module, graph):
     except Exception:  # a spec that merely shares a name with a torchvision model
         return None
     return theirs.eval()
-
-
-def calibrate(module, x) -> None:
-    """Sets every batch norm's running statistics to those of the batch ``x`` (one forward in
-    training mode, without gradients), so activations have realistic scales: with freshly
-    initialised statistics, deep networks such as Inception-v3 reach outputs near 1e8, where
-    float rounding alone exceeds any fixed tolerance and timings are not representative."""
-    import torch
-    from torch import nn
-
-    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # a cumulative average: after one batch, exactly its statistics
-    module.train()
-    with torch.no_grad():
-        module(x)
-    for m in norms:
-        m.momentum = 0.1
-    module.eval()
 
 
 # --- the comparisons -------------------------------------------------------------------------

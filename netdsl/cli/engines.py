@@ -40,7 +40,7 @@ def _model(spec: str):
 
     import netdsl
 
-    from .bench import calibrate
+    from ..torch.calibrate import calibrate
 
     torch.manual_seed(0)
     model = netdsl.build(spec)
