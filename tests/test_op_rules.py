@@ -45,6 +45,10 @@ TRANSPOSED = {"out": 4, "kernel": (1, 1), "stride": (1, 1), "pad": (1, 1), "outp
      "upsample takes a size or a scale (one of them)"),
     ("upsample", {"size": None, "scale": None, "mode": "nearest"}, [(1, 2, 2)],
      "upsample takes a size or a scale"),
+    ("shuffle", {"groups": 2}, [(8,)], "shuffle needs a CxHxW feature map, found the flat 8"),
+    ("crop", {"size": (1, 1)}, [(8,)], "crop needs a CxHxW feature map"),
+    ("upsample", {"size": (4, 4), "scale": None, "mode": "nearest"}, [(8,)],
+     "upsample needs a CxHxW feature map"),
     ("permute", {"order": (1, 0)}, [(1, 2, 2)], "permute order [1, 0] does not fit the 3-axis "
      "1x2x2"),
 ])
@@ -53,6 +57,21 @@ def test_each_shape_rule_refuses_what_does_not_fit(op, attrs, shapes, message):
         OPS[op].infer(attrs, shapes)
     assert caught.value.message.startswith(message), caught.value.message
     assert caught.value.expected and caught.value.found
+
+
+@pytest.mark.parametrize(("op", "attrs", "shapes", "expected", "found"), [
+    ("upsample", {"size": (4, 4), "scale": (2, 2), "mode": "nearest"}, [(1, 2, 2)],
+     "size=HxW or scale=N", "both"),
+    ("upsample", {"size": None, "scale": None, "mode": "nearest"}, [(1, 2, 2)],
+     "size=HxW or scale=N", "none"),
+    ("chunk", {"index": 0, "parts": 2}, [(3, 4, 4)], "a multiple of 2", "3"),
+    ("shuffle", {"groups": 2}, [(3, 4, 4)], "a multiple of 2", "3"),
+    ("mul", {}, [(2, 4, 4), (3, 1, 1)], "2x4x4", "3x1x1"),
+])
+def test_a_refusal_says_what_was_expected_and_found(op, attrs, shapes, expected, found):
+    with pytest.raises(ShapeProblem) as caught:
+        OPS[op].infer(attrs, shapes)
+    assert (caught.value.expected, caught.value.found) == (expected, found)
 
 
 @pytest.mark.parametrize(("op", "attrs", "shapes", "out"), [
@@ -66,7 +85,17 @@ def test_each_shape_rule_refuses_what_does_not_fit(op, attrs, shapes, message):
     ("mul", {}, [(2, 1, 1), (2, 4, 4)], (2, 4, 4)),
 ])
 def test_each_shape_rule_gives_its_shape(op, attrs, shapes, out):
-    assert OPS[op].infer(attrs, shapes) == out
+    got = OPS[op].infer(attrs, shapes)
+    assert got == out and all(type(d) is int for d in got)
+
+
+def test_bilinear_upsampling_reads_a_2x2_neighbourhood_without_striding():
+    from netdsl.ir.ops import POINTWISE, Window
+
+    upsample = OPS["upsample"]
+    args = ({"size": (4, 4), "scale": None}, [(1, 2, 2)], (1, 4, 4))
+    assert upsample.window({**args[0], "mode": "bilinear"}, *args[1:]) == Window((2, 2), (1, 1))
+    assert upsample.window({**args[0], "mode": "nearest"}, *args[1:]) == POINTWISE
 
 
 @pytest.mark.parametrize(("line", "text"), [
@@ -108,6 +137,10 @@ def test_the_summary_json_carries_every_figure_of_every_row():
                              "receptive_field": list(summary.feature_rf)}
     assert data["total"]["params"] == 4 * 3 * 9 + 4 + 4 * 5 + 5
     assert data["inference"] == summary.inference()
-    assert data["memory"] == {"forward_bytes": summary.forward_bytes(),
-                              "forward_backward_bytes": summary.training_bytes()}
+    # batch 2 of float16 (2 bytes): peak values x 4 bytes; training keeps every value twice
+    assert data["memory"] == {"forward_bytes": summary.forward_peak * 4,
+                              "forward_backward_bytes": 2 * summary.total_activations * 4}
+    assert summarize(graph, batch=3, dtype="float32").forward_bytes() == summary.forward_peak * 12
+    with pytest.raises(ValueError, match="depth must be at least 1"):
+        summarize(graph, depth=0)
     assert data["by_op"] == summary.by_op() and data["conventions"]
