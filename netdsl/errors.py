@@ -243,4 +243,4 @@ class ModuleImportError(NetDSLError):
     """A PyTorch module that ``netdsl import`` cannot express: a layer with no netdsl op, or
     data-dependent control flow. Points into the traced code of the module."""
 
-    code = "E011"
+    code = "E013"

@@ -104,7 +104,7 @@ def test_an_op_without_a_record_is_a_named_error():
     with pytest.raises(ModuleImportError) as caught:
         from_module(_WithCustomOp(), (3, 16, 16))
     error = caught.value
-    assert error.code == "E011"
+    assert error.code == "E013"
     assert "module 'act' (_Erf), fx node 'erf'" in error.message
     assert "'erf' has no netdsl op" in error.message
     assert error.span is not None and "torch.erf" in error.span.source.line(error.span.line)
