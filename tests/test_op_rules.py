@@ -144,3 +144,93 @@ def test_the_summary_json_carries_every_figure_of_every_row():
     with pytest.raises(ValueError, match="depth must be at least 1"):
         summarize(graph, depth=0)
     assert data["by_op"] == summary.by_op() and data["conventions"]
+
+
+def _shape_error(source: str):
+    from netdsl.errors import SpecShapeError
+
+    with pytest.raises(SpecShapeError) as caught:
+        netdsl.compile(source)
+    error = caught.value
+    return error.message, error.expected, error.found, error.notes
+
+
+def test_a_plain_sum_reports_its_own_mismatch_without_the_residual_note():
+    got = _shape_error("network t:\n    input 3x8x8\n    add(conv(4, 3x3), conv(4, 3x3, pad=1))\n")
+    assert got == ("added tensors differ in shape: 4x6x6 vs 4x8x8", "4x6x6", "4x8x8", ())
+
+
+def test_a_residual_mismatch_names_body_and_shortcut():
+    got = _shape_error("block b(c) = residual(conv3x3(c, stride=2))\nnetwork t:\n"
+                       "    input 3x8x8\n    b(3)\n")
+    assert got == ("residual body gives 3x4x4 but its shortcut gives 3x8x8", "3x8x8", "3x4x4",
+                   ("the body must keep its input's shape, or use shortcut=project",
+                    "in 'b', called at <string>:4:5"))
+
+
+def test_shape_notes_list_the_block_calls_innermost_first():
+    got = _shape_error("block inner(c) = conv(c, 9x9)\nblock outer(c) = conv(c, 1x1) -> inner(c)\n"
+                       "network t:\n    input 3x8x8\n    outer(4)\n")
+    assert got == ("conv gets 8x8, needs at least 9x9", "at least 9x9", "8x8",
+                   ("in 'inner', called at <string>:2:34", "in 'outer', called at <string>:5:5"))
+
+
+def test_shape_notes_leave_out_calls_made_inside_the_prelude():
+    # the prelude's stage() calls the user's unit: that call is netdsl's text, not the user's
+    got = _shape_error("block unit(c, stride=1) = conv(c, 9x9, stride=stride)\nnetwork t:\n"
+                       "    input 3x8x8\n    stage(unit, 4, 2)\n")
+    assert got[3] == ("in 'stage', called at <string>:4:5",)
+
+
+COLLAPSING = """block unit(c) = conv(c, 3x3, pad=1) -> relu
+network t:
+    input 3x8x8
+    concat(identity, identity)
+    concat(identity, identity)
+    stem: conv(4, 3x3, pad=1)
+    side: aux(gap -> flatten -> fc(2))
+    stage: (unit(4) -> aux(gap -> flatten -> fc(2)) -> unit(4))
+    pool: (maxpool(2) -> maxpool(2))
+    gap -> flatten -> fc(3)
+"""
+
+
+@pytest.mark.parametrize(("depth", "rows"), [
+    # (id, name, op, count, shape, params, macs, activations, aux): a merged row reports its
+    # block's last node and the sums of its rows; one op kind keeps its name, mixed ones are a
+    # "block"; a row is auxiliary when all of its nodes are; two unscoped concats stay two rows
+    (1, [(0, "input", "input", 1, (3, 8, 8), 0, 0, 192, False),
+         (1, "concat", "concat", 1, (6, 8, 8), 0, 0, 384, False),
+         (2, "concat", "concat", 1, (12, 8, 8), 0, 0, 768, False),
+         (3, "stem", "conv", 1, (4, 8, 8), 436, 27648, 256, False),
+         (6, "side", "block", 3, (2,), 10, 8, 6, True),
+         (13, "stage", "block", 7, (4, 8, 8), 306, 18440, 518, False),
+         (15, "pool", "maxpool", 2, (4, 2, 2), 0, 0, 80, False),
+         (16, "4", "gap", 1, (4, 1, 1), 0, 0, 4, False),
+         (17, "5", "flatten", 1, (4,), 0, 0, 0, False),
+         (18, "6", "fc", 1, (3,), 15, 12, 3, False)]),
+    (2, [(0, "input", "input", 1, (3, 8, 8), 0, 0, 192, False),
+         (1, "concat", "concat", 1, (6, 8, 8), 0, 0, 384, False),
+         (2, "concat", "concat", 1, (12, 8, 8), 0, 0, 768, False),
+         (3, "stem", "conv", 1, (4, 8, 8), 436, 27648, 256, False),
+         (4, "side.0", "gap", 1, (4, 1, 1), 0, 0, 4, True),
+         (5, "side.1", "flatten", 1, (4,), 0, 0, 0, True),
+         (6, "side.2", "fc", 1, (2,), 10, 8, 2, True),
+         (8, "stage.0", "block", 2, (4, 8, 8), 148, 9216, 256, False),
+         (9, "stage.1", "gap", 1, (4, 1, 1), 0, 0, 4, True),
+         (10, "stage.2", "flatten", 1, (4,), 0, 0, 0, True),
+         (11, "stage.3", "fc", 1, (2,), 10, 8, 2, True),
+         (13, "stage.4", "block", 2, (4, 8, 8), 148, 9216, 256, False),
+         (14, "pool.0", "maxpool", 1, (4, 4, 4), 0, 0, 64, False),
+         (15, "pool.1", "maxpool", 1, (4, 2, 2), 0, 0, 16, False),
+         (16, "4", "gap", 1, (4, 1, 1), 0, 0, 4, False),
+         (17, "5", "flatten", 1, (4,), 0, 0, 0, False),
+         (18, "6", "fc", 1, (3,), 15, 12, 3, False)]),
+])
+def test_depth_merges_the_rows_of_each_block(depth, rows):
+    summary = summarize(netdsl.compile(COLLAPSING), depth=depth)
+    got = [(x.id, x.name, x.op, x.count, x.shape, x.params, x.macs, x.activations, x.aux)
+           for x in summary.layers]
+    assert got == rows
+    full = summarize(netdsl.compile(COLLAPSING))
+    assert summary.by_op() == full.by_op() and summary.total_params == full.total_params
