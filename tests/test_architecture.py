@@ -97,6 +97,27 @@ def test_the_import_graph_sees_lazy_imports_and_relative_levels():
     assert phase("netdsl.torch.emit") > phase("netdsl.passes.check") > phase("netdsl.ir.ops")
 
 
+def test_the_language_server_reads_only_torch_free_phases():
+    """netdsl.lsp sits after passes and beside the CLI: it may use syntax, lower, ir and
+    passes (all torch-free), never torch, render or the importer (tests/test_lsp.py runs a
+    whole session and finds torch never imported)."""
+    edges = graph()
+    server = [m for m in edges if m.startswith("netdsl.lsp")]
+    assert {"netdsl.lsp.server", "netdsl.lsp.analysis", "netdsl.lsp.hover"} <= set(server)
+    allowed = PHASES.index("passes")
+    wrong = [f"{m} imports {t}" for m in server for t in edges[m]
+             if not t.startswith("netdsl.lsp") and t != "netdsl" and phase(t) > allowed]
+    assert not wrong, wrong
+    for m in server:
+        tree = ast.parse((ROOT / Path(*m.split("."))).with_suffix(".py").read_text()
+                         if not m.endswith("lsp") else (PACKAGE / "lsp" / "__init__.py").read_text())
+        names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)
+                 for a in n.names}
+        names |= {n.module.split(".")[0] for n in ast.walk(tree)
+                  if isinstance(n, ast.ImportFrom) and n.module and not n.level}
+        assert "torch" not in names, m
+
+
 @pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: module_name(p))
 def test_every_module_stays_short(path):
     lines = len(path.read_text(encoding="utf-8").splitlines())

@@ -138,7 +138,7 @@ def fmt_shape(shape) -> str:
 
 
 # Modules of netdsl.cli that define commands; each must import quickly (no torch at import).
-GROUPS = ["core", "analyse", "bench", "format", "sweep", "view", "importer"]
+GROUPS = ["core", "analyse", "bench", "format", "sweep", "view", "importer", "lsp"]
 
 
 def _commands() -> list[Command]:
@@ -162,6 +162,7 @@ EXAMPLES = {
     "fmt": "netdsl fmt --check specs/*.net",
     "view": "netdsl view resnet18",
     "import": "netdsl import torchvision:resnet50 -o resnet50.net",
+    "lsp": "netdsl lsp --stdio",
 }
 
 

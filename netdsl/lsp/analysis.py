@@ -1,0 +1,179 @@
+"""One open document compiled the way ``netdsl check`` compiles a file: parse, link the imports,
+instantiate the main network, check it. The errors are the CLI's own exceptions (same codes,
+same spans, several at once); what succeeded on the way (the syntax tree, the linked names,
+the checked graph) is kept for hover, navigation and inlay hints.
+
+Imports are the expensive part of a small edit (resnet152.net is one line; resnet_family.net
+is what gets parsed), so linked imports are shared between compiles, keyed by path and
+modification time (of the file and of everything it imports in turn). The document itself
+is always re-parsed and re-expanded: expansion is where its shapes come from.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from ..errors import NetDSLError, OverrideError, SpecErrors
+from ..ir.graph import Graph
+from ..limits import paused_gc, recursion_guard
+from ..lower.loader import BUNDLED_SPECS, Loader, _display, main_network
+from ..lower.networks import instantiate
+from ..passes.check import check
+from ..syntax import tree as ast
+from ..syntax.parser import parse
+
+Stamp = tuple[int, int]  # (st_mtime_ns, st_size)
+
+
+def _stamp(path: Path) -> Stamp | None:
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return info.st_mtime_ns, info.st_size
+
+
+@dataclass
+class _Entry:
+    stamp: Stamp
+    loaded: object  # netdsl.lower.loader._Loaded
+    deps: dict[Path, Stamp]  # every file its linking read, with the stamp it had
+
+
+@dataclass
+class ImportCache:
+    """Linked imports shared by every compile of this server, valid while neither the file
+    nor anything it imports has changed on disk."""
+
+    entries: dict[Path, _Entry] = field(default_factory=dict)
+    hits: int = 0
+    misses: int = 0
+
+    def fresh(self, path: Path, active: list[Path]) -> _Entry | None:
+        entry = self.entries.get(path)
+        if entry is None or _stamp(path) != entry.stamp:
+            return None
+        if any(p in active or _stamp(p) != s for p, s in entry.deps.items()):
+            return None  # a dependency changed, or the cached file would close a cycle
+        return entry
+
+
+class CachedLoader(Loader):
+    """netdsl's Loader, reading each import through the shared :class:`ImportCache`."""
+
+    def __init__(self, roots: list[Path], base: Path | None, shared: ImportCache):
+        super().__init__(roots, base)
+        self.shared = shared
+        self.frames: list[dict[Path, Stamp]] = [{}]  # files read, per file being linked
+
+    def load_file(self, path: Path, span=None):
+        resolved = path.resolve()
+        if resolved in self.active or resolved in self.cache:
+            return super().load_file(path, span)  # a cycle, or already read by this compile
+        entry = self.shared.fresh(resolved, self.active)
+        if entry is not None:
+            self.shared.hits += 1
+            self.cache[resolved] = entry.loaded  # type: ignore[assignment]
+            self._note(resolved, entry.stamp, entry.deps)
+            return entry.loaded
+        self.shared.misses += 1
+        stamp = _stamp(resolved)
+        self.frames.append({})
+        try:
+            loaded = super().load_file(path, span)
+        finally:
+            deps = self.frames.pop()
+        if stamp is not None:
+            self.shared.entries[resolved] = _Entry(stamp, loaded, deps)
+            self._note(resolved, stamp, deps)
+        return loaded
+
+    def _note(self, path: Path, stamp: Stamp, deps: dict[Path, Stamp]) -> None:
+        self.frames[-1].update(deps)
+        self.frames[-1][path] = stamp
+
+    def link_document(self, module: ast.Module, path: Path | None):
+        """Links the document's own (possibly unsaved) text as load_file links a file."""
+        if path is None:
+            return self._link(module, None)
+        loaded = self._link(module, path)
+        self.cache[path] = loaded
+        return loaded
+
+
+@dataclass
+class Analysis:
+    """What one version of a document compiled to."""
+
+    text: str
+    path: Path | None  # None: an untitled buffer (imports only the bundled zoo)
+    filename: str  # the name its spans carry (the CLI's: relative to the working folder)
+    module: ast.Module | None = None
+    loaded: object = None
+    graph: Graph | None = None
+    errors: tuple[NetDSLError, ...] = ()
+    library: NetDSLError | None = None  # the main network needs arguments: a file to import
+    deps: frozenset[Path] = frozenset()
+
+    @cached_property
+    def fields(self):
+        """Receptive field and jump of every node (computed on the first hover)."""
+        from ..passes.analyse import receptive_fields
+
+        return receptive_fields(self.graph) if self.graph is not None else []
+
+    def owns(self, source) -> bool:
+        """Whether a span's source is this document (errors: a syntax error after the first
+        is reported from a re-parse of its statement alone, in a Source of its own)."""
+        return source.filename == self.filename or \
+            self.module is not None and source is self.module.source
+
+    def current(self, source) -> bool:
+        """Whether a span's source is this version of this document, text and all (a graph
+        of another document may have read an older version of it from disk)."""
+        if self.module is not None and source is self.module.source:
+            return True
+        return source.filename == self.filename and source.text == self.text.removeprefix("\ufeff")
+
+
+def analyse(text: str, path: Path | None, cache: ImportCache) -> Analysis:
+    """Compiles ``text`` (the document at ``path``) as ``netdsl check`` would; never raises."""
+    resolved = path.resolve() if path is not None else None
+    filename = _display(resolved) if resolved is not None else "<untitled>"
+    result = Analysis(text, resolved, filename)
+    folder = resolved.parent if resolved is not None else None
+    loader = CachedLoader([*([folder] if folder else []), BUNDLED_SPECS], folder, cache)
+    try:
+        with paused_gc():
+            _compile(result, loader)
+    except SpecErrors as errors:
+        result.errors = errors.errors
+    except NetDSLError as error:
+        if _needs_arguments(result, error):
+            result.library = error
+        else:
+            result.errors = (error,)
+    except Exception as error:  # a bug in netdsl: shown as a diagnostic, the server lives on
+        result.errors = (NetDSLError(f"internal error: {type(error).__name__}: {error}"),)
+    result.deps = frozenset(loader.frames[0])
+    return result
+
+
+def _compile(result: Analysis, loader: CachedLoader) -> None:
+    result.module = parse(result.text, result.filename)
+    result.loaded = recursion_guard(lambda: loader.link_document(result.module, result.path))
+    network = main_network(result.loaded)  # type: ignore[arg-type]
+    graph = recursion_guard(lambda: instantiate(network, {}, result.filename))
+    result.graph = check(graph)
+
+
+def _needs_arguments(result: Analysis, error: NetDSLError) -> bool:
+    """A file whose last network has parameters without defaults (resnet_family.net) is
+    meant to be imported: ``netdsl check`` says so as E009, the editor says it softly."""
+    if not isinstance(error, OverrideError) or result.module is None:
+        return False
+    networks = [d for d in result.module.definitions if isinstance(d, ast.NetworkDef)]
+    return any(error.span is p.span for n in networks for p in n.params if p.default is None)

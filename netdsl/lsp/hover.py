@@ -1,0 +1,129 @@
+"""Hover: for a layer, block call or label, what it expands to (output shape, parameters,
+MACs, receptive field) and, for a call, the callee's signature with its defaults; for any
+other name, its definition."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from lsprotocol import types as lsp
+
+from ..errors import Span
+from ..ir.ops import OpRecord, fmt_shape
+from ..lower.values import Builtin
+from ..syntax import tree as ast
+from .analysis import Analysis
+from .convert import to_range
+from .figures import Figures, describe, expansions, figures
+from .locate import Target, name_under, path_at, resolve
+
+MAX_LISTED = 6  # distinct expansions listed one by one
+
+
+def text_of(span: Span) -> str:
+    """The source text a span covers (several lines joined by single spaces)."""
+    source = span.source
+    if span.line == span.end_line:
+        return source.line(span.line)[span.column - 1:span.end_column - 1]
+    parts = [source.line(span.line)[span.column - 1:]]
+    parts += [source.line(n).strip() for n in range(span.line + 1, span.end_line)]
+    parts.append(source.line(span.end_line)[:span.end_column - 1].strip())
+    return " ".join(p.strip() for p in parts if p.strip())
+
+
+def comment_above(span: Span) -> str:
+    """The comment lines right above a definition (how the zoo documents its blocks)."""
+    lines = []
+    number = span.line - 1
+    while number >= 1 and span.source.line(number).lstrip().startswith("#"):
+        lines.append(span.source.line(number).lstrip()[1:].strip())
+        number -= 1
+    return " ".join(reversed(lines))
+
+
+def signature(target: Target) -> str:
+    """``bottleneck(c, stride=1, ...)`` and what kind of thing the name is."""
+    value = target.value
+    if isinstance(value, OpRecord):
+        return f"**{target.name}**({value.signature()}) · layer  \n{value.doc}"
+    if isinstance(value, Builtin):
+        return f"**{target.name}** · builtin  \n{value.doc}"
+    if isinstance(value, ast.BlockDef | ast.NetworkDef | ast.NetworkAlias):
+        params = ", ".join(p.name if p.default is None else f"{p.name}={text_of(p.default.span)}"
+                           for p in value.params)
+        kind = "block" if isinstance(value, ast.BlockDef) else "network"
+        head = f"**{value.name}**({params}) · {kind}"
+        if isinstance(value, ast.NetworkAlias):
+            head += f" = `{text_of(value.target.span)}`"
+        where = f"defined at {value.span.source.filename}:{value.span.line}"
+        doc = comment_above(value.span)
+        return "  \n".join([head, *([doc] if doc else []), where])
+    if target.kind == "parameter" and isinstance(value, ast.Param):
+        default = f" = `{text_of(value.default.span)}`" if value.default is not None else ""
+        owner = getattr(target.owner, "name", "?")
+        return f"parameter **{target.name}**{default} of `{owner}`"
+    if target.kind == "tensor":
+        return f"tensor **{target.name}**, named at line {target.span.line}" if target.span \
+            else f"tensor **{target.name}**"
+    return f"**{target.name}** · {target.kind} `{value!r}`"
+
+
+def _subject(path: list[ast.Node]) -> ast.Node | None:
+    """The call, label or layer name the cursor is in (a callee's name means its call)."""
+    for node in reversed(path):
+        if isinstance(node, ast.Ref):
+            parent = path[path.index(node) - 1] if path.index(node) else None
+            if isinstance(parent, ast.Call) and parent.func is node:
+                return parent
+            return node
+        if isinstance(node, ast.Call | ast.Label | ast.Chain):
+            return node if not isinstance(node, ast.Chain) else None
+    return None
+
+
+def _expansions_text(found: list[Figures]) -> str:
+    if len(found) == 1:
+        return describe(found[0])
+    counted = Counter(f.summary() for f in found)
+    lines = [f"expanded {len(found)} times (calls of its block, or stack copies); "
+             f"{sum(f.params for f in found):,} params in all"]
+    for summary, count in list(counted.items())[:MAX_LISTED]:
+        example = next(f for f in found if f.summary() == summary)
+        lines.append(f"- {count}x: " + describe(example).replace("  \n", "; "))
+    if len(counted) > MAX_LISTED:
+        lines.append(f"- and {len(counted) - MAX_LISTED} more kinds")
+    return "  \n".join(lines)
+
+
+def hover(document: Analysis, graph_of: Analysis | None, line: int, column: int) -> lsp.Hover | None:
+    """The hover at (line, column) of ``document``; ``graph_of`` holds the checked graph whose
+    nodes came from this text (the document's own, or one of a file importing it)."""
+    module = document.module
+    if module is None:
+        return None
+    path = path_at(module, line, column)
+    env = getattr(document.loaded, "env", None)
+    parts: list[str] = []
+    named = name_under(path, line, column)
+    labelled = bool(path) and isinstance(path[-1], ast.Label)  # a label names, refers to nothing
+    target = resolve(named[0], path, env) if named and not labelled else None
+    subject = _subject(path)
+    if isinstance(path[-1] if path else None, ast.BlockDef | ast.NetworkDef | ast.NetworkAlias):
+        subject = None  # the definition's own name: what it is, not what it expands to
+    if target is not None:
+        parts.append(signature(target))
+    if subject is not None and graph_of is not None:
+        found = [figures(graph_of, nodes) for nodes in expansions(graph_of, document, subject.span)]
+        if found:
+            parts.append(_expansions_text(found))
+    if isinstance(target and target.value, ast.NetworkDef | ast.NetworkAlias) and \
+            graph_of is not None and graph_of.graph is not None and \
+            graph_of.graph.name == target.name:
+        graph = graph_of.graph
+        parts.append(f"maps `{fmt_shape(graph.input.shape)}` to "
+                     f"`{fmt_shape(graph.output_shape)}` in {len(graph.nodes)} nodes")
+    if not parts:
+        return None
+    where = named[1] if named else subject.span if subject else path[-1].span
+    return lsp.Hover(lsp.MarkupContent(lsp.MarkupKind.Markdown, "\n\n---\n\n".join(parts)),
+                     to_range(where))

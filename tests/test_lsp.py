@@ -1,0 +1,342 @@
+"""The language server end to end: a pytest-lsp client talks to ``netdsl lsp`` over stdio.
+
+One server serves the whole module (starting one costs about a second). Each test opens its
+own documents, under their own names, so the order of the tests does not matter.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import pytest_lsp
+from lsprotocol import types as lsp
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+from netdsl.errors import NetDSLError, SpecErrors
+from netdsl.lower import lower_spec
+from netdsl.passes.check import check
+from netdsl.syntax.fmt import format_text
+
+from conftest import ROOT, SPECS
+
+run = pytest.mark.asyncio(loop_scope="module")  # every client test shares the module's server
+
+SCRATCH = ROOT / "tests" / "lsp_scratch"  # never written: documents live in the client only
+BOTTLENECKS = """\
+import "resnet_family.net"
+
+network t:
+    input 64x56x56
+    b1: bottleneck(64)
+    b2: bottleneck(64) -> conv(32, 3x3, pad=1)
+    stack(basic(32), 2)
+"""
+
+
+@pytest_lsp.fixture(scope="module", config=ClientServerConfig(
+    server_command=[sys.executable, "-m", "netdsl", "lsp"],
+    server_env={**os.environ, "PYTHONPATH": str(ROOT)}))
+async def client(lsp_client: LanguageClient):
+    await lsp_client.initialize_session(lsp.InitializeParams(
+        capabilities=client_capabilities("visual-studio-code"), root_uri=ROOT.as_uri()))
+    yield
+    await lsp_client.shutdown_session()
+
+
+def _uri(name: str) -> str:
+    return (SCRATCH / name).as_uri()
+
+
+async def _open(client: LanguageClient, uri: str, text: str) -> list[lsp.Diagnostic]:
+    client.text_document_did_open(lsp.DidOpenTextDocumentParams(
+        lsp.TextDocumentItem(uri, "netdsl", 1, text)))
+    return await _published(client, uri)
+
+
+async def _published(client: LanguageClient, uri: str) -> list[lsp.Diagnostic]:
+    while True:
+        params = await client.wait_for_notification(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+        if params.uri == uri:
+            return list(params.diagnostics)
+
+
+async def _change(client: LanguageClient, uri: str, version: int, text: str):
+    client.text_document_did_change(lsp.DidChangeTextDocumentParams(
+        lsp.VersionedTextDocumentIdentifier(version, uri),
+        [lsp.TextDocumentContentChangeWholeDocument(text)]))
+    return await _published(client, uri)
+
+
+def _cli_errors(spec: str | Path) -> list[NetDSLError]:
+    """What ``netdsl check`` raises for a spec (the same pipeline, in this process)."""
+    try:
+        check(lower_spec(spec))
+    except SpecErrors as errors:
+        return list(errors.errors)
+    except NetDSLError as error:
+        return [error]
+    return []
+
+
+def _where(d: lsp.Diagnostic) -> tuple[int, int, int, int]:
+    r = d.range
+    return r.start.line + 1, r.start.character + 1, r.end.line + 1, r.end.character + 1
+
+
+def _span(e: NetDSLError) -> tuple[int, int, int, int]:
+    s = e.span
+    return s.line, s.column, s.end_line, s.end_column
+
+
+@run
+async def test_diagnostics_appear_and_clear_after_edits(client: LanguageClient):
+    uri = _uri("edits.net")
+    good = "network t:\n    input 3x32x32\n    conv(8, 3x3) -> relu\n    gap -> flatten -> fc(10)\n"
+    assert await _open(client, uri, good) == []
+    bad = good.replace("relu", "reluu").replace("fc(10)", "fc(10, wat=1)")
+    found = await _change(client, uri, 2, bad)
+    expected = _cli_errors(bad)
+    assert len(found) == len(expected) == 2  # several at once, as the CLI prints them
+    assert [(d.code, _where(d)) for d in found] == [(e.code, _span(e)) for e in expected]
+    assert "reluu" in found[0].message and found[0].severity == lsp.DiagnosticSeverity.Error
+    assert await _change(client, uri, 3, good) == []
+
+
+CORPUS = [p for p in sorted((ROOT / "tests" / "diagnostics").glob("*.net"))
+          if not p.read_text(encoding="utf-8").startswith("# args:")]
+
+
+@run
+async def test_every_golden_diagnostic_has_the_clis_code_and_span(client: LanguageClient):
+    assert len(CORPUS) > 50
+    for spec in CORPUS:
+        found = await _open(client, spec.as_uri(), spec.read_text(encoding="utf-8"))
+        expected = _cli_errors(spec)
+        assert [d.code for d in found] == [e.code for e in expected], spec.name
+        for d, e in zip(found, expected, strict=True):
+            if e.span is not None and Path(e.span.source.filename).resolve() == spec:
+                assert _where(d) == _span(e), spec.name
+            elif e.span is not None:  # in an imported file: shown here, pointing there
+                assert d.related_information, spec.name
+        client.text_document_did_close(lsp.DidCloseTextDocumentParams(
+            lsp.TextDocumentIdentifier(spec.as_uri())))
+        await _published(client, spec.as_uri())
+
+
+async def _hover(client, uri, line, text_on_line) -> str:
+    lines = BOTTLENECKS.split("\n")
+    column = lines[line].index(text_on_line) + 2
+    result = await client.text_document_hover_async(lsp.HoverParams(
+        lsp.TextDocumentIdentifier(uri), lsp.Position(line, column)))
+    return result.contents.value if result else ""
+
+
+@run
+async def test_hover_on_a_bottleneck_call_shows_its_shape_and_parameters(client):
+    uri = _uri("hover.net")
+    assert await _open(client, uri, BOTTLENECKS) == []
+    text = await _hover(client, uri, 4, "bottleneck")
+    # torchvision's layer1[0]: 64 -> 256 channels with a projection shortcut
+    assert "`256x56x56`" in text and "75,008" in text and "231,211,008" in text
+    assert "stride=1" in text and "base_width=64" in text  # the signature, with defaults
+    conv = await _hover(client, uri, 5, "conv(32")
+    assert "`32x56x56`" in conv and "73,760" in conv and "receptive field 7x7" in conv
+    stacked = await _hover(client, uri, 6, "basic(32)")
+    assert "expanded 2 times" in stacked and "18,560" in stacked
+    whole = await _hover(client, uri, 6, "stack")
+    assert "37,120" in whole and "expanded" not in whole  # one stack, both copies
+
+
+@run
+async def test_definition_jumps_into_the_bundled_zoo(client: LanguageClient):
+    uri = _uri("definition.net")
+    await _open(client, uri, BOTTLENECKS)
+    found = await client.text_document_definition_async(lsp.DefinitionParams(
+        lsp.TextDocumentIdentifier(uri), lsp.Position(4, 10)))
+    assert found.uri == (SPECS / "resnet_family.net").as_uri()
+    line = (SPECS / "resnet_family.net").read_text().split("\n")[found.range.start.line]
+    assert line[found.range.start.character:].startswith("bottleneck(")
+    assert line.startswith("block bottleneck")
+
+
+@run
+async def test_references_find_every_use_of_a_block(client: LanguageClient):
+    uri = _uri("references.net")
+    text = ("block unit(c) = conv(c, 3x3, pad=1) -> relu\n\nnetwork t:\n    input 3x8x8\n"
+            "    unit(4) -> unit(8)\n    c: unit(2)\n")
+    await _open(client, uri, text)
+    found = await client.text_document_references_async(lsp.ReferenceParams(
+        context=lsp.ReferenceContext(True), text_document=lsp.TextDocumentIdentifier(uri),
+        position=lsp.Position(4, 6)))
+    assert sorted((r.range.start.line, r.range.start.character) for r in found) == \
+        [(0, 6), (4, 4), (4, 15), (5, 7)]
+    param = await client.text_document_references_async(lsp.ReferenceParams(
+        context=lsp.ReferenceContext(False), text_document=lsp.TextDocumentIdentifier(uri),
+        position=lsp.Position(0, 21)))
+    assert [(r.range.start.line, r.range.start.character) for r in param] == [(0, 21)]
+
+
+@run
+async def test_completion_inside_conv_offers_its_keywords_with_defaults(client):
+    uri = _uri("completion.net")
+    text = "import \"resnet_family.net\"\n\nnetwork t:\n    input 3x32x32\n    conv("
+    await _open(client, uri, text)  # does not parse: completion reads the text itself
+    result = await client.text_document_completion_async(lsp.CompletionParams(
+        lsp.TextDocumentIdentifier(uri), lsp.Position(4, 9)))
+    items = {i.label: i for i in result.items}
+    assert items["stride="].detail == "stride=1" and items["pad="].detail == "pad=0"
+    assert "groups=" in items and "bias=" in items
+    assert sorted(items, key=lambda k: items[k].sort_text)[0].endswith("=")  # keywords first
+    assert "bottleneck" in items and "residual" in items and "relu" in items  # in scope
+    given = text + "64, 3x3, stride=2, "
+    await _change(client, uri, 2, given)
+    result = await client.text_document_completion_async(lsp.CompletionParams(
+        lsp.TextDocumentIdentifier(uri), lsp.Position(4, len(given.split("\n")[-1]))))
+    labels = {i.label for i in result.items}
+    assert "pad=" in labels and "stride=" not in labels  # already given
+    block = "import \"resnet_family.net\"\nnetwork t:\n    input 3x32x32\n    bottleneck(8, "
+    await _change(client, uri, 3, block)
+    result = await client.text_document_completion_async(lsp.CompletionParams(
+        lsp.TextDocumentIdentifier(uri), lsp.Position(3, len("    bottleneck(8, "))))
+    details = {i.label: i.detail for i in result.items}
+    assert details["base_width="] == "base_width=64"
+
+
+@run
+async def test_formatting_returns_netdsl_fmts_text(client: LanguageClient):
+    uri = _uri("format.net")
+    text = "network t:\n  input 3x8x8\n  conv( 8,3x3 )->relu   # c\n"
+    await _open(client, uri, text)
+    edits = await client.text_document_formatting_async(lsp.DocumentFormattingParams(
+        lsp.TextDocumentIdentifier(uri), lsp.FormattingOptions(4, True)))
+    assert len(edits) == 1 and edits[0].new_text == format_text(text)
+    assert edits[0].range.start == lsp.Position(0, 0) and edits[0].range.end == lsp.Position(3, 0)
+    await _change(client, uri, 2, format_text(text))
+    assert await client.text_document_formatting_async(lsp.DocumentFormattingParams(
+        lsp.TextDocumentIdentifier(uri), lsp.FormattingOptions(4, True))) in ([], ())
+
+
+@run
+async def test_symbols_and_inlay_hints(client: LanguageClient):
+    uri = _uri("outline.net")
+    await _open(client, uri, BOTTLENECKS)
+    found = await client.text_document_document_symbol_async(lsp.DocumentSymbolParams(
+        lsp.TextDocumentIdentifier(uri)))
+    assert [(s.name, [c.name for c in s.children]) for s in found] == [("t", ["b1", "b2"])]
+    hints = await client.text_document_inlay_hint_async(lsp.InlayHintParams(
+        lsp.TextDocumentIdentifier(uri), lsp.Range(lsp.Position(0, 0), lsp.Position(9, 0))))
+    assert [(h.position.line, h.label) for h in hints] == \
+        [(4, "# 256x56x56"), (5, "# 32x56x56"), (6, "# 32x56x56")]
+    family = (SPECS / "resnet_family.net")
+    diagnostics = await _open(client, family.as_uri(), family.read_text())
+    # a file to import: E009 as the CLI says it, but as information, not an error
+    assert [(d.code, d.severity) for d in diagnostics] == \
+        [("E009", lsp.DiagnosticSeverity.Information)]
+
+
+def _mutations(text: str) -> list[str]:
+    """Prefixes at a few cut points, and the text with a bracket or line dropped."""
+    cuts = [len(text) * k // 5 for k in range(1, 5)]
+    out = [text[:c] for c in cuts]
+    lines = text.split("\n")
+    out.append("\n".join(lines[:len(lines) // 2] + lines[len(lines) // 2 + 1:]))
+    out.append(text.replace(")", "", 1))
+    return out
+
+
+@run
+async def test_the_fuzzing_corpus_replayed_as_edits_gives_only_diagnostics(client):
+    corpus = [p.read_text(encoding="utf-8") for p in CORPUS]
+    for spec in sorted(SPECS.glob("*.net"))[::3]:
+        corpus += _mutations(spec.read_text(encoding="utf-8"))
+    corpus += ["", "\ufeff", "network", "network t:\n    input 3x\u2028", "(" * 5000]
+    uri = (SPECS / "replayed.net").as_uri()  # imports resolve beside the zoo
+    await _open(client, uri, "")
+    for version, text in enumerate(corpus, 2):
+        found = await _change(client, uri, version, text)
+        assert all(d.code and d.code.startswith("E") for d in found), (version, text[:200])
+        assert all("internal error" not in d.message for d in found), (version, text[:200])
+    assert client.error is None
+    result = await client.text_document_hover_async(lsp.HoverParams(  # still answering
+        lsp.TextDocumentIdentifier(uri), lsp.Position(0, 0)))
+    assert result is None or result.contents
+
+
+# --- without a client ----------------------------------------------------------------------
+
+def _frame(message: dict) -> bytes:
+    body = json.dumps(message).encode()
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+def test_netdsl_lsp_never_imports_torch():
+    """A whole session (open, hover, shutdown, exit) through the real command line."""
+    uri = (SPECS / "resnet152.net").as_uri()
+    session = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+         "params": {"processId": None, "rootUri": None, "capabilities": {}}},
+        {"jsonrpc": "2.0", "method": "initialized", "params": {}},
+        {"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": {
+            "uri": uri, "languageId": "netdsl", "version": 1,
+            "text": (SPECS / "resnet152.net").read_text()}}},
+        {"jsonrpc": "2.0", "id": 2, "method": "textDocument/hover", "params": {
+            "textDocument": {"uri": uri}, "position": {"line": 3, "character": 10}}},
+        {"jsonrpc": "2.0", "id": 3, "method": "shutdown", "params": None},
+        {"jsonrpc": "2.0", "method": "exit", "params": None}]
+    code = ("import atexit, sys; atexit.register(lambda: sys.stderr.write("
+            "'torch imported: %s\\n' % ('torch' in sys.modules))); "
+            "from netdsl.cli import main; sys.exit(main(['lsp']))")
+    done = subprocess.run([sys.executable, "-c", code], input=b"".join(map(_frame, session)),
+                          capture_output=True, timeout=120, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    out = done.stdout.decode()
+    assert done.returncode == 0, done.stderr.decode()
+    assert "torch imported: False" in done.stderr.decode()
+    assert '"diagnostics": []' in out and "1000" in out  # checked; hover: resnet152 maps to 1000
+
+
+def test_netdsl_lsp_without_pygls_names_the_extra(monkeypatch, capsys):
+    from netdsl.cli import main
+
+    monkeypatch.setitem(sys.modules, "pygls", None)  # import pygls now raises ImportError
+    assert main(["lsp"]) == 1
+    err = capsys.readouterr().err
+    assert "pip install 'netdsl[lsp]'" in err and "Traceback" not in err
+
+
+EDITOR = ROOT / "editors" / "vscode"
+
+
+def test_the_vscode_extension_files_are_valid_and_colour_every_keyword():
+    from netdsl.syntax.diagnostics import RESERVED
+
+    package = json.loads((EDITOR / "package.json").read_text())
+    config = json.loads((EDITOR / "language-configuration.json").read_text())
+    grammar = json.loads((EDITOR / "syntaxes" / "netdsl.tmLanguage.json").read_text())
+    language = package["contributes"]["languages"][0]
+    assert language["extensions"] == [".net"] and (EDITOR / language["configuration"]).is_file()
+    assert (EDITOR / package["contributes"]["grammars"][0]["path"]).is_file()
+    assert (EDITOR / package["main"]).is_file() and "vscode-languageclient" in package["dependencies"]
+    assert config["comments"]["lineComment"] == "#"
+    assert ["(", ")"] in config["brackets"] and ["[", "]"] in config["brackets"]
+
+    def scopes(word: str) -> set[str]:
+        """The scopes the grammar's patterns give ``word`` (the keyword patterns only)."""
+        found = set()
+        for rule in grammar["repository"]["keyword"]["patterns"]:
+            if re.fullmatch(rule["match"].replace("\\b", ""), word):
+                found.add(rule["name"])
+        return found
+    for word in RESERVED:
+        assert scopes(word), word
+    assert not scopes("conv") and not scopes("blocks")
+    comment = grammar["repository"]["comment"]["match"]
+    assert re.search(comment, "conv(64, 3x3)  # a comment").group() == "# a comment"
+    size = grammar["repository"]["number"]["patterns"][0]["match"]
+    assert re.search(size, "conv(64, 3x3)").group() == "3x3"
