@@ -28,6 +28,7 @@ TRANSPOSED = {"out": 4, "kernel": (1, 1), "stride": (1, 1), "pad": (1, 1), "outp
     ("bn", {"eps": 1e-5, "momentum": 0.1, "affine": True}, [(8,)], "bn needs a CxHxW"),
     ("maxpool", POOL, [(1, 8, 8)], "maxpool padding 2 is more than half its window 3"),
     ("conv_transpose", TRANSPOSED, [(2, 1, 1)], "conv_transpose gives -1x-1"),
+    ("conv_transpose", {**TRANSPOSED, "kernel": (2, 3)}, [(2, 1, 1)], "conv_transpose gives 0x1"),
     ("conv_transpose", {**TRANSPOSED, "groups": 3, "pad": (0, 0)}, [(4, 2, 2)], "groups=3"),
     ("concat", {}, [(2, 4, 4), (3, 4, 5)], "concat branches disagree spatially: branch 1 "
      "gives 2x4x4, branch 2 gives 3x4x5"),
@@ -81,6 +82,7 @@ def test_a_refusal_says_what_was_expected_and_found(op, attrs, shapes, expected,
     ("upsample", {"size": None, "scale": (2, 3), "mode": "nearest"}, [(1, 2, 2)], (1, 4, 6)),
     ("upsample", {"size": (5, 7), "scale": None, "mode": "bilinear"}, [(1, 2, 2)], (1, 5, 7)),
     ("permute", {"order": (1, 2, 0)}, [(3, 4, 5)], (4, 5, 3)),
+    ("conv_transpose", {**TRANSPOSED, "kernel": (3, 3)}, [(2, 1, 1)], (4, 1, 1)),
     ("mul", {}, [(2, 4, 4), (2, 1, 1), (1, 4, 4)], (2, 4, 4)),
     ("mul", {}, [(2, 1, 1), (2, 4, 4)], (2, 4, 4)),
 ])

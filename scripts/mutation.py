@@ -1,0 +1,132 @@
+"""Helpers for the cosmic-ray run over the op records (docs/mutation.md).
+
+    python scripts/mutation.py sample SESSION --seed 0   # one mutant per site, the rest skipped
+    python scripts/mutation.py score SESSION             # killed/survived/timeout per file
+    python scripts/mutation.py recheck SESSION           # survivors under the wider suite
+    python scripts/mutation.py survivors SESSION         # each surviving mutant as a diff
+
+Sampling: cosmic-ray writes up to eleven mutants at one place (``a * b`` becomes ``a + b``,
+``a - b``, ``a / b``, ...). ``sample`` keeps one of them, drawn with ``--seed``, for every
+(file, position, operator family), so every mutation site is tested once; on two shared cores
+that is about a third of the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import tomllib
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from cosmic_ray.mutating import mutate_and_test
+from cosmic_ray.work_db import WorkDB, use_db
+from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult
+
+CONFIG = Path(__file__).resolve().parent.parent / "cosmic-ray.toml"
+
+
+def _family(operator: str) -> str:
+    """``core/ReplaceBinaryOperator_Mul_Add`` -> ``ReplaceBinaryOperator_Mul``."""
+    name = operator.split("/")[-1]
+    match = re.match(r"(Replace(?:Binary|Comparison|Unary)Operator_[A-Za-z]+)_", name)
+    return match.group(1) if match else name
+
+
+def sample(db: WorkDB, seed: int) -> None:
+    sites = defaultdict(list)
+    for item in db.pending_work_items:
+        (mutation,) = item.mutations
+        sites[(str(mutation.module_path), tuple(mutation.start_pos),
+               _family(mutation.operator_name))].append(item.job_id)
+    rng = random.Random(seed)
+    skipped = 0
+    for key in sorted(sites):
+        jobs = sorted(sites[key])
+        keep = rng.choice(jobs)
+        for job in jobs:
+            if job != keep:
+                db.set_result(job, WorkResult(output="not sampled",
+                                              worker_outcome=WorkerOutcome.SKIPPED))
+                skipped += 1
+    print(f"{len(sites)} sites kept, {skipped} mutants skipped")
+
+
+def _outcome(result: WorkResult | None) -> str:
+    if result is None:
+        return "pending"
+    if result.worker_outcome == WorkerOutcome.SKIPPED:
+        return "skipped"
+    if result.worker_outcome == WorkerOutcome.ABNORMAL:
+        return "timeout"
+    if result.worker_outcome != WorkerOutcome.NORMAL or result.test_outcome == TestOutcome.INCOMPETENT:
+        return "error"
+    if result.test_outcome == TestOutcome.KILLED and result.output == "timeout":
+        return "timeout"  # cosmic-ray records a timeout as killed
+    return "survived" if result.test_outcome == TestOutcome.SURVIVED else "killed"
+
+
+def _rows(db: WorkDB):
+    for item, result in db.completed_work_items:
+        yield item, _outcome(result)
+    for item in db.pending_work_items:
+        yield item, "pending"
+
+
+def score(db: WorkDB) -> None:
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for item, outcome in _rows(db):
+        counts[str(item.mutations[0].module_path)][outcome] += 1
+    print("file                              killed survived timeout  error pending skipped")
+    for path in sorted(counts):
+        c = counts[path]
+        print(f"{path:34}{c['killed']:7}{c['survived']:9}{c['timeout']:8}{c['error']:7}"
+              f"{c['pending']:8}{c['skipped']:8}")
+
+
+def recheck(db: WorkDB) -> None:
+    """Runs each survivor of the quick test command again under the wider suite (the
+    ``recheck-command`` of cosmic-ray.toml) and records the new outcome; the diff is kept."""
+    config = tomllib.loads(CONFIG.read_text())
+    command = config["netdsl"]["mutation"]["recheck-command"]
+    timeout = config["cosmic-ray"]["timeout"]
+    for item, result in db.completed_work_items:
+        if _outcome(result) != "survived":
+            continue
+        again = mutate_and_test(item.mutations, command, timeout)
+        m = item.mutations[0]
+        print(f"{m.module_path}:{m.start_pos[0]} {m.operator_name}: {_outcome(again)}",
+              flush=True)
+        if _outcome(again) != "survived":
+            db.set_result(item.job_id, again)
+
+
+def survivors(db: WorkDB) -> None:
+    for item, result in db.completed_work_items:
+        if _outcome(result) == "survived":
+            m = item.mutations[0]
+            print(f"--- {m.module_path}:{m.start_pos[0]} {m.operator_name} "
+                  f"(occurrence {m.occurrence}) job {item.job_id}")
+            print(result.diff)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["sample", "score", "recheck", "survivors"])
+    parser.add_argument("session")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    with use_db(args.session) as db:
+        if args.command == "sample":
+            sample(db, args.seed)
+        elif args.command == "score":
+            score(db)
+        elif args.command == "recheck":
+            recheck(db)
+        else:
+            survivors(db)
+
+
+if __name__ == "__main__":
+    main()
