@@ -310,6 +310,47 @@ def test_netdsl_lsp_without_pygls_names_the_extra(monkeypatch, capsys):
     assert "pip install 'netdsl[lsp]'" in err and "Traceback" not in err
 
 
+def test_an_edit_reparses_only_the_statement_it_changed():
+    from netdsl.ir.graph import to_json
+    from netdsl.lsp.analysis import ImportCache, analyse
+    from netdsl.lsp.incremental import parse_document
+    from netdsl.syntax.parser import parse
+
+    text = (SPECS / "inception_v4.net").read_text()
+    pieces: dict = {}
+    before = parse_document(text, "v4.net", pieces)
+    edited = text.replace("branch0: unit(96, 1x1),", "branch0: unit(97, 1x1),")
+    after = parse_document(edited, "v4.net", pieces)
+    changed = [a.name for a, b in zip(before.items, after.items, strict=True) if a is not b]
+    assert changed == ["inception_a"] and after.source.text == edited
+    mine = analyse(edited, SPECS / "inception_v4.net", ImportCache(), pieces).graph
+    assert to_json(mine) == to_json(check(lower_spec(edited, filename=mine.filename)))
+    broken = edited.replace("unit(97, 1x1)", "unit(97 1x1)")
+    with pytest.raises(NetDSLError) as piecewise:
+        parse_document(broken, "v4.net", pieces)
+    with pytest.raises(NetDSLError) as whole:
+        parse(broken, "v4.net")
+    assert str(piecewise.value) == str(whole.value)  # errors come from the whole file
+
+
+def test_imports_are_cached_by_path_and_modification_time(tmp_path):
+    from netdsl.lsp.analysis import ImportCache, analyse
+
+    for name in ("resnet152.net", "resnet_family.net"):
+        (tmp_path / name).write_text((SPECS / name).read_text())
+    spec, family = tmp_path / "resnet152.net", tmp_path / "resnet_family.net"
+    cache = ImportCache()
+    first = analyse(spec.read_text(), spec, cache)
+    assert first.graph is not None and (cache.hits, cache.misses) == (0, 1)
+    assert family.resolve() in first.deps
+    again = analyse(spec.read_text().replace("36", "35"), spec, cache)
+    assert (cache.hits, cache.misses) == (1, 1) and again.graph.output_shape == (1000,)
+    family.write_text(family.read_text().replace("fc: fc(num_classes)", "fc: fc(7)"))
+    os.utime(family, ns=(1, 1))  # a different modification time, whatever the clock says
+    changed = analyse(spec.read_text(), spec, cache)
+    assert (cache.hits, cache.misses) == (1, 2) and changed.graph.output_shape == (7,)
+
+
 EDITOR = ROOT / "editors" / "vscode"
 
 

@@ -24,6 +24,7 @@ from ..lower.networks import instantiate
 from ..passes.check import check
 from ..syntax import tree as ast
 from ..syntax.parser import parse
+from .incremental import Pieces, parse_document
 
 Stamp = tuple[int, int]  # (st_mtime_ns, st_size)
 
@@ -139,8 +140,10 @@ class Analysis:
         return source.filename == self.filename and source.text == self.text.removeprefix("\ufeff")
 
 
-def analyse(text: str, path: Path | None, cache: ImportCache) -> Analysis:
-    """Compiles ``text`` (the document at ``path``) as ``netdsl check`` would; never raises."""
+def analyse(text: str, path: Path | None, cache: ImportCache, pieces: Pieces | None = None
+            ) -> Analysis:
+    """Compiles ``text`` (the document at ``path``) as ``netdsl check`` would; never raises.
+    ``pieces``: the document's statements parsed before (see incremental), updated."""
     resolved = path.resolve() if path is not None else None
     filename = _display(resolved) if resolved is not None else "<untitled>"
     result = Analysis(text, resolved, filename)
@@ -148,7 +151,7 @@ def analyse(text: str, path: Path | None, cache: ImportCache) -> Analysis:
     loader = CachedLoader([*([folder] if folder else []), BUNDLED_SPECS], folder, cache)
     try:
         with paused_gc():
-            _compile(result, loader)
+            _compile(result, loader, pieces)
     except SpecErrors as errors:
         result.errors = errors.errors
     except NetDSLError as error:
@@ -162,8 +165,9 @@ def analyse(text: str, path: Path | None, cache: ImportCache) -> Analysis:
     return result
 
 
-def _compile(result: Analysis, loader: CachedLoader) -> None:
-    result.module = parse(result.text, result.filename)
+def _compile(result: Analysis, loader: CachedLoader, pieces: Pieces | None) -> None:
+    result.module = parse(result.text, result.filename) if pieces is None else \
+        parse_document(result.text, result.filename, pieces)
     result.loaded = recursion_guard(lambda: loader.link_document(result.module, result.path))
     network = main_network(result.loaded)  # type: ignore[arg-type]
     graph = recursion_guard(lambda: instantiate(network, {}, result.filename))

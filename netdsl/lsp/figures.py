@@ -37,14 +37,16 @@ class Figures:
         return self.input, self.output, self.params, self.macs
 
 
-def _owner(analysis: Analysis):
-    """A test of span sources against the document, remembered per Source object."""
+def _owner(analysis: Analysis, own_graph: bool):
+    """A test of span sources against the document, remembered per Source object: by name
+    for its own graph, by name and text for another document's (which read it from disk)."""
     known: dict[int, bool] = {}
+    test = analysis.owns if own_graph else analysis.current
 
     def owns(source) -> bool:
         key = id(source)
         if key not in known:
-            known[key] = analysis.current(source)
+            known[key] = test(source)
         return known[key]
     return owns
 
@@ -55,7 +57,7 @@ def expansions(graph_of: Analysis, document: Analysis, subject: Span) -> list[li
     graph = graph_of.graph
     if graph is None:
         return []
-    owns = _owner(document)
+    owns = _owner(document, graph_of is document)
     groups: dict[tuple, list[tuple[tuple, Node]]] = {}
     for node in graph.nodes:
         chain = (*node.trace, node.span) if node.span is not None else node.trace

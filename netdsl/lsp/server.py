@@ -24,6 +24,7 @@ from .analysis import Analysis, ImportCache, analyse
 from .completion import complete
 from .convert import diagnostics, location, to_cursor, to_range, utf16
 from .hover import hover
+from .incremental import Pieces
 from .outline import inlay_hints, symbols
 
 log = logging.getLogger(__name__)
@@ -35,10 +36,12 @@ class NetdslServer(LanguageServer):
         self.cache = ImportCache()
         self.latest: dict[str, Analysis] = {}  # uri -> the analysis of its current text
         self.good: dict[str, Analysis] = {}  # uri -> the last one that parsed (navigation)
+        self.pieces: dict[str, Pieces] = {}  # uri -> its statements as last parsed
 
     def check(self, uri: str) -> Analysis:
         document = self.workspace.get_text_document(uri)
-        result = analyse(document.source, _path(uri), self.cache)
+        result = analyse(document.source, _path(uri), self.cache,
+                         self.pieces.setdefault(uri, {}))
         self.latest[uri] = result
         if result.module is not None:
             self.good[uri] = result
@@ -122,6 +125,7 @@ def did_close(ls: NetdslServer, params: lsp.DidCloseTextDocumentParams) -> None:
     uri = params.text_document.uri
     ls.latest.pop(uri, None)
     ls.good.pop(uri, None)
+    ls.pieces.pop(uri, None)
     ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri, []))
 
 

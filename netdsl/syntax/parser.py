@@ -357,3 +357,11 @@ def _run(source: Source, text: str, start: str, lines_before: int = 0):
         finally:
             _builder.depth = {}
             _layout.offset = 0
+
+
+def parse_part(source: Source, text: str, lines_before: int) -> tuple[ast.Node, ...]:
+    """The items of ``text``, whole top-level statements that start ``lines_before`` lines
+    into ``source``, with spans into ``source`` (the language server re-parses only the
+    statements an edit changed). An error may read differently from the same error in the
+    whole file: parse the whole file to report it."""
+    return _run(source, text + "\n", "start", lines_before)
