@@ -4,11 +4,15 @@
     python examples/train.py model=resnet18 epochs=5  # a config group picks the spec
     python examples/train.py -m model=digits,resnet18 epochs=1 subset=256   # a sweep
     torchrun --nproc_per_node=2 examples/train.py     # DistributedDataParallel (gloo, CPU)
+    python examples/train.py model=resnet18 model.memory_budget=150MB   # checkpointing
 
 The 1,797 8x8 images are upsampled to the input size the spec declares; the model is built
 with ``hydra.utils.instantiate`` from ``conf/model/*.yaml`` (``_target_: netdsl.build``).
 Each epoch prints its metrics and writes a checkpoint atomically; a rerun in the same output
-folder resumes from it. The last line is ``test accuracy: 0.9xxx``.
+folder resumes from it. The last line is ``test accuracy: 0.9xxx``. ``model.memory_budget``
+makes a training step at ``batch_size`` fit in that much memory (parameters, gradients,
+activations; SGD's momentum buffer comes on top): netdsl.build plans which blocks to
+recompute and the plan is printed first.
 """
 
 from __future__ import annotations
@@ -86,7 +90,11 @@ def main(cfg: DictConfig) -> float:
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
     model_cfg["spec"] = to_absolute_path(model_cfg["spec"])
+    if model_cfg.get("memory_budget") is not None:  # checkpointing planned for this batch
+        model_cfg.setdefault("batch", cfg.batch_size // world)
     model = instantiate(model_cfg)
+    if getattr(model, "netdsl_memory_plan", None) is not None and rank == 0:
+        print(model.netdsl_memory_plan)
     shape = model.netdsl_graph.input.shape
     train_data, test_data = datasets(cfg, shape)
     sampler = DistributedSampler(train_data, world, rank, seed=cfg.seed) if distributed else None

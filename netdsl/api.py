@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from . import lower as _lower
-from .errors import SpecLimitError
+from .errors import BuildError, SpecLimitError
 from .ir.graph import Graph
 from .passes import check as _check
 from .syntax import parser as _parse
@@ -46,7 +46,8 @@ MAX_ACTIVATIONS = 2 * 2**30
 def build(spec: str | os.PathLike, *, optimize: bool | str = False,
           max_params: int | None = MAX_PARAMS, max_activations: int | None = MAX_ACTIVATIONS,
           weights: object = None, progress: bool = True, calibration: object = None,
-          backend: str = "auto", **params: object) -> torch.nn.Module:
+          backend: str = "auto", memory_budget: int | str | None = None, batch: int = 1,
+          **params: object) -> torch.nn.Module:
     """Compiles a spec and emits a ``torch.nn.Module`` (in training mode, like torchvision's
     constructors), its weights initialised as the network's ``init`` scheme says.
 
@@ -58,9 +59,23 @@ def build(spec: str | os.PathLike, *, optimize: bool | str = False,
     netdsl.torch.optimize). ``max_params`` and ``max_activations`` bound the weights and
     the values one inference pass holds at once at batch 1 (None: no bound); both are checked
     on the IR, before torch allocates anything.
+
+    ``memory_budget`` (bytes, or ``"2GB"``, ``"512MiB"``) makes a training step at ``batch``
+    fit: the module recomputes some blocks in backward (activation checkpointing) instead of
+    keeping their activations, as ``module.netdsl_memory_plan`` reports (the blocks, the
+    predicted peak; see netdsl.passes.memory for what the budget covers). A budget no plan
+    fits is a BuildError (E010), raised before torch allocates anything.
     """
     graph = compile(spec, **params)
     check_budget(graph, max_params, max_activations)
+    memory_plan = None
+    if memory_budget is not None:
+        if optimize:
+            raise BuildError("memory_budget plans training; optimize= returns an inference "
+                             "module", notes=("pass one or the other",))
+        from .passes.memory import plan
+
+        memory_plan = plan(graph, memory_budget, batch)
     from .torch import emit  # torch is imported here, and only here
 
     module = emit.build_module(graph)
@@ -68,6 +83,10 @@ def build(spec: str | os.PathLike, *, optimize: bool | str = False,
         from .torch.pretrained import load_pretrained
 
         load_pretrained(module, graph, weights, progress=progress)
+    if memory_plan is not None:
+        from .torch.memory import plan_module
+
+        module = plan_module(module, memory_plan)
     if optimize:
         from .torch.optimize import optimize_module
 

@@ -79,3 +79,13 @@ def test_hydra_instantiates_netdsl_build():
 def test_embedding_example_runs(tmp_path):
     out = run([sys.executable, str(ROOT / "examples" / "embed.py")], tmp_path)
     assert "fails at line 8, column 26" in out
+
+
+def test_training_in_a_memory_budget_prints_its_plan(tmp_path):
+    # ResNet-18 on 32x32 digits at batch 64 needs about 108 MiB without checkpointing and
+    # 104.5 MiB at the least (its parameters and gradients alone take 85 MiB)
+    out = run([sys.executable, TRAIN, "model=resnet18", "model.memory_budget=106MiB",
+               "epochs=1", "subset=64", f"hydra.run.dir={tmp_path}"], tmp_path)
+    assert "memory plan for resnet18 at batch 64, budget 106.0 MiB" in out
+    assert re.search(r"recomputed in backward: [1-9]\d* segments", out)
+    assert "test accuracy" in out

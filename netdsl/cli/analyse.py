@@ -112,6 +112,9 @@ def _setup_summary(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--depth", type=int, metavar="N", help="collapse blocks below depth N")
     parser.add_argument("--format", choices=FORMATS, default="table")
     _memory_arguments(parser)
+    parser.add_argument("--memory-budget", metavar="SIZE",
+                        help="plan activation checkpointing so a training step at --batch fits "
+                             "SIZE (2GB, 512MiB): the recomputed blocks and predicted peak")
     parser.add_argument("--plot", metavar="OUT.png",
                         help="bar chart of activation memory against parameters per layer "
                              "(needs matplotlib)")
@@ -133,14 +136,34 @@ def _run_summary(args: argparse.Namespace) -> int:
         return _usage("summary", "--depth and --batch must be at least 1")
     if args.plot:
         check_plot(Path(args.plot))
-    summary = summarize(_graph_for(args), args.batch, args.dtype, args.depth)
+    graph = _graph_for(args)
+    summary = summarize(graph, args.batch, args.dtype, args.depth)
     source = args.spec or f'-e "{args.expression}"'
-    print({"table": format_table, "json": format_json, "csv": format_csv,
-           "markdown": format_markdown}[args.format](summary, source), end="")
+    text = {"table": format_table, "json": format_json, "csv": format_csv,
+            "markdown": format_markdown}[args.format](summary, source)
+    if args.memory_budget is not None:
+        text = _with_plan(text, graph, args)
+    print(text, end="")
     if args.plot:
         plot(summary, Path(args.plot))
         print(f"wrote {args.plot}", file=sys.stderr)
     return 0
+
+
+def _with_plan(text: str, graph, args: argparse.Namespace) -> str:
+    """The summary and the checkpointing plan for --memory-budget (a key of the JSON; on
+    stderr beside CSV, which has no place for it)."""
+    import json
+
+    from ..passes.memory import plan
+
+    memory = plan(graph, args.memory_budget, args.batch)
+    if args.format == "json":
+        return json.dumps({**json.loads(text), "memory_plan": memory.to_json()}, indent=2) + "\n"
+    if args.format == "csv":
+        print(memory, file=sys.stderr)
+        return text
+    return text + "\n" + str(memory) + "\n"
 
 
 # --- compare -------------------------------------------------------------------------------

@@ -200,14 +200,18 @@ def python_source(graph: Graph) -> str:
 
 
 def _forward_lines(graph: Graph, refs: dict[str, str], holder: list[int],
-                   readers: list[int]) -> list[str]:
+                   readers: list[int], segments: tuple[tuple[int, int], ...] = ()) -> list[str]:
     main = main_path(graph)
     last = _last_readers(graph, holder)
     names = _Names()
     var = {0: "x"}
     lines: list[str] = []
     in_training_block = False
+    starts = {start + 1: (start, end) for start, end in segments}
+    opened = None  # (segment, first line) of the recomputed unit being written
     for node in graph.nodes[1:]:
+        if node.id in starts:
+            opened = (starts[node.id], len(lines))
         if holder[node.id] != node.id:
             var[node.id] = var[holder[node.id]]
             continue
@@ -231,6 +235,9 @@ def _forward_lines(graph: Graph, refs: dict[str, str], holder: list[int],
             lines.append(f"{indent}{emission.inplace_statement(args)}  # {shape}")
             continue
         lines.append(f"{indent}{target} = {_expression(node, args, refs)}  # {shape}")
+        if opened is not None and opened[0][1] == node.id:
+            _wrap_segment(graph, lines, opened, var)
+            opened = None
     result = var[graph.output]
     if graph.outputs:  # several named outputs: a dict in their order, as torchvision's FPN
         result = "{" + ", ".join(f"{k!r}: {var[i]}" for k, i in graph.outputs) + "}"
@@ -243,6 +250,43 @@ def _forward_lines(graph: Graph, refs: dict[str, str], holder: list[int],
 
 
 _counter = 0
+
+
+def _wrap_segment(graph: Graph, lines: list[str], opened, var: dict[int, str]) -> None:
+    """Turns the lines of a recomputed unit into a nested function run by
+    ``run_checkpointed``; one tensor enters it and one leaves (the plan cut it so), so its
+    variables are its own. The batch norms inside are named for the recomputation."""
+    (start, end), first = opened
+    body = ["    " + line for line in lines[first:]]
+    inside = tuple(n.name for n in graph.nodes[start + 1:end + 1] if n.is_module)
+    del lines[first:]
+    name = f"_unit{start}"
+    lines += [f"        def {name}({var[start]}):", *body, f"            return {var[end]}",
+              f"        {var[end]} = run_checkpointed(self, {name}, {var[start]}, "
+              f"{literal(inside)})"]
+
+
+def planned_class(graph: Graph, base: type[nn.Module], segments: tuple[tuple[int, int], ...],
+                  run_checkpointed) -> type[nn.Module]:
+    """A subclass of the generated ``base`` whose forward recomputes ``segments`` (node id
+    ranges ``start + 1 .. end``, from netdsl.passes.memory) in backward, each through
+    ``run_checkpointed(self, unit, x, module_names)`` (netdsl.torch.memory)."""
+    global _counter
+    _counter += 1
+    children = _containers(graph)
+    refs = _refs(children, _sequences(graph, children))
+    holder = value_holders(graph)
+    lines = _forward_lines(graph, refs, holder, reader_counts(graph, holder), segments)
+    source = "def forward(self, x):\n" + "\n".join(line[4:] for line in lines) + "\n"
+    filename = f"<netdsl:{graph.name}:planned:{_counter}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace: dict[str, object] = {"torch": torch, "nn": nn, "run_checkpointed": run_checkpointed,
+                                    "__name__": "netdsl.generated"}
+    # our own generated code, as module_class's: only literals and validated names
+    exec(compile(source, filename, "exec"), namespace)
+    return type(base.__name__, (base,), {"forward": namespace["forward"],
+                                         "__module__": base.__module__})
+
 
 
 def module_class(graph: Graph) -> type[nn.Module]:
