@@ -81,6 +81,18 @@ def _subject(path: list[ast.Node]) -> ast.Node | None:
     return None
 
 
+def _import_text(item: ast.Import, document: Analysis) -> str:
+    """What an import reads: the file it found and the names it brings in."""
+    env = getattr(document.loaded, "env", None)
+    brought = sorted(n for n, span in (env.spans.items() if env is not None else ())
+                     if span is item.span)
+    definition = getattr(env.names[brought[0]], "definition", None) if brought else None
+    where = definition.span.source.filename if definition is not None else None
+    head = f"import `{item.path}`" + (f" from {where}" if where else "")
+    return f"{head}  \n" + (f"brings in: {', '.join(brought)}" if brought else
+                           "brings in nothing (or the file could not be read)")
+
+
 def _expansions_text(found: list[Figures]) -> str:
     if len(found) == 1:
         return describe(found[0])
@@ -120,8 +132,12 @@ def hover(document: Analysis, graph_of: Analysis | None, line: int, column: int)
             graph_of is not None and graph_of.graph is not None and \
             graph_of.graph.name == target.name:
         graph = graph_of.graph
+        whole = figures(graph_of, list(graph.nodes))
         parts.append(f"maps `{fmt_shape(graph.input.shape)}` to "
-                     f"`{fmt_shape(graph.output_shape)}` in {len(graph.nodes)} nodes")
+                     f"`{fmt_shape(graph.output_shape)}` in {len(graph.nodes)} nodes  \n"
+                     f"params {whole.params:,} · MACs {whole.macs:,}")
+    if path and isinstance(path[0], ast.Import):
+        parts.append(_import_text(path[0], document))
     if not parts:
         return None
     where = named[1] if named else subject.span if subject else path[-1].span

@@ -85,8 +85,11 @@ def safe(default=None):
         def run(ls, params):
             try:
                 return feature(ls, params)
-            except Exception:  # a bug in netdsl must not take the editor's session down
+            except Exception as error:  # a bug in netdsl must not take the editor's session down
                 log.exception("netdsl lsp: %s failed", feature.__name__)
+                ls.window_log_message(lsp.LogMessageParams(
+                    lsp.MessageType.Error, f"netdsl lsp: {feature.__name__} failed: "
+                    f"{type(error).__name__}: {error} (please report it with the spec)"))
                 return default
         return run
     return wrap
@@ -180,13 +183,20 @@ def on_references(ls: NetdslServer, params: lsp.ReferenceParams) -> list[lsp.Loc
     out = []
     if params.context.include_declaration and target.span is not None:
         out.append(ls.uri_of(target.span, found[0], params.text_document.uri))
+    open_paths = set()
     for uri in list(ls.latest):
         analysis = ls.parsed(uri)
         if analysis is None:
             continue
+        open_paths.add(analysis.path)
         env = getattr(analysis.loaded, "env", None)
         for span in locate.references(analysis.module, env, target):  # type: ignore[arg-type]
             out.append(lsp.Location(uri, to_range(span)))
+    for path, entry in list(ls.cache.entries.items()):  # imported files that are not open
+        if path not in open_paths:
+            loaded = entry.loaded
+            for span in locate.references(loaded.module, loaded.env, target):  # type: ignore
+                out.append(lsp.Location(path.as_uri(), to_range(span)))
     return [x for x in out if x is not None]
 
 
