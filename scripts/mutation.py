@@ -7,8 +7,8 @@
 
 Sampling: cosmic-ray writes up to eleven mutants at one place (``a * b`` becomes ``a + b``,
 ``a - b``, ``a / b``, ...). ``sample`` keeps one of them, drawn with ``--seed``, for every
-(file, position, operator family), so every mutation site is tested once; on two shared cores
-that is about a third of the run.
+(file, position, operator family), so every mutation site is tested once (a third of the
+mutants); ``--per-file N`` keeps N such sites per file, drawn with the same seed.
 """
 
 from __future__ import annotations
@@ -34,23 +34,30 @@ def _family(operator: str) -> str:
     return match.group(1) if match else name
 
 
-def sample(db: WorkDB, seed: int) -> None:
+def sample(db: WorkDB, seed: int, per_file: int | None) -> None:
     sites = defaultdict(list)
     for item in db.pending_work_items:
         (mutation,) = item.mutations
         sites[(str(mutation.module_path), tuple(mutation.start_pos),
                _family(mutation.operator_name))].append(item.job_id)
     rng = random.Random(seed)
+    chosen = set(sites)
+    if per_file is not None:
+        by_file = defaultdict(list)
+        for key in sorted(sites):
+            by_file[key[0]].append(key)
+        chosen = {key for keys in by_file.values()
+                  for key in rng.sample(keys, min(per_file, len(keys)))}
     skipped = 0
     for key in sorted(sites):
         jobs = sorted(sites[key])
-        keep = rng.choice(jobs)
+        keep = rng.choice(jobs) if key in chosen else None
         for job in jobs:
             if job != keep:
                 db.set_result(job, WorkResult(output="not sampled",
                                               worker_outcome=WorkerOutcome.SKIPPED))
                 skipped += 1
-    print(f"{len(sites)} sites kept, {skipped} mutants skipped")
+    print(f"{len(chosen)} of {len(sites)} sites kept, {skipped} mutants skipped")
 
 
 def _outcome(result: WorkResult | None) -> str:
@@ -116,10 +123,11 @@ def main() -> None:
     parser.add_argument("command", choices=["sample", "score", "recheck", "survivors"])
     parser.add_argument("session")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--per-file", type=int, default=None)
     args = parser.parse_args()
     with use_db(args.session) as db:
         if args.command == "sample":
-            sample(db, args.seed)
+            sample(db, args.seed, args.per_file)
         elif args.command == "score":
             score(db)
         elif args.command == "recheck":

@@ -264,6 +264,8 @@ WINDOWS = [
     ("linear", {"out": 4, "bias": True}, [(8, 6, 5)], (8, 6, 4), Window((1, 5), (1, 1))),
     ("layernorm", {"eps": 1e-5}, [(8, 6, 5)], (8, 6, 5), Window((1, 5), (1, 1))),
     ("linear", {"out": 4, "bias": True}, [(8,)], (4,), POINTWISE),
+    ("linear", {"out": 4, "bias": True}, [(8, 6)], (8, 4), POINTWISE),
+    ("layernorm", {"eps": 1e-5}, [(2, 8, 6, 5)], (2, 8, 6, 5), POINTWISE),
     ("upsample", {"size": None, "scale": (2, 2), "mode": "bilinear"}, [(8, 4, 4)], (8, 8, 8),
      Window((2, 2), (1, 1))),
     ("upsample", {"size": None, "scale": (2, 2), "mode": "nearest"}, [(8, 4, 4)], (8, 8, 8),

@@ -56,7 +56,7 @@ def pool(draw, avg: bool):
     kernel = draw(pair)
     pad = (draw(st.integers(0, kernel[0] // 2)), draw(st.integers(0, kernel[1] // 2)))
     attrs = {"kernel": kernel, "stride": draw(pair), "pad": pad, "ceil": draw(st.booleans())}
-    attrs.update({"count_pad": draw(st.booleans())} if avg else {"dilation": (1, 1)})
+    attrs.update({"count_pad": draw(st.booleans())} if avg else {"dilation": draw(pair)})
     return attrs, [draw(spatial())]
 
 

@@ -21,7 +21,17 @@ TRANSPOSED = {"out": 4, "kernel": (1, 1), "stride": (1, 1), "pad": (1, 1), "outp
 @pytest.mark.parametrize(("op", "attrs", "shapes", "message"), [
     ("conv", {**CONV, "groups": 3}, [(4, 8, 8)], "groups=3 must divide both the input "
      "channels (4) and the output channels (4)"),
+    ("conv", {**CONV, "groups": 3}, [(6, 8, 8)], "groups=3 must divide both the input "
+     "channels (6) and the output channels (4)"),
+    ("conv", {**CONV, "groups": 2, "out": 6}, [(3, 8, 8)], "groups=2 must divide both"),
+    ("conv_transpose", {**TRANSPOSED, "groups": 2, "out": 3, "pad": (0, 0)}, [(4, 2, 2)],
+     "groups=2"),
+    ("conv_transpose", {**TRANSPOSED, "groups": 2, "pad": (0, 0)}, [(3, 2, 2)], "groups=2"),
     ("conv", CONV, [(4, 2, 8)], "conv gets 2x8, needs at least 3x3"),
+    ("maxpool", {**POOL, "pad": (2, 0), "dilation": (2, 2)}, [(1, 8, 8)],
+     "maxpool padding 2 is more than half its window 3"),  # torch: the undilated kernel
+    ("concat", {}, [(2, 4, 4), (8,)], "concat branch 2 needs a CxHxW feature map, found the "
+     "flat 8"),
     ("conv", CONV, [(16,)], "conv needs a CxHxW feature map, found the flat 16"),
     ("fc", {"out": 2, "bias": True, "std": None}, [(4, 2, 2)], "fc needs a flat input, found "
      "4x2x2; put flatten (or gap -> flatten) before it"),
@@ -68,6 +78,15 @@ def test_each_shape_rule_refuses_what_does_not_fit(op, attrs, shapes, message):
     ("chunk", {"index": 0, "parts": 2}, [(3, 4, 4)], "a multiple of 2", "3"),
     ("shuffle", {"groups": 2}, [(3, 4, 4)], "a multiple of 2", "3"),
     ("mul", {}, [(2, 4, 4), (3, 1, 1)], "2x4x4", "3x1x1"),
+    ("concat", {}, [(2, 4, 4), (3, 4, 5)], "the same HxW in every branch", "4x4, 4x5"),
+    ("add", {}, [(2, 4, 4), (2, 4, 4), (2, 4, 5)], "2x4x4", "2x4x5"),
+    ("maxpool", {**POOL, "kernel": (5, 5), "pad": (1, 3)}, [(1, 8, 8)], "pad <= 2", "pad=3"),
+    ("conv", {**CONV, "groups": 3}, [(6, 8, 8)], "multiples of 3", "6 in, 4 out"),
+    ("crop", {"size": (5, 2)}, [(1, 4, 4)], "at least 5x2", "4x4"),
+    ("permute", {"order": (1, 0)}, [(1, 2, 2)], "3 axes", "2 axes"),
+    ("fc", {"out": 2, "bias": True, "std": None}, [(4, 2, 2)], "a flat vector", "4x2x2"),
+    ("conv", CONV, [(16,)], "CxHxW", "16"),
+    ("conv_transpose", TRANSPOSED, [(2, 1, 1)], "at least 1x1", "-1x-1"),
 ])
 def test_a_refusal_says_what_was_expected_and_found(op, attrs, shapes, expected, found):
     with pytest.raises(ShapeProblem) as caught:
@@ -83,6 +102,10 @@ def test_a_refusal_says_what_was_expected_and_found(op, attrs, shapes, expected,
     ("upsample", {"size": (5, 7), "scale": None, "mode": "bilinear"}, [(1, 2, 2)], (1, 5, 7)),
     ("permute", {"order": (1, 2, 0)}, [(3, 4, 5)], (4, 5, 3)),
     ("conv_transpose", {**TRANSPOSED, "kernel": (3, 3)}, [(2, 1, 1)], (4, 1, 1)),
+    ("crop", {"size": (4, 4)}, [(5, 4, 4)], (5, 4, 4)),
+    ("maxpool", {**POOL, "kernel": (2, 2), "pad": (1, 1)}, [(1, 4, 4)], (1, 3, 3)),
+    ("maxpool", {**POOL, "pad": (1, 1), "dilation": (2, 2)}, [(1, 8, 8)], (1, 3, 3)),
+    ("conv", {**CONV, "groups": 2, "out": 6}, [(4, 5, 5)], (6, 3, 3)),
     ("mul", {}, [(2, 4, 4), (2, 1, 1), (1, 4, 4)], (2, 4, 4)),
     ("mul", {}, [(2, 1, 1), (2, 4, 4)], (2, 4, 4)),
 ])

@@ -210,3 +210,71 @@ def test_weight_layers_and_init_roles_follow_the_module_tensors(name):
     else:
         role = None
     assert OPS[name].init_role == role
+
+
+def _run(name: str, attrs: dict, xs: list[torch.Tensor]) -> torch.Tensor:
+    code = OPS[name].torch.expr(attrs, [f"x{i}" for i in range(len(xs))])
+    return eval(code, {"torch": torch}, {f"x{i}": x for i, x in enumerate(xs)})
+
+
+# each inline expression against the torch layer or function that defines the op
+EXPRESSIONS = [
+    ("shuffle", {"groups": 3}, [(6, 2, 3)], lambda x: torch.nn.ChannelShuffle(3)(x)),
+    ("shuffle", {"groups": 2}, [(8, 1, 2)], lambda x: torch.nn.ChannelShuffle(2)(x)),
+    ("chunk", {"index": 1, "parts": 3}, [(6, 2, 2)], lambda x: torch.chunk(x, 3, dim=1)[1]),
+    ("crop", {"size": (2, 3)}, [(2, 6, 7)], lambda x: x[:, :, 2:4, 2:5]),
+    ("crop", {"size": (5, 1)}, [(1, 5, 3)], lambda x: x[:, :, :, 1:2]),
+    ("upsample", {"size": None, "scale": (2, 3), "mode": "nearest"}, [(2, 3, 2)],
+     lambda x: torch.nn.Upsample(scale_factor=(2, 3), mode="nearest")(x)),
+    ("upsample", {"size": (5, 4), "scale": None, "mode": "bilinear"}, [(2, 3, 2)],
+     lambda x: torch.nn.Upsample(size=(5, 4), mode="bilinear", align_corners=False)(x)),
+    ("permute", {"order": (2, 0, 1)}, [(2, 3, 4)], lambda x: x.permute(0, 3, 1, 2)),
+    ("scale", {"factor": 0.25}, [(2, 3, 4)], lambda x: x * 0.25),
+]
+
+
+@pytest.mark.parametrize(("name", "attrs", "shapes", "reference"), EXPRESSIONS,
+                         ids=[f"{e[0]}-{i}" for i, e in enumerate(EXPRESSIONS)])
+def test_each_inline_expression_computes_its_torch_reference(name, attrs, shapes, reference):
+    xs = [torch.randn(2, *s) for s in shapes]
+    assert torch.equal(_run(name, attrs, xs), reference(*xs))
+
+
+def test_the_joins_concatenate_sum_and_multiply():
+    a, b, c = torch.randn(2, 2, 3, 3), torch.randn(2, 3, 3, 3), torch.randn(2, 2, 3, 3)
+    assert torch.equal(_run("concat", {}, [a, b, c]), torch.cat([a, b, c], 1))
+    assert torch.equal(_run("add", {}, [a, c, a]), a + c + a)
+    gate = torch.randn(2, 2, 1, 1)
+    assert torch.equal(_run("mul", {}, [a, gate]), a * gate)
+
+
+def test_the_window_formula_is_pytorchs_on_every_small_configuration():
+    """Every size, kernel, stride, padding and dilation up to small bounds, both rounding
+    modes: the max pool record's output size, or its refusal and the least size it asks for,
+    as MaxPool1d computes them (torch bounds the padding by half the undilated kernel)."""
+    from netdsl.ir.ops import ShapeProblem
+
+    for k in range(1, 5):
+        for d in range(1, 3):
+            extent = d * (k - 1) + 1
+            for s in range(1, 4):
+                for p in range(0, extent // 2 + 1):
+                    for ceil in (False, True):
+                        pool = torch.nn.MaxPool1d(k, s, p, d, ceil_mode=ceil)
+                        attrs = {"kernel": (k, 1), "stride": (s, 1), "pad": (p, 0),
+                                 "dilation": (d, 1), "ceil": ceil}
+                        asked, first = None, None  # the least size asked for, and accepted
+                        for size in range(1, 12):
+                            try:
+                                torch_out = pool(torch.zeros(1, 1, size)).shape[-1]
+                            except RuntimeError:
+                                torch_out = 0
+                            try:
+                                ours = OPS["maxpool"].infer(attrs, [(1, size, 1)])[1]
+                            except ShapeProblem as problem:
+                                ours = 0
+                                if problem.expected.startswith("at least"):
+                                    asked = int(problem.expected.split()[-1].split("x")[0])
+                            assert ours == torch_out, (k, d, s, p, ceil, size)
+                            first = first or (size if torch_out else None)
+                        assert asked is None or asked == first, (k, d, s, p, ceil)

@@ -15,10 +15,10 @@ def _pool_infer(name: str, a: Attrs, ins: list[Shape]) -> Shape:
     does. A plain function bound with ``partial``, so every call runs this code."""
     c, h, w = spatial(name, ins[0])
     for axis in range(2):
-        extent = a.get("dilation", (1, 1))[axis] * (a["kernel"][axis] - 1) + 1
-        if 2 * a["pad"][axis] > extent:
+        kernel = a["kernel"][axis]  # torch's bound: the kernel, even when dilated
+        if 2 * a["pad"][axis] > kernel:
             raise ShapeProblem(f"{name} padding {a['pad'][axis]} is more than half its "
-                               f"window {extent}", expected=f"pad <= {extent // 2}",
+                               f"window {kernel}", expected=f"pad <= {kernel // 2}",
                                found=f"pad={a['pad'][axis]}")
     return (c, *sliding(name, (h, w), a, ceil=a["ceil"]))
 
