@@ -1,0 +1,147 @@
+"""The op table's registration rules, one branch each: what a record must be to be
+registered, who may replace or remove one, and how installed plugins are loaded. Mutation
+testing (mutmut on netdsl/ir/ops.py and record.py) found these branches unguarded beyond the
+plugin tests' main cases."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+import netdsl
+from netdsl.errors import RegistrationError
+from netdsl.ir.ops import (
+    OPS,
+    Param,
+    TorchExpression,
+    TorchModule,
+    load_plugins,
+    register_op,
+    reserve_names,
+    unregister_op,
+)
+
+
+def _record(**change):
+    return dataclasses.replace(OPS["relu"], **{"name": "my_relu", **change})
+
+
+@pytest.fixture(autouse=True)
+def _clean():
+    netdsl.compile("network t:\n    input 3x8x8\n    stack(relu, 1)\n")  # builtins reserved
+    yield
+    for name in ("my_relu", "my_other"):
+        unregister_op(name)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"name": "class"}, "must be a netdsl name"),
+    ({"name": "two words"}, "must be a netdsl name"),
+    ({"name": "input"}, "must be a netdsl name"),  # reserved, though a built-in has it
+    *[({field: 3}, f"'{field}' must be a function")
+      for field in ("infer", "count_params", "macs", "window", "display")],
+    ({"params": (Param("k", "colour"),)}, "every parameter needs a kind among bool, choice, "),
+    ({"arity": 3}, "arity must be -1, 0, 1 or 2"),
+    ({"arity": -2}, "arity must be -1, 0, 1 or 2"),
+    ({"init_role": "embedding"}, "init_role must be None or one of conv, linear, norm"),
+    ({"style": "sparkly"}, "style must be one of activation, io, merge, "),
+    ({"torch": None}, "needs a torch emission"),
+    ({"torch": "torch.nn.ReLU"}, "torch must be a TorchModule, TorchParameter or "),
+    ({"torch": TorchModule("ReLU", lambda a, ins, inplace: ((), {}))}, "is not a dotted"),
+    ({"torch": TorchModule("torch.nn.ReLU()", lambda a, ins, inplace: ((), {}))},
+     "is not a dotted"),
+    ({"torch": TorchModule(".nn.ReLU", lambda a, ins, inplace: ((), {}))}, "is not a dotted"),
+    ({"view": "yes"}, "view must be true, false or a function"),
+])
+def test_a_malformed_record_is_refused_with_its_reason(change, message):
+    with pytest.raises(RegistrationError, match=f"op record '{change.get('name', 'my_relu')}'"
+                       if "name" not in change else "op record") as caught:
+        register_op(_record(**change))
+    assert message in str(caught.value)
+    assert "my_relu" not in OPS
+
+
+@pytest.mark.parametrize("change", [
+    {"arity": -1}, {"arity": 0}, {"arity": 2}, {"init_role": None}, {"init_role": "norm"},
+    {"view": True}, {"view": lambda a, ins, out: False},
+    {"torch": TorchExpression(lambda a, xs: xs[0])},
+    {"torch": TorchModule("my_plugin.layers.Scale", lambda a, ins, inplace: ((), {}))},
+    {"torch": TorchModule("a.b", lambda a, ins, inplace: ((), {}))},
+])
+def test_a_wellformed_record_is_registered(change):
+    assert register_op(_record(**change)).name == "my_relu"
+    assert "my_relu" in OPS and OPS["my_relu"] is not OPS["relu"]
+
+
+def test_only_a_record_can_be_registered():
+    with pytest.raises(RegistrationError, match="expected an netdsl.OpRecord, got dict"):
+        register_op({"name": "my_relu"})
+
+
+def test_a_plugin_may_replace_its_own_record_but_never_a_builtin():
+    first = register_op(_record())
+    second = _record(doc="again")
+    with pytest.raises(RegistrationError, match="an op named 'my_relu' is already registered"):
+        register_op(second)
+    assert register_op(second, replace=True) is second and OPS["my_relu"] is second
+    assert OPS["my_relu"] is not first
+    with pytest.raises(RegistrationError, match="already registered"):
+        register_op(_record(name="relu"), replace=True)
+    assert OPS["relu"].torch.cls == "torch.nn.ReLU"
+
+
+def test_built_in_ops_cannot_be_removed():
+    with pytest.raises(RegistrationError, match="'relu' is a built-in op"):
+        unregister_op("relu")
+    assert "relu" in OPS
+    unregister_op("never_registered")  # removing what is not there is fine
+
+
+def test_an_op_cannot_take_a_builtin_or_prelude_name_later_declared():
+    register_op(_record(name="my_other"))
+    with pytest.raises(RegistrationError, match="op 'my_other' has the name of a netdsl builtin"):
+        reserve_names({"my_other", "relu"})
+    reserve_names({"relu"})  # a built-in op may share a name the language declares
+
+
+class _Point:
+    def __init__(self, name, provided):
+        self.name, self.value, self._provided = name, f"pkg:{name}", provided
+
+    def load(self):
+        return self._provided
+
+
+def test_plugins_provide_a_record_a_list_or_a_function_returning_records():
+    one, other = _record(), _record(name="my_other")
+    assert load_plugins([_Point("a", one)]) == ["my_relu"]
+    assert load_plugins([_Point("a", one)]) == []  # loaded again: nothing new
+    unregister_op("my_relu")
+    assert load_plugins([_Point("b", lambda: [one, other])]) == ["my_relu", "my_other"]
+    assert OPS["my_other"] is other
+
+
+def test_a_plugin_function_that_raises_names_its_entry_point():
+    def broken():
+        raise ValueError("no")
+
+    with pytest.raises(RegistrationError, match=r"'c' \(pkg:c\) failed to load: ValueError: no"):
+        load_plugins([_Point("c", broken)])
+
+
+def test_the_op_table_reads_like_a_mapping():
+    names = list(OPS)
+    assert len(OPS) == len(names) and names[0] == "input" and "conv" in names
+    assert "no_such_op" not in OPS and 3 not in OPS
+    with pytest.raises(KeyError):
+        OPS["no_such_op"]
+
+
+def test_a_record_describes_itself_and_writes_its_signature():
+    record = _record(params=(Param("size", "size", (3, 5)), Param("mode", "choice", "max"),
+                             Param("on", "bool", False), Param("std", "optfloat", None),
+                             Param("n", "count")))
+    assert record.signature() == "size=3x5, mode=max, on=false, std=none, n"
+    assert record.description == "the layer 'my_relu'"
+    assert OPS["conv"].description == "the layer 'conv'"
