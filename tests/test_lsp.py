@@ -256,6 +256,26 @@ async def test_symbols_and_inlay_hints(client: LanguageClient):
         [("E009", lsp.DiagnosticSeverity.Information)]
 
 
+@run
+async def test_saving_an_imported_file_checks_the_files_importing_it(client, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("saved")
+    lib, main = folder / "lib.net", folder / "main.net"
+    lib.write_text("block unit(c) = conv(c, 3x3, pad=1) -> relu\n")
+    main.write_text('import "lib.net"\nnetwork t:\n    input 3x8x8\n    unit(4)\n')
+    assert await _open(client, main.as_uri(), main.read_text()) == []
+    await _open(client, lib.as_uri(), lib.read_text())
+    lib.write_text("block unit(c, k) = conv(c, k) -> relu\n")  # saved by the editor
+    os.utime(lib, ns=(1, 1))
+    client.text_document_did_change(lsp.DidChangeTextDocumentParams(
+        lsp.VersionedTextDocumentIdentifier(2, lib.as_uri()),
+        [lsp.TextDocumentContentChangeWholeDocument(lib.read_text())]))
+    await _published(client, lib.as_uri())
+    client.text_document_did_save(lsp.DidSaveTextDocumentParams(
+        lsp.TextDocumentIdentifier(lib.as_uri())))
+    found = await _published(client, main.as_uri())
+    assert [d.code for d in found] == ["E003"] and found[0].range.start.line == 3  # unit needs k
+
+
 def _failures(client: LanguageClient) -> list[str]:
     """What the server logged as its own failures (a feature that raised, then answered
     nothing: the session goes on, but it is a bug)."""
