@@ -5,6 +5,13 @@
     python examples/train.py -m model=digits,resnet18 epochs=1 subset=256   # a sweep
     torchrun --nproc_per_node=2 examples/train.py     # DistributedDataParallel (gloo, CPU)
     python examples/train.py model=resnet18 model.memory_budget=150MB   # checkpointing
+    python examples/train.py -m model=resnet_digits model.width=8,16 model.depth=1,2 \
+        screen.max_macs=3e6 hydra/launcher=submitit_local   # or netdsl_ray, submitit_slurm
+
+Sweeps go through ``hydra/sweeper=screened`` (examples/hydra_plugins/netdsl_sweep): every point
+is compiled first and the ones over the ``screen.*`` budgets are never launched. Each trial
+writes ``metrics.json`` (accuracy, training time, static figures, its overrides) in its output
+folder, which ``netdsl sweep SPEC ... --results SWEEP_DIR`` joins to the static table.
 
 The 1,797 8x8 images are upsampled to the input size the spec declares; the model is built
 with ``hydra.utils.instantiate`` from ``conf/model/*.yaml`` (``_target_: netdsl.build``).
@@ -17,7 +24,10 @@ recompute and the plan is printed first.
 
 from __future__ import annotations
 
+import json
+import logging
 import os
+import time
 from pathlib import Path
 
 import hydra
@@ -33,7 +43,33 @@ from sklearn.model_selection import train_test_split
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
+import netdsl
 from netdsl.files import atomic_write
+
+log = logging.getLogger(__name__)
+
+
+def screened(cfg: DictConfig):
+    """This trial's static figures against ``cfg.screen``'s budgets (what the screened sweeper
+    checked before launching it), from the IR alone."""
+    model = OmegaConf.to_container(cfg.model, resolve=True)
+    params = {k: v for k, v in model.items() if k not in ("_target_", "spec")}
+    budgets = {k: None if cfg.screen[k] is None else float(cfg.screen[k])
+               for k in ("max_params", "max_macs", "max_activations")}
+    return netdsl.screen(to_absolute_path(model["spec"]), params, batch=cfg.screen.batch,
+                         **budgets), params
+
+
+def write_metrics(folder: Path, cfg: DictConfig, point, params: dict, accuracy: float,
+                  seconds: float) -> None:
+    """metrics.json in the trial's output folder: what ``netdsl sweep --results`` collects."""
+    metrics = {"accuracy": accuracy, "train_seconds": round(seconds, 3), "epochs": cfg.epochs,
+               "params": point.figures["params"], "macs": point.figures["macs"],
+               "spec": to_absolute_path(cfg.model.spec), "model": params,
+               "overrides": list(HydraConfig.get().overrides.task),
+               "job_id": str(HydraConfig.get().job.get("id")), "pid": os.getpid()}
+    atomic_write(folder / "metrics.json",
+                 lambda tmp: Path(tmp).write_text(json.dumps(metrics, indent=1) + "\n"))
 
 
 def datasets(cfg: DictConfig, shape: tuple[int, ...]):
@@ -86,6 +122,11 @@ def main(cfg: DictConfig) -> float:
     if distributed:
         dist.init_process_group("gloo")
     rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
+    point, params = screened(cfg)
+    if not point.fits:  # another sweeper, or a single run: refuse before building anything
+        why = point.error or f"over budget: {', '.join(point.over)}"
+        log.error(f"not trained: {why}")
+        return float("nan")
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
@@ -103,7 +144,8 @@ def main(cfg: DictConfig) -> float:
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                 weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, cfg.epochs)
-    checkpoint = Path(HydraConfig.get().runtime.output_dir) / cfg.checkpoint
+    folder = Path(HydraConfig.get().runtime.output_dir)
+    checkpoint = folder / cfg.checkpoint
     start = 0
     if cfg.resume and checkpoint.is_file():
         state = torch.load(checkpoint, weights_only=True)
@@ -115,6 +157,7 @@ def main(cfg: DictConfig) -> float:
         if rank == 0:
             print(f"resumed from {checkpoint} after epoch {start}")
     net = DistributedDataParallel(model) if distributed else model
+    started = time.perf_counter()
     with Progress(disable=rank != 0, transient=True) as progress:
         for epoch in range(start, cfg.epochs):
             if sampler is not None:
@@ -127,9 +170,11 @@ def main(cfg: DictConfig) -> float:
                 progress.console.print(f"epoch {epoch + 1:>3}  loss {loss:.4f}  "
                                        f"train {accuracy:.4f}  test {test:.4f}")
                 save_checkpoint(checkpoint, model, optimizer, epoch + 1)
+    seconds = time.perf_counter() - started
     result = evaluate(model, test_data)
     if rank == 0:
         print(f"test accuracy: {result:.4f}")
+        write_metrics(folder, cfg, point, params, result, seconds)
     if distributed:
         dist.destroy_process_group()
     return result

@@ -8,7 +8,7 @@
 ``import netdsl``, :func:`parse` and :func:`compile` never import torch; :func:`build` does.
 """
 
-from .api import build, compile, parse
+from .api import build, compile, parse, screen
 from .errors import NetDSLError
 from .ir.ops import (
     GLOBAL,
@@ -24,7 +24,7 @@ from .ir.ops import (
     unregister_op,
 )
 
-__all__ = ["parse", "compile", "build", "NetDSLError", "register_op", "unregister_op", "OPS",
+__all__ = ["parse", "compile", "build", "screen", "NetDSLError", "register_op", "unregister_op", "OPS",
            "OpRecord", "Param", "TorchModule", "TorchParameter", "TorchExpression", "Window",
            "GLOBAL", "POINTWISE"]
 __version__ = "0.1.0"

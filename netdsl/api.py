@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from collections.abc import Mapping
@@ -34,6 +35,27 @@ def compile(spec: str | os.PathLike, *, base: str | os.PathLike | None = None,  
     """
     return _check.check(_lower.lower_spec(spec, _values(params), base=base))
 
+
+
+def screen(spec: str | os.PathLike, params: Mapping[str, object] | None = None, *,
+           max_params: int | None = None, max_macs: int | None = None,
+           max_activations: int | None = None, batch: int = 1):
+    """One point of a design space, statically (``netdsl sweep``'s figures and budgets for a
+    single point, torch never imported; ``params`` may hold ``netdsl.build``'s own options too,
+    which are left out): a :class:`netdsl.passes.explore.Point` whose ``over``
+    names the budgets it exceeds (``max_activations`` in bytes at ``batch``, as ``netdsl sweep
+    --max-activations``) and whose ``error`` is the diagnostic of a point that does not compile.
+    Sweeps call it before launching a trial (examples/hydra_plugins/netdsl_sweep)."""
+    from .passes.explore import explore
+
+    # what netdsl.build takes besides network parameters (memory_budget=, optimize=...): a
+    # Hydra model config holds both, and only the parameters shape the network
+    options = {name for name, p in inspect.signature(build).parameters.items()
+               if p.kind is p.KEYWORD_ONLY}
+    network = {k: v for k, v in (params or {}).items() if k not in options}
+    budgets = {"params": max_params, "macs": max_macs, "activation_bytes": max_activations}
+    return explore(lambda p: compile(spec, **p), [network],
+                   {k: int(v) for k, v in budgets.items() if v is not None}, batch=batch)[0]
 
 # Networks above this many parameters (8 GB of float32 weights) are refused before any
 # allocation; ``max_params=`` (``netdsl build --max-params``) moves the limit.

@@ -83,3 +83,59 @@ def test_sweep_never_imports_torch_and_prints_a_table():
     lines = done.stdout.splitlines()
     assert lines[-1] == "False"
     assert sum("fits" in line for line in lines) == 9 and "pareto" in done.stdout
+
+
+def write_trial(folder, width, accuracy, spec=SPECS / "digits.net", **extra):
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps(
+        {"accuracy": accuracy, "train_seconds": 2.0, "model": {"width": width, "num_classes": 10},
+         "spec": str(spec), **extra}))
+
+
+def test_results_join_the_trials_of_each_point_and_skip_the_rest(tmp_path, capsys):
+    write_trial(tmp_path / "0", 8, 0.5)
+    write_trial(tmp_path / "1", 8, 0.7)  # a second run of the same point: the mean is shown
+    write_trial(tmp_path / "2", 16, 0.9)
+    write_trial(tmp_path / "3", 16, 0.1, spec=SPECS / "resnet18.net")  # another spec's trial
+    write_trial(tmp_path / "4", 32, float("nan"))
+    (tmp_path / "5").mkdir()
+    (tmp_path / "5" / "metrics.json").write_text("{not json")
+    assert main(["sweep", str(SPECS / "digits.net"), "width=8,16,32", "--results", str(tmp_path),
+                 "--pareto", "macs,accuracy", "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    points = json.loads(captured.out)
+    assert [p["measured"].get("runs") for p in points] == [2, 1, 0]
+    assert points[0]["measured"]["accuracy"] == pytest.approx(0.6)
+    assert points[1]["measured"]["accuracy"] == 0.9
+    # width 16 costs more but is more accurate: both on the accuracy-MACs front; 32 has no trial
+    assert [p["pareto"] for p in points] == [True, True, False]
+    assert "skipped" in captured.err and "4/metrics.json: 'accuracy' is not a finite" in captured.err
+    assert "5/metrics.json" in captured.err
+
+
+def test_results_usage_errors(tmp_path, capsys):
+    spec = str(SPECS / "digits.net")
+    assert main(["sweep", spec, "width=8", "--plot", str(tmp_path / "a.png")]) == 2
+    assert "--plot needs --results" in capsys.readouterr().err
+    assert main(["sweep", spec, "width=8", "--results", str(tmp_path / "none")]) == 2
+    assert "not a folder" in capsys.readouterr().err
+    assert main(["sweep", spec, "width=8", "--pareto", "macs,accuracy"]) == 2  # no results
+    assert main(["sweep", spec, "width=8", "--results", str(tmp_path),
+                 "--plot", str(tmp_path / "a.png")]) == 1  # nothing matched: nothing to draw
+    assert "no trial under --results matched" in capsys.readouterr().err
+
+
+def test_a_parameter_named_like_a_figure_keeps_its_column(capsys):
+    assert main(["sweep", str(ROOT / "examples" / "resnet_digits.net"), "depth=1,3",
+                 "--format", "csv"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[0].startswith("depth,params,") and ",depth (net)," in rows[0]
+    assert [r.split(",")[0] for r in rows[1:]] == ["1", "3"]
+
+
+def test_screen_is_one_point_of_the_sweep_and_ignores_builds_own_options():
+    point = netdsl.screen(SPECS / "digits.net", {"width": 64, "memory_budget": "1MB", "batch": 8},
+                          max_macs=10**6)
+    s = summarize(netdsl.compile(SPECS / "digits.net", width=64))
+    assert point.figures["macs"] == s.total_macs > 10**6 and point.over == ("macs",)
+    assert netdsl.screen(SPECS / "digits.net", {"width": 0}).error.code == "E004"

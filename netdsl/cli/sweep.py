@@ -1,6 +1,8 @@
 """``netdsl sweep SPEC key=a,b key2=range(16,64,16)``: every point of a design-space grid,
 screened statically (parameters, MACs, peak activation memory, receptive field, depth) with
-budgets and the Pareto front, without importing torch.
+budgets and the Pareto front, without importing torch. ``--results DIR`` joins what trials
+measured (the ``metrics.json`` files examples/train.py writes) and ``--plot`` draws accuracy
+against MACs.
 """
 
 from __future__ import annotations
@@ -9,7 +11,10 @@ import argparse
 import csv
 import io
 import json
+import math
+import os
 import sys
+from pathlib import Path
 
 from ..render.numbers import human, human_bytes
 from . import Command, budget, parse_sweep, whole_number
@@ -27,7 +32,13 @@ def _setup(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(f"--max-{figure}", type=budget, metavar="N",
                             help=f"mark points with more {what} than N")
     parser.add_argument("--pareto", default="macs,params", metavar="A,B",
-                        help="the two figures the Pareto front trades off (default macs,params)")
+                        help="the two figures the Pareto front trades off (default macs,params; "
+                             "with --results also accuracy or train_seconds)")
+    parser.add_argument("--results", metavar="DIR",
+                        help="a sweep's output folder: join the accuracy and training time of "
+                             "its trials (every metrics.json under DIR) to their points")
+    parser.add_argument("--plot", metavar="OUT.png",
+                        help="draw measured accuracy against MACs (needs --results, matplotlib)")
     parser.add_argument("--batch", type=whole_number(1, 10**9), default=1,
                         help="batch size for memory")
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
@@ -43,31 +54,104 @@ def _budgets(args: argparse.Namespace) -> dict[str, int]:
 def _run(args: argparse.Namespace) -> int:
     from ..lower import lower_spec, spec_path
     from ..passes.check import check
-    from ..passes.explore import FIGURES, explore, grid
+    from ..passes.explore import FIGURES, MEASURED, explore, grid, join_results, mark_pareto
+    from ..render.plot import check_plot, plot_sweep
 
     pareto = tuple(args.pareto.replace("activations", "activation_bytes").split(","))
-    if len(pareto) != 2 or not set(pareto) <= set(FIGURES) or args.batch < 1:
-        print(f"netdsl sweep: error: --pareto takes two of {', '.join(FIGURES)}; --batch >= 1",
-              file=sys.stderr)
+    known = FIGURES + (MEASURED if args.results else ())
+    problem = (f"--pareto takes two of {', '.join(known)}; --batch >= 1"
+               if len(pareto) != 2 or not set(pareto) <= set(known) or args.batch < 1 else
+               "--plot needs --results DIR" if args.plot and not args.results else
+               f"--results: '{args.results}' is not a folder"
+               if args.results and not os.path.isdir(args.results) else None)
+    if problem:
+        print(f"netdsl sweep: error: {problem}", file=sys.stderr)
         return 2
+    if args.plot:
+        check_plot(Path(args.plot))
     path = spec_path(args.spec)
     points = explore(lambda params: check(lower_spec(path, params)),
-                     grid(parse_sweep(args.axes)), _budgets(args), pareto, args.batch)
+                     grid(parse_sweep(args.axes)), _budgets(args), ("macs", "params"), args.batch)
+    if args.results:
+        points = join_results(points, load_trials(Path(args.results), path))
+    points = mark_pareto(points, pareto)
     print({"table": _table, "csv": _csv, "json": _json}[args.format](points), end="")
+    if args.plot:
+        plot_sweep(points, [_label(p) for p in points], Path(args.plot))
+        print(f"wrote {args.plot}", file=sys.stderr)
     return 0
 
 
-def _cells(point) -> dict[str, str]:
+def load_trials(folder: Path, spec: Path) -> list[dict]:
+    """Every readable metrics.json under ``folder`` that a trial of ``spec`` wrote; the others
+    are named on stderr and left out (a half-finished sweep still shows what has finished)."""
+    trials = []
+    for i, file in enumerate(sorted(folder.rglob("metrics.json"))):
+        if i >= MAX_TRIALS:
+            print(f"netdsl sweep: read the first {MAX_TRIALS:,} metrics.json only", file=sys.stderr)
+            break
+        try:
+            trial = _trial(file)
+        except (OSError, ValueError) as error:
+            print(f"netdsl sweep: skipped {file}: {error}", file=sys.stderr)
+            continue
+        if "spec" not in trial or _same_file(trial["spec"], spec):
+            trials.append(trial)
+    return trials
+
+
+MAX_TRIALS = 100_000
+MAX_TRIAL_BYTES = 1 << 20
+
+
+def _trial(file: Path) -> dict:
+    from ..passes.explore import MEASURED
+
+    if file.stat().st_size > MAX_TRIAL_BYTES:
+        raise ValueError("larger than 1 MiB")
+    trial = json.loads(file.read_text(encoding="utf-8"))
+    if not isinstance(trial, dict) or not isinstance(trial.get("model"), dict):
+        raise ValueError("no 'model' object (the network parameters the trial built)")
+    for key in MEASURED:
+        value = trial.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ValueError(f"'{key}' is not a finite number")
+    return trial
+
+
+def _same_file(recorded: object, spec: Path) -> bool:
+    try:
+        return isinstance(recorded, str) and os.path.samefile(recorded, spec)
+    except OSError:
+        return False
+
+
+def _label(point) -> str:
+    return " ".join(f"{k}={_show(v)}" for k, v in point.params.items())
+
+
+def _cells(point, measured_columns: bool = False) -> dict[str, str]:
     f = point.figures
     if point.error is not None:
         status = f"error {point.error.code}: {point.error.message}"
     else:
         status = "over " + ", ".join(point.over) if point.over else "fits"
+    figures = {"params": f"{f['params']:,}" if f else "", "MACs": human(f["macs"]) if f else "",
+               "memory": human_bytes(f["activation_bytes"]) if f else "",
+               "RF": str(f["receptive_field"]) if f else "", "depth": str(f["depth"]) if f else ""}
+    m = point.measured
+    measured = {"accuracy": f"{m['accuracy']:.4f}" if "accuracy" in m else "",
+                "train s": f"{m['train_seconds']:.1f}" if "accuracy" in m else "",
+                "runs": str(m.get("runs", 0))} if measured_columns else {}
+    # a network parameter named like a figure column (depth, params) keeps its own column
     return {**{k: _show(v) for k, v in point.params.items()},
-            "params": f"{f['params']:,}" if f else "", "MACs": human(f["macs"]) if f else "",
-            "memory": human_bytes(f["activation_bytes"]) if f else "",
-            "RF": str(f["receptive_field"]) if f else "", "depth": str(f["depth"]) if f else "",
-            "pareto": "*" if point.pareto else "", "status": status}
+            **{(k if k not in point.params else f"{k} (net)"): v for k, v in figures.items()},
+            **measured, "pareto": "*" if point.pareto else "", "status": status}
+
+
+def _rows(points) -> list[dict[str, str]]:
+    joined = any(p.measured for p in points)  # measured columns once there are results
+    return [_cells(p, joined) for p in points]
 
 
 def _show(value: object) -> str:
@@ -81,7 +165,7 @@ def _table(points) -> str:
     from rich.table import Table
 
     table = Table(title="design space (* = Pareto front among the points that fit)")
-    rows = [_cells(p) for p in points]
+    rows = _rows(points)
     for column in rows[0] if rows else []:
         table.add_column(column, justify="right" if column not in ("status",) else "left")
     for row in rows:
@@ -93,7 +177,7 @@ def _table(points) -> str:
 
 def _csv(points) -> str:
     buffer = io.StringIO()
-    rows = [_cells(p) for p in points]
+    rows = _rows(points)
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else [])
     writer.writeheader()
     writer.writerows(rows)
@@ -103,6 +187,7 @@ def _csv(points) -> str:
 def _json(points) -> str:
     return json.dumps([{"params": {k: _show(v) for k, v in p.params.items()},
                         "figures": dict(p.figures), "over": list(p.over), "pareto": p.pareto,
+                        **({"measured": dict(p.measured)} if p.measured else {}),
                         "error": None if p.error is None else
                         {"code": p.error.code, "message": p.error.message}}
                        for p in points], indent=1) + "\n"

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..errors import NetDSLError
 from .analyse import summarize
 
 FIGURES = ("params", "macs", "activation_bytes", "receptive_field", "depth")
+# What trials measure (examples/train.py's metrics.json); accuracy is the one higher is better.
+MEASURED = ("accuracy", "train_seconds")
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class Point:
     error: NetDSLError | None = None
     over: tuple[str, ...] = ()  # the budgets it exceeds
     pareto: bool = False
+    measured: Mapping[str, float] = field(default_factory=dict)  # means over its trials, "runs"
 
     @property
     def fits(self) -> bool:
@@ -73,13 +76,38 @@ def explore(compile_point: Callable[[dict], object], points: list[dict],
 
 
 def mark_pareto(points: list[Point], axes: tuple[str, str]) -> list[Point]:
-    """Marks the points no other fitting point beats on both axes (ties are kept)."""
-    a, b = axes
-    fitting = [p for p in points if p.fits]
+    """Marks the points no other fitting point beats on both axes (ties are kept): lower is
+    better, except accuracy. A measured axis leaves out the points with no trial."""
+    def value(p: Point, axis: str) -> float:
+        return -p.measured[axis] if axis == "accuracy" else {**p.figures, **p.measured}[axis]
+
+    fitting = [p for p in points if p.fits and all(a in p.figures or a in p.measured for a in axes)]
+    scores = {id(p): tuple(value(p, a) for a in axes) for p in fitting}
 
     def dominated(p: Point) -> bool:
-        return any(q.figures[a] <= p.figures[a] and q.figures[b] <= p.figures[b]
-                   and (q.figures[a], q.figures[b]) != (p.figures[a], p.figures[b])
-                   for q in fitting)
-    return [Point(p.params, p.figures, p.error, p.over, p.fits and not dominated(p))
-            for p in points]
+        mine = scores[id(p)]
+        return any(all(t <= m for t, m in zip(theirs, mine, strict=True)) and theirs != mine
+                   for theirs in scores.values())
+    return [replace(p, pareto=id(p) in scores and not dominated(p)) for p in points]
+
+
+def same_value(a: object, b: object) -> bool:
+    """A swept value against one a trial recorded in JSON (lists for tuples, str for names)."""
+    def plain(v: object) -> object:
+        return tuple(plain(x) for x in v) if isinstance(v, list | tuple) else v
+    a, b = plain(a), plain(b)
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (a, b))
+    return a == b if numbers or isinstance(a, tuple) or isinstance(b, tuple) else str(a) == str(b)
+
+
+def join_results(points: list[Point], trials: list[Mapping]) -> list[Point]:
+    """Each point with the mean of what its trials measured: a trial belongs to a point when
+    every parameter the point names has the same value in the trial's ``model`` (the network
+    parameters it was built with)."""
+    out = []
+    for p in points:
+        mine = [t for t in trials
+                if all(k in t["model"] and same_value(v, t["model"][k]) for k, v in p.params.items())]
+        measured = {k: sum(t[k] for t in mine) / len(mine) for k in MEASURED} if mine else {}
+        out.append(replace(p, measured={**measured, "runs": len(mine)}))
+    return out
