@@ -28,8 +28,11 @@ def _record(**change):
 
 
 @pytest.fixture(autouse=True)
-def _clean():
+def _clean(monkeypatch):
+    from netdsl.ir import ops
+
     netdsl.compile("network t:\n    input 3x8x8\n    stack(relu, 1)\n")  # builtins reserved
+    monkeypatch.setattr(ops, "_RESERVED", set(ops._RESERVED))  # reserve_names adds to it
     yield
     for name in ("my_relu", "my_other"):
         unregister_op(name)

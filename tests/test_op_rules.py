@@ -80,6 +80,7 @@ def test_each_shape_rule_refuses_what_does_not_fit(op, attrs, shapes, message):
     ("mul", {}, [(2, 4, 4), (3, 1, 1)], "2x4x4", "3x1x1"),
     ("concat", {}, [(2, 4, 4), (3, 4, 5)], "the same HxW in every branch", "4x4, 4x5"),
     ("add", {}, [(2, 4, 4), (2, 4, 4), (2, 4, 5)], "2x4x4", "2x4x5"),
+    ("add", {}, [(2, 4, 4), (2, 4, 3), (2, 4, 5)], "2x4x4", "2x4x3"),  # the first that differs
     ("maxpool", {**POOL, "kernel": (5, 5), "pad": (1, 3)}, [(1, 8, 8)], "pad <= 2", "pad=3"),
     ("conv", {**CONV, "groups": 3}, [(6, 8, 8)], "multiples of 3", "6 in, 4 out"),
     ("crop", {"size": (5, 2)}, [(1, 4, 4)], "at least 5x2", "4x4"),
