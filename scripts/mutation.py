@@ -93,15 +93,20 @@ def score(db: WorkDB) -> None:
 
 
 def recheck(db: WorkDB) -> None:
-    """Runs each survivor of the quick test command again under the wider suite (the
-    ``recheck-command`` of cosmic-ray.toml) and records the new outcome; the diff is kept."""
+    """Runs each survivor again, under the test command (whose tests may have grown since)
+    and then the wider suite (the ``recheck-command`` of cosmic-ray.toml); records the new
+    outcome."""
     config = tomllib.loads(CONFIG.read_text())
-    command = config["netdsl"]["mutation"]["recheck-command"]
+    commands = [config["cosmic-ray"]["test-command"],
+                config["netdsl"]["mutation"]["recheck-command"]]
     timeout = config["cosmic-ray"]["timeout"]
     for item, result in db.completed_work_items:
         if _outcome(result) != "survived":
             continue
-        again = mutate_and_test(item.mutations, command, timeout)
+        for command in commands:
+            again = mutate_and_test(item.mutations, command, timeout)
+            if _outcome(again) != "survived":
+                break
         m = item.mutations[0]
         print(f"{m.module_path}:{m.start_pos[0]} {m.operator_name}: {_outcome(again)}",
               flush=True)

@@ -245,7 +245,8 @@ def test_grouped_convolutions_name_their_groups():
 # A conv or pool window is its kernel, stride and dilation; a transposed convolution's output
 # gathers ceil(extent / stride) inputs per axis; PyTorch's adaptive bins of H inputs into O
 # outputs are [floor(i*H/O), ceil((i+1)*H/O)), at most 3 wide for 7->3 and 5->2, 2 wide for
-# 6->4, 1 wide for 2->4; a layer over the last axis of CxHxW spans the width.
+# 6->4, 1 wide for 2->4, 4 for 8->2 (the step: input over output, at least 1); a layer over
+# the last axis of CxHxW spans the width.
 WINDOWS = [
     ("conv", {**CONV, "kernel": (3, 5), "stride": (2, 1), "dilation": (2, 1)}, [(3, 9, 9)],
      (64, 3, 5), Window((3, 5), (2, 1), (2, 1))),
@@ -261,6 +262,7 @@ WINDOWS = [
     ("adaptive_avgpool", {"size": (3, 2)}, [(8, 7, 5)], (8, 3, 2), Window((3, 3), (2, 2))),
     ("adaptive_maxpool", {"size": (4, 4)}, [(8, 6, 2)], (8, 4, 4), Window((2, 1), (1, 1))),
     ("adaptive_avgpool", {"size": (2, 2)}, [(8, 8, 8)], (8, 2, 2), Window((4, 4), (4, 4))),
+    ("adaptive_maxpool", {"size": (2, 3)}, [(8, 8, 6)], (8, 2, 3), Window((4, 2), (4, 2))),
     ("linear", {"out": 4, "bias": True}, [(8, 6, 5)], (8, 6, 4), Window((1, 5), (1, 1))),
     ("layernorm", {"eps": 1e-5}, [(8, 6, 5)], (8, 6, 5), Window((1, 5), (1, 1))),
     ("linear", {"out": 4, "bias": True}, [(8,)], (4,), POINTWISE),
