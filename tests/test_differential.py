@@ -38,7 +38,7 @@ from netdsl.ir.graph import to_json
 from netdsl.ir.ops import OPS, TorchModule, TorchParameter
 from netdsl.passes.analyse import summarize
 from netdsl.syntax.fmt import format_text
-from netdsl.torch import emit
+from netdsl.torch import emit, pyexport
 
 import netgen
 
@@ -123,7 +123,7 @@ def _parameters(graph, summary, model) -> list[str]:
 def _export(graph, model, x, out, folder: Path) -> list[str]:
     name = f"netdsl_differential_{next(_exports)}"
     path = folder / f"{name}.py"
-    path.write_text(emit.standalone_source(graph), encoding="utf-8")
+    path.write_text(pyexport.idiomatic_source(graph), encoding="utf-8")
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

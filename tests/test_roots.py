@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import netdsl
-from netdsl.torch.emit import standalone_source
+from netdsl.torch.pyexport import idiomatic_source as standalone_source
 
 UNLABELLED = {
     "chain": "conv(8, 3x3) -> relu",

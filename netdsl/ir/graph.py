@@ -48,6 +48,17 @@ class Node:
 
 
 @dataclass(frozen=True)
+class BlockCall:
+    """The block call a container (a module holding others) was expanded from: the block's
+    name and its plain arguments, ``in_channels`` (what it was applied to) first. The
+    ``.py`` export turns each block into a class; nothing else reads it."""
+
+    path: str
+    block: str
+    args: tuple[tuple[str, object], ...]
+
+
+@dataclass(frozen=True)
 class Graph:
     """One network, expanded. ``checked`` graphs have a shape on every node."""
 
@@ -62,6 +73,11 @@ class Graph:
     # several named outputs (``output p2, p3``): (key, node) in order, returned as a dict;
     # empty for a network that returns one tensor, ``output``
     outputs: tuple[tuple[str, int], ...] = ()
+    # the module path of the scope each node was written in ('' for the network's own), and
+    # the block calls behind containers: what the .py export groups into classes (empty
+    # for a graph read from JSON, which the export then groups by structure alone)
+    scopes: tuple[str, ...] = ()
+    calls: tuple[BlockCall, ...] = ()
 
     def kept(self) -> tuple[int, ...]:
         """Every node whose tensor the forward returns (main, named and auxiliary outputs)."""

@@ -26,7 +26,7 @@ from ..errors import (
     SpecTypeError,
     call_note,
 )
-from ..ir.graph import Graph, Node, frozen, lint
+from ..ir.graph import BlockCall, Graph, Node, frozen, lint
 from ..ir.ops import OPS, OpRecord, Shape, Size, Symbol, describe, fmt_shape
 from ..ir.shapes import infer_shape
 from ..syntax import tree as ast
@@ -59,26 +59,29 @@ class Lowerer:
         # notes for the block calls are added as the error leaves each call (call_block)
         shape = infer_shape(op, attrs, [self.nodes[i].shape for i in inputs], span)
         node = _Pending(len(self.nodes), op, tuple(inputs), attrs, span,
-                        ctx.trace if ctx else (), shape)
+                        ctx.trace if ctx else (), shape, ctx.scope if ctx else None)
         self.nodes.append(node)
         if element and ctx is not None:
             ctx.scope.adopt(node, None)
         return node.id
 
     def scoped(self, label: str | None, ctx: Context, lower: Callable[[Context], int],
-               where: Span | None = None) -> int:
+               where: Span | None = None, origin: tuple | None = None) -> int:
         """Lowers into a fresh scope, then files it under ``label`` (``where`` wrote it).
 
         A scope holding a single unlabelled element is replaced by it: ``fc: fc(10)`` is the
         module ``fc`` and ``conv3x3(64)`` a conv, but ``outer: (inner: x)`` is ``outer.inner``."""
-        child = _Scope(None)
+        child = _Scope(None, origin)
         out = lower(Context(child, ctx.trace, ctx.blocks, ctx.project_target))
         # a labelled single element keeps its label: `outer: (inner: x)` is outer.inner, and
         # an unlabelled block holding one labelled layer keeps it as its child (MobileNetV2)
         if len(child.elements) == 1 and not child.elements[0].labelled:
             ctx.scope.adopt(child.elements[0], label, where)
+            child.merged = ctx.scope
         elif child.elements:
             ctx.scope.adopt(child, label, where)
+        else:
+            child.merged = ctx.scope
         return out
 
     def lower(self, node: ast.Node, env: Env, x: int, ctx: Context) -> int:
@@ -206,7 +209,9 @@ class Lowerer:
                     local.names[p.name] = evaluate(p.default, local)
             if definition.inline:
                 return self.lower(definition.body, local, x, inner)
-            return self.scoped(None, inner, lambda c: self.lower(definition.body, local, x, c))
+            origin = (definition.name, _plain_args(shape[0], definition, local))
+            return self.scoped(None, inner, lambda c: self.lower(definition.body, local, x, c),
+                               origin=origin)
         except NetDSLError as error:  # say which call of the block it happened in
             user_call = call.span.source.filename != PRELUDE
             raise error.within(call_note(call.span, definition.name) if user_call else None,
@@ -217,12 +222,46 @@ class Lowerer:
         nodes = tuple(Node(p.id, p.op, p.inputs, frozen(p.attrs),
                            p.full_name() if OPS[p.op].is_named else None, p.span, p.trace,
                            p.shape) for p in self.nodes)
+        scopes = tuple(p.scope_path() for p in self.nodes)
+        calls = _block_calls(self.nodes)
         if outputs:  # the main output is the first named one (its shape is the summary's)
             output = outputs[0][1]
         graph = Graph(name, nodes, output, tuple(self.aux), init, frozen(params), filename,
-                      checked=True, outputs=outputs)
+                      checked=True, outputs=outputs, scopes=scopes, calls=calls)
         lint(graph)
         return graph
+
+
+def _plain_args(in_channels: int, definition: ast.BlockDef, local: Env) -> tuple:
+    """A block call's arguments that are plain data (numbers, sizes, flags, names), with
+    the channels it was applied to first; blocks and layers passed as values are left out."""
+    args = [("in_channels", in_channels)]
+    for p in definition.params:
+        value = local.names.get(p.name)
+        if _is_plain(value):
+            args.append((p.name, tuple(value) if isinstance(value, tuple | list) else value))
+    return tuple(args)
+
+
+def _is_plain(value: object) -> bool:
+    if isinstance(value, tuple | list):
+        return all(map(_is_plain, value))
+    return isinstance(value, bool | int | float | str)
+
+
+def _block_calls(nodes: list[_Pending]) -> tuple[BlockCall, ...]:
+    """Every container a block call made, by its module path, outermost first."""
+    seen: dict[int, BlockCall] = {}
+    for node in nodes:
+        scope = node.parent
+        while scope is not None and scope.parent is not None and id(scope) not in seen:
+            if scope.origin is not None:
+                seen[id(scope)] = BlockCall(scope.path(), scope.origin[0], scope.origin[1])
+            else:
+                seen[id(scope)] = None  # type: ignore[assignment]
+            scope = scope.parent
+    return tuple(sorted((c for c in seen.values() if c is not None),
+                        key=lambda c: (c.path.count("."), c.path)))
 
 
 def projection_stride(given: Shape, wanted: Shape, span: Span) -> tuple[int, int] | None:

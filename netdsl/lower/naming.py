@@ -73,10 +73,14 @@ class _Scope:
     """A module namespace under construction. Elements are nodes or child scopes, each
     named by its label or else by its position; ``labelled`` says which."""
 
-    __slots__ = ("parent", "name", "elements", "labelled", "where", "names")
+    __slots__ = ("parent", "name", "elements", "labelled", "where", "names", "origin", "merged")
 
-    def __init__(self, parent: _Scope | None):
+    def __init__(self, parent: _Scope | None, origin: tuple | None = None):
         self.parent = parent
+        # the block call this scope expands, (block name, ((parameter, value), ...)), for the
+        # .py export's classes; and the scope that took its place where it collapsed
+        self.origin = origin
+        self.merged: _Scope | None = None
         self.name: str | None = None
         self.labelled = False
         self.where: Span | None = None  # the label or layer that named it
@@ -106,6 +110,13 @@ class _Scope:
         self.names[name] = element
         self.elements.append(element)
 
+    def resolved(self) -> _Scope:
+        """The scope this one's functional nodes belong to (itself unless it collapsed)."""
+        scope = self
+        while scope.merged is not None:
+            scope = scope.merged
+        return scope
+
     def path(self) -> str:
         parts, scope = [], self
         while scope is not None and scope.parent is not None:
@@ -118,21 +129,28 @@ class _Pending:
     """A node being built; becomes an immutable ir.Node once all names are known."""
 
     __slots__ = ("id", "op", "inputs", "attrs", "span", "trace", "shape", "parent", "name",
-                 "labelled", "where")
+                 "labelled", "where", "scope")
 
-    def __init__(self, id, op, inputs, attrs, span, trace, shape):
+    def __init__(self, id, op, inputs, attrs, span, trace, shape, scope=None):
         self.id, self.op, self.inputs, self.attrs = id, op, inputs, attrs
         self.span, self.trace, self.shape = span, trace, shape
         self.parent: _Scope | None = None
         self.name: str | None = None
         self.labelled = False
         self.where: Span | None = span
+        self.scope: _Scope | None = scope  # where it was written (functional nodes' owner)
 
     def full_name(self) -> str | None:
         if self.parent is None:
             return None
         prefix = self.parent.path()
         return f"{prefix}.{self.name}" if prefix else self.name
+
+    def scope_path(self) -> str:
+        """The module path of the scope the node belongs to ('' for the network itself)."""
+        if self.parent is not None:
+            return self.parent.path()
+        return self.scope.resolved().path() if self.scope is not None else ""
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,7 @@ def instantiate(network: NetworkValue, overrides: Mapping[str, object], filename
         graph = instantiate(target, {**args, **rest}, filename, lw)
         return Graph(definition.name, graph.nodes, graph.output, graph.aux_outputs, graph.init,
                      frozen({**graph.params, **{k: local.names[k] for k in own}}), filename,
-                     outputs=graph.outputs)
+                     outputs=graph.outputs, scopes=graph.scopes, calls=graph.calls)
     local = _bind_network(network, overrides, lw)
     return _lower_body(definition, local, lw, input_override, filename)
 

@@ -18,7 +18,7 @@ from torch import nn
 from ..errors import BuildError
 from ..files import atomic_write, check_writable
 from ..ir.graph import Graph
-from . import emit
+from . import pyexport
 
 FORMATS = {
     ".pt": "the state_dict (torch.save)",
@@ -50,7 +50,7 @@ def save(model: nn.Module, graph: Graph, path: Path, example: torch.Tensor,
     writers: dict[str, Callable[[str], None]] = {
         ".pt": lambda p: torch.save(model.state_dict(), p),
         ".safetensors": lambda p: _save_safetensors(model, p),
-        ".py": lambda p: Path(p).write_text(emit.standalone_source(graph), encoding="utf-8"),
+        ".py": lambda p: Path(p).write_text(pyexport.idiomatic_source(graph), encoding="utf-8"),
         ".pt2": lambda p: torch.export.save(export_program(model, example, dynamic), p),
         ".onnx": lambda p: _save_onnx(export_program(model, example, dynamic), p),
     }
