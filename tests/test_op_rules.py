@@ -167,7 +167,7 @@ def test_the_summary_json_carries_every_figure_of_every_row():
     assert data["memory"] == {"forward_bytes": summary.forward_peak * 4,
                               "forward_backward_bytes": 2 * summary.total_activations * 4}
     assert summarize(graph, batch=3, dtype="float32").forward_bytes() == summary.forward_peak * 12
-    with pytest.raises(ValueError, match="depth must be at least 1"):
+    with pytest.raises(ValueError, match="^depth must be at least 1$"):
         summarize(graph, depth=0)
     assert data["by_op"] == summary.by_op() and data["conventions"]
 
@@ -206,6 +206,32 @@ def test_shape_notes_leave_out_calls_made_inside_the_prelude():
     got = _shape_error("block unit(c, stride=1) = conv(c, 9x9, stride=stride)\nnetwork t:\n"
                        "    input 3x8x8\n    stage(unit, 4, 2)\n")
     assert got[3] == ("in 'stage', called at <string>:4:5",)
+
+
+def test_rechecking_at_another_size_notes_the_user_calls_innermost_first():
+    """check() at a new input size re-derives the shapes with each node's call trace: the
+    notes name the user's calls, innermost first, and skip stage()'s own call of unit."""
+    from netdsl.errors import SpecShapeError
+    from netdsl.passes.check import check
+
+    graph = netdsl.compile("block unit(c, stride=1) = conv(c, 9x9, stride=stride)\n"
+                           "block outer(c) = conv(c, 1x1) -> stage(unit, c, 1)\n"
+                           "network t:\n    input 3x9x9\n    outer(4)\n")
+    assert check(graph, (3, 10, 10)).output_shape == (4, 2, 2)
+    with pytest.raises(SpecShapeError) as caught:
+        check(graph, (3, 8, 8))
+    assert caught.value.message == "conv gets 8x8, needs at least 9x9"
+    assert caught.value.notes == ("in 'stage', called at <string>:2:34",
+                                  "in 'outer', called at <string>:5:5")
+
+
+def test_a_block_row_is_auxiliary_only_when_all_its_nodes_are():
+    # the block's last node is the auxiliary head's, but its conv feeds the main path
+    graph = netdsl.compile("network t:\n    input 3x8x8\n"
+                           "    tail: (conv(4, 3x3) -> aux(gap -> flatten -> fc(2)))\n"
+                           "    gap -> flatten -> fc(3)\n")
+    row = next(x for x in summarize(graph, depth=1).layers if x.name == "tail")
+    assert (row.op, row.count, row.shape, row.aux) == ("block", 4, (2,), False)
 
 
 COLLAPSING = """block unit(c) = conv(c, 3x3, pad=1) -> relu
