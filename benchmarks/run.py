@@ -42,6 +42,11 @@ from netdsl.cli.bench import (  # noqa: E402
 )
 
 SECTIONS = ("frontend", "build", "eager", "optimized", "process", "engines")
+# results of the separate scripts that --write copies into RESULTS.md: (title, file)
+SEPARATE = [("Inference engines, batch 1-8 (benchmarks/engines.py)", "engines.md"),
+            ("Accuracy and speed in lower precision (benchmarks/quant_accuracy.py)",
+             "quant_accuracy.md"),
+            ("Training in half the memory (benchmarks/memory.py)", "memory.md")]
 EXTRA: list[str] = []  # markdown sections that are not rows (the engines' tables)
 
 
@@ -212,6 +217,10 @@ def main(argv: list[str] | None = None) -> int:
         text += ["", "## Frontend growth (generated stacks of residual blocks)", "", *growth]
     if EXTRA:
         text += ["", "## Inference engines (each in its own process)", "", *EXTRA]
+    for title, name in SEPARATE:  # scripts of their own, too long for this run
+        path = ROOT / "benchmarks" / name
+        if path.exists():
+            text += ["", f"## {title}", "", path.read_text(encoding="utf-8").rstrip()]
     text += ["", f"{len(misses)} of {sum(r.target is not None for r in rows)} targets missed"
              + (": " + ", ".join(f"{r.section} {r.network} {r.batch}" for r in misses)
                 if misses else ".")]
