@@ -128,7 +128,7 @@ def main(cfg: DictConfig) -> float:
         log.error(f"not trained: {why}")
         return float("nan")
     torch.manual_seed(cfg.seed)
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // world))
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
     model_cfg["spec"] = to_absolute_path(model_cfg["spec"])
     if model_cfg.get("memory_budget") is not None:  # checkpointing planned for this batch

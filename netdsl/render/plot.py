@@ -83,6 +83,7 @@ def plot_sweep(points, labels: list[str], path: Path) -> None:
     best = sorted((p.figures["macs"], p.measured["accuracy"]) for p, _ in shown if id(p) in front)
     ax.plot([b[0] for b in best], [b[1] for b in best], color="#d9822b", label="Pareto front")
     ax.set_xscale("log")
+    ax.margins(x=0.12, y=0.08)  # room for the labels of the points at the edges
     ax.set_xlabel("multiply-accumulates per image (static, from the IR)")
     ax.set_ylabel("test accuracy (mean over trials)")
     ax.legend(loc="lower right")
