@@ -54,6 +54,9 @@ def screen(spec: str | os.PathLike, params: Mapping[str, object] | None = None, 
                if p.kind is p.KEYWORD_ONLY}
     network = {k: v for k, v in (params or {}).items() if k not in options}
     budgets = {"params": max_params, "macs": max_macs, "activation_bytes": max_activations}
+    for name, value in budgets.items():  # from a config file: 2e9 is fine, nan or -1 is not
+        if value is not None and not 0 <= value <= 10**18:
+            raise ValueError(f"the {name} budget must be a number from 0 to 1e18, found {value}")
     return explore(lambda p: compile(spec, **p), [network],
                    {k: int(v) for k, v in budgets.items() if v is not None}, batch=batch)[0]
 

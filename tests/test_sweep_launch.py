@@ -126,12 +126,18 @@ def test_submitit_slurm_submits_one_array_of_the_points_that_fit(tmp_path):
                                     "echo 'sbatch: no cluster here' >&2\nexit 1\n")
     (bin_dir / "sbatch").chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
-    done = subprocess.run([sys.executable, TRAIN, "-m", *GRID, f"hydra.sweep.dir={tmp_path}/s",
+    grid = [*GRID[:1], "model.width=0,4,8,32", *GRID[2:]]  # width 0 does not compile
+    done = subprocess.run([sys.executable, TRAIN, "-m", *grid, f"hydra.sweep.dir={tmp_path}/s",
                            "hydra/launcher=submitit_slurm", "hydra.launcher.partition=cpu",
                            "hydra.launcher.cpus_per_task=2"], capture_output=True, text=True,
                           cwd=ROOT, timeout=120, env=env)
     assert done.returncode != 0 and "no cluster here" in done.stdout + done.stderr
     script = (tmp_path / "submitted.sh").read_text()
-    assert "#SBATCH --array=0-3" in script  # four tasks: the two points over budget are not in it
+    # four tasks: the two points that do not compile and the two over budget are not in it
+    assert "#SBATCH --array=0-3" in script
     assert "#SBATCH --partition=cpu" in script and "#SBATCH --cpus-per-task=2" in script
-    assert len(json.loads((tmp_path / "s" / "screened.json").read_text())) == 6
+    screened = json.loads((tmp_path / "s" / "screened.json").read_text())
+    assert [r["launched"] for r in screened] == [False, False, True, True, True, True, False, False]
+    assert screened[0]["error"].startswith("E004: conv: out must be a whole number")
+    assert "not launched: model=resnet_digits model.width=0 model.depth=1" in done.stdout
+    assert "does not compile: E004" in done.stdout
