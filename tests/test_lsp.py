@@ -147,6 +147,8 @@ async def test_hover_on_a_bottleneck_call_shows_its_shape_and_parameters(client)
     assert "stride=1" in text and "base_width=64" in text  # the signature, with defaults
     conv = await _hover(client, uri, 5, "conv(32")
     assert "`32x56x56`" in conv and "73,760" in conv and "receptive field 7x7" in conv
+    keyword = await _hover(client, uri, 5, "pad=")
+    assert keyword.startswith("parameter **pad** of `conv` (default `0`)")
     stacked = await _hover(client, uri, 6, "basic(32)")
     assert "expanded 2 times" in stacked and "18,560" in stacked
     whole = await _hover(client, uri, 6, "stack")

@@ -14,7 +14,7 @@ from ..lower.loader import prelude
 from ..lower.values import BlockValue, Builtin, NetworkValue
 from ..syntax import tree as ast
 from ..syntax.diagnostics import RESERVED
-from .locate import Definition, path_at
+from .locate import Definition, path_at, text_of
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
 _GIVEN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)")
@@ -48,7 +48,7 @@ def open_call(text: str) -> tuple[str, str] | None:
     return stack[-1][1], text[stack[-1][2]:]
 
 
-def _parameters(value: object) -> list[tuple[str, str | None, str]]:
+def parameters(value: object) -> list[tuple[str, str | None, str]]:
     """(name, default as a spec writes it or None, documentation) of a callee."""
     if isinstance(value, OpRecord):
         from ..ir.record import _literal
@@ -60,8 +60,6 @@ def _parameters(value: object) -> list[tuple[str, str | None, str]]:
         return [*((n, None, value.doc) for n in sig.required),
                 *((n, d, value.doc) for n, d in sig.optional)]
     if isinstance(value, BlockValue | NetworkValue):
-        from .hover import text_of
-
         definition = value.definition
         return [(p.name, text_of(p.default.span) if p.default else None,
                  f"parameter of {definition.name}") for p in definition.params]
@@ -86,7 +84,7 @@ def _detail(name: str, value: object) -> str:
     if isinstance(value, Builtin):
         return value.signature.text(name)  # type: ignore[attr-defined]
     if isinstance(value, BlockValue | NetworkValue):
-        return f"{name}({', '.join(n if d is None else f'{n}={d}' for n, d, _ in _parameters(value))})"
+        return f"{name}({', '.join(n if d is None else f'{n}={d}' for n, d, _ in parameters(value))})"
     return "constant"
 
 
@@ -114,7 +112,7 @@ def complete(before: str, env, module: ast.Module | None, line: int, column: int
     if call is not None and not in_value:
         callee = scope.lookup(call[0])
         given = set(_GIVEN.findall(call[1]))
-        for name, default, doc in _parameters(callee):
+        for name, default, doc in parameters(callee):
             if name in given:
                 continue
             shown = f"{name}={default}" if default is not None else f"{name}= (required)"

@@ -13,22 +13,12 @@ from ..ir.ops import OpRecord, fmt_shape
 from ..lower.values import Builtin
 from ..syntax import tree as ast
 from .analysis import Analysis
+from .completion import parameters
 from .convert import to_range
 from .figures import Figures, describe, expansions, figures
-from .locate import Target, name_under, path_at, resolve
+from .locate import Target, name_under, path_at, resolve, text_of
 
 MAX_LISTED = 6  # distinct expansions listed one by one
-
-
-def text_of(span: Span) -> str:
-    """The source text a span covers (several lines joined by single spaces)."""
-    source = span.source
-    if span.line == span.end_line:
-        return source.line(span.line)[span.column - 1:span.end_column - 1]
-    parts = [source.line(span.line)[span.column - 1:]]
-    parts += [source.line(n).strip() for n in range(span.line + 1, span.end_line)]
-    parts.append(source.line(span.end_line)[:span.end_column - 1].strip())
-    return " ".join(p.strip() for p in parts if p.strip())
 
 
 def comment_above(span: Span) -> str:
@@ -78,6 +68,23 @@ def _subject(path: list[ast.Node]) -> ast.Node | None:
             return node
         if isinstance(node, ast.Call | ast.Label | ast.Chain):
             return node if not isinstance(node, ast.Chain) else None
+    return None
+
+
+def _keyword(path: list[ast.Node], line: int, column: int, env) -> str | None:
+    """On the name of a keyword argument (``stride=2``): that parameter of the callee."""
+    if len(path) < 2 or not isinstance(path[-1], ast.Kwarg) or env is None:
+        return None
+    kwarg, call = path[-1], path[-2]
+    span = kwarg.span
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Ref)) or \
+            not (span.line == line and span.column <= column <= span.column + len(kwarg.name)):
+        return None
+    callee = call.func.name
+    for name, default, doc in parameters(env.lookup(callee)):
+        if name == kwarg.name:
+            given = "required" if default is None else f"default `{default}`"
+            return f"parameter **{name}** of `{callee}` ({given})  \n{doc}"
     return None
 
 
@@ -136,6 +143,9 @@ def hover(document: Analysis, graph_of: Analysis | None, line: int, column: int)
         parts.append(f"maps `{fmt_shape(graph.input.shape)}` to "
                      f"`{fmt_shape(graph.output_shape)}` in {len(graph.nodes)} nodes  \n"
                      f"params {whole.params:,} · MACs {whole.macs:,}")
+    keyword = _keyword(path, line, column, env)
+    if keyword is not None:
+        parts.insert(0, keyword)
     if path and isinstance(path[0], ast.Import):
         parts.append(_import_text(path[0], document))
     if not parts:

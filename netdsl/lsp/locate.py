@@ -169,3 +169,14 @@ def same(a: Target, b: Target) -> bool:
         return a.span is None and b.span is None and a.name == b.name and a.kind == b.kind
     return (a.span.source.filename, a.span.line, a.span.column) == \
         (b.span.source.filename, b.span.line, b.span.column)
+
+
+def text_of(span: Span) -> str:
+    """The source text a span covers (several lines joined by single spaces)."""
+    source = span.source
+    if span.line == span.end_line:
+        return source.line(span.line)[span.column - 1:span.end_column - 1]
+    parts = [source.line(span.line)[span.column - 1:]]
+    parts += [source.line(n).strip() for n in range(span.line + 1, span.end_line)]
+    parts.append(source.line(span.end_line)[:span.end_column - 1].strip())
+    return " ".join(p.strip() for p in parts if p.strip())
