@@ -34,12 +34,25 @@ def _family(operator: str) -> str:
     return match.group(1) if match else name
 
 
-def sample(db: WorkDB, seed: int, per_file: int | None) -> None:
+def _site(item) -> tuple:
+    (mutation,) = item.mutations
+    return (str(mutation.module_path), tuple(mutation.start_pos), _family(mutation.operator_name))
+
+
+def sample(db: WorkDB, seed: int, per_file: int | None, exclude: str | None = None) -> None:
+    """Skips all but one mutant per site (or per_file sites per file); ``exclude`` names an
+    earlier session whose tested sites are not drawn again (a second batch)."""
+    tested = set()
+    if exclude:
+        with use_db(exclude, WorkDB.Mode.open) as other:
+            tested = {_site(item) for item, result in other.completed_work_items
+                      if _outcome(result) != "skipped"}
     sites = defaultdict(list)
     for item in db.pending_work_items:
-        (mutation,) = item.mutations
-        sites[(str(mutation.module_path), tuple(mutation.start_pos),
-               _family(mutation.operator_name))].append(item.job_id)
+        sites[_site(item)].append(item.job_id)
+    for key in tested & set(sites):
+        db.set_multiple_results(sites.pop(key), WorkResult(
+            output="tested in an earlier batch", worker_outcome=WorkerOutcome.SKIPPED))
     rng = random.Random(seed)
     chosen = set(sites)
     if per_file is not None:
@@ -129,10 +142,11 @@ def main() -> None:
     parser.add_argument("session")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--per-file", type=int, default=None)
+    parser.add_argument("--exclude", help="an earlier session whose sites are not drawn again")
     args = parser.parse_args()
     with use_db(args.session) as db:
         if args.command == "sample":
-            sample(db, args.seed, args.per_file)
+            sample(db, args.seed, args.per_file, args.exclude)
         elif args.command == "score":
             score(db)
         elif args.command == "recheck":
