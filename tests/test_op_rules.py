@@ -48,6 +48,7 @@ TRANSPOSED = {"out": 4, "kernel": (1, 1), "stride": (1, 1), "pad": (1, 1), "outp
     ("chunk", {"index": 0, "parts": 2}, [(3, 4, 4)], "chunk 0 of 2 needs fewer than 2 as "
      "index and 2 dividing the 3 channels"),
     ("chunk", {"index": 2, "parts": 2}, [(4, 4, 4)], "chunk 2 of 2"),
+    ("chunk", {"index": 5, "parts": 2}, [(4, 4, 4)], "chunk 5 of 2"),
     ("shuffle", {"groups": 2}, [(3, 4, 4)], "shuffle groups=2 must divide the 3 channels"),
     ("crop", {"size": (5, 2)}, [(1, 4, 4)], "crop to 5x2 needs an input at least that large, "
      "found 4x4"),
