@@ -410,6 +410,30 @@ def test_an_edit_reparses_only_the_statement_it_changed():
     assert str(piecewise.value) == str(whole.value)  # errors come from the whole file
 
 
+def test_an_edit_that_leaves_the_tree_as_it_was_is_not_checked_again(tmp_path):
+    from netdsl.lsp.analysis import ImportCache, analyse
+
+    for name in ("inception_v4.net", "resnet152.net", "resnet_family.net"):
+        (tmp_path / name).write_text((SPECS / name).read_text())
+    cache, pieces = ImportCache(), {}
+    spec = tmp_path / "inception_v4.net"
+    text = spec.read_text()
+    first = analyse(text, spec, cache, pieces)
+    line = "    branch0: unit(96, 1x1),"
+    commented = analyse(text.replace(line, line + "  # 96 wide"), spec, cache, pieces, first)
+    assert commented.reused and commented.graph is first.graph
+    assert commented.module.source.text != first.module.source.text
+    widened = analyse(text.replace(line, line.replace("96", "97")), spec, cache, pieces, commented)
+    assert not widened.reused and widened.graph.output_shape == first.graph.output_shape
+    moved = analyse(text.replace(line, "\n" + line), spec, cache, pieces, first)
+    assert not moved.reused  # every later span moved a line down
+    spec = tmp_path / "resnet152.net"
+    before = analyse(spec.read_text(), spec, cache, {})
+    os.utime(tmp_path / "resnet_family.net", ns=(1, 1))  # an import changed on disk
+    after = analyse(spec.read_text() + "# a comment\n", spec, cache, {}, before)
+    assert not after.reused and after.graph is not before.graph
+
+
 def test_imports_are_cached_by_path_and_modification_time(tmp_path):
     from netdsl.lsp.analysis import ImportCache, analyse
 

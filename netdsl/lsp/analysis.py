@@ -24,7 +24,7 @@ from ..lower.networks import instantiate
 from ..passes.check import check
 from ..syntax import tree as ast
 from ..syntax.parser import parse
-from .incremental import Pieces, parse_document
+from .incremental import Pieces, parse_document, same_tree
 
 Stamp = tuple[int, int]  # (st_mtime_ns, st_size)
 
@@ -117,7 +117,12 @@ class Analysis:
     graph: Graph | None = None
     errors: tuple[NetDSLError, ...] = ()
     library: NetDSLError | None = None  # the main network needs arguments: a file to import
-    deps: frozenset[Path] = frozenset()
+    stamps: dict[Path, Stamp] = field(default_factory=dict)  # the imports read, as they were
+    reused: bool = False  # the tree did not change: the previous check stands
+
+    @property
+    def deps(self) -> set[Path]:
+        return set(self.stamps)
 
     @cached_property
     def fields(self):
@@ -140,10 +145,11 @@ class Analysis:
         return source.filename == self.filename and source.text == self.text.removeprefix("\ufeff")
 
 
-def analyse(text: str, path: Path | None, cache: ImportCache, pieces: Pieces | None = None
-            ) -> Analysis:
+def analyse(text: str, path: Path | None, cache: ImportCache, pieces: Pieces | None = None,
+            previous: Analysis | None = None) -> Analysis:
     """Compiles ``text`` (the document at ``path``) as ``netdsl check`` would; never raises.
-    ``pieces``: the document's statements parsed before (see incremental), updated."""
+    ``pieces``: the document's statements parsed before (see incremental), updated;
+    ``previous``: the analysis of the document's previous text, kept if nothing changed."""
     resolved = path.resolve() if path is not None else None
     filename = _display(resolved) if resolved is not None else "<untitled>"
     result = Analysis(text, resolved, filename)
@@ -151,7 +157,7 @@ def analyse(text: str, path: Path | None, cache: ImportCache, pieces: Pieces | N
     loader = CachedLoader([*([folder] if folder else []), BUNDLED_SPECS], folder, cache)
     try:
         with paused_gc():
-            _compile(result, loader, pieces)
+            _compile(result, loader, pieces, previous)
     except SpecErrors as errors:
         result.errors = errors.errors
     except NetDSLError as error:
@@ -161,17 +167,36 @@ def analyse(text: str, path: Path | None, cache: ImportCache, pieces: Pieces | N
             result.errors = (error,)
     except Exception as error:  # a bug in netdsl: shown as a diagnostic, the server lives on
         result.errors = (NetDSLError(f"internal error: {type(error).__name__}: {error}"),)
-    result.deps = frozenset(loader.frames[0])
+    if not result.reused:
+        result.stamps = dict(loader.frames[0])
     return result
 
 
-def _compile(result: Analysis, loader: CachedLoader, pieces: Pieces | None) -> None:
+def _compile(result: Analysis, loader: CachedLoader, pieces: Pieces | None,
+             previous: Analysis | None) -> None:
     result.module = parse(result.text, result.filename) if pieces is None else \
         parse_document(result.text, result.filename, pieces)
+    if _unchanged(previous, result):
+        result.loaded, result.graph, result.stamps = previous.loaded, previous.graph, \
+            previous.stamps
+        result.errors, result.library, result.reused = previous.errors, previous.library, True
+        if "fields" in previous.__dict__:  # receptive fields already computed for this graph
+            result.__dict__["fields"] = previous.__dict__["fields"]
+        return
     result.loaded = recursion_guard(lambda: loader.link_document(result.module, result.path))
     network = main_network(result.loaded)  # type: ignore[arg-type]
     graph = recursion_guard(lambda: instantiate(network, {}, result.filename))
     result.graph = check(graph)
+
+
+def _unchanged(previous: Analysis | None, result: Analysis) -> bool:
+    """Whether the previous check of this document stands: the same tree (see
+    incremental.same_tree), compiled under the same name, with every import as it was."""
+    if previous is None or previous.module is None or result.module is None or \
+            previous.filename != result.filename or previous.loaded is None:
+        return False
+    return all(_stamp(p) == s for p, s in previous.stamps.items()) and \
+        same_tree(previous.module, result.module)
 
 
 def _needs_arguments(result: Analysis, error: NetDSLError) -> bool:

@@ -41,7 +41,7 @@ class NetdslServer(LanguageServer):
     def check(self, uri: str) -> Analysis:
         document = self.workspace.get_text_document(uri)
         result = analyse(document.source, _path(uri), self.cache,
-                         self.pieces.setdefault(uri, {}))
+                         self.pieces.setdefault(uri, {}), self.latest.get(uri))
         self.latest[uri] = result
         if result.module is not None:
             self.good[uri] = result
