@@ -2,7 +2,7 @@
 
     python scripts/mutation.py sample SESSION --seed 0   # one mutant per site, the rest skipped
     python scripts/mutation.py score SESSION             # killed/survived/timeout per file
-    python scripts/mutation.py recheck SESSION           # survivors under the wider suite
+    python scripts/mutation.py recheck SESSION [--quick] # survivors under grown/wider tests
     python scripts/mutation.py survivors SESSION         # each surviving mutant as a diff
 
 Sampling: cosmic-ray writes up to eleven mutants at one place (``a * b`` becomes ``a + b``,
@@ -105,13 +105,13 @@ def score(db: WorkDB) -> None:
               f"{c['pending']:8}{c['skipped']:8}")
 
 
-def recheck(db: WorkDB) -> None:
+def recheck(db: WorkDB, quick: bool = False) -> None:
     """Runs each survivor again, under the test command (whose tests may have grown since)
     and then the wider suite (the ``recheck-command`` of cosmic-ray.toml); records the new
     outcome."""
     config = tomllib.loads(CONFIG.read_text())
     commands = [config["cosmic-ray"]["test-command"],
-                config["netdsl"]["mutation"]["recheck-command"]]
+                config["netdsl"]["mutation"]["recheck-command"]][:1 if quick else 2]
     timeout = config["cosmic-ray"]["timeout"]
     for item, result in db.completed_work_items:
         if _outcome(result) != "survived":
@@ -143,6 +143,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--per-file", type=int, default=None)
     parser.add_argument("--exclude", help="an earlier session whose sites are not drawn again")
+    parser.add_argument("--quick", action="store_true",
+                        help="recheck: the test command only, not the wider suite")
     args = parser.parse_args()
     with use_db(args.session) as db:
         if args.command == "sample":
@@ -150,7 +152,7 @@ def main() -> None:
         elif args.command == "score":
             score(db)
         elif args.command == "recheck":
-            recheck(db)
+            recheck(db, args.quick)
         else:
             survivors(db)
 

@@ -287,3 +287,24 @@ def test_depth_merges_the_rows_of_each_block(depth, rows):
     assert got == rows
     full = summarize(netdsl.compile(COLLAPSING))
     assert summary.by_op() == full.by_op() and summary.total_params == full.total_params
+
+
+def test_figures_per_op_are_the_sums_of_their_layers():
+    # conv 3->4 3x3 on 8x8: 112 params, 4x6x6 = 144 values, 144 * 27 MACs; conv 4->2 3x3:
+    # 74 params, 2x4x4 = 32 values, 32 * 36 MACs; the ReLU runs in place
+    graph = netdsl.compile("network t:\n    input 3x8x8\n    conv(4, 3x3) -> relu -> conv(2, 3x3)"
+                           "\n    gap -> flatten -> fc(5)\n")
+    assert summarize(graph).by_op() == {
+        "input": {"params": 0, "macs": 0, "activations": 192},
+        "conv": {"params": 112 + 74, "macs": 144 * 27 + 32 * 36, "activations": 144 + 32},
+        "relu": {"params": 0, "macs": 0, "activations": 0},
+        "gap": {"params": 0, "macs": 0, "activations": 2},
+        "flatten": {"params": 0, "macs": 0, "activations": 0},
+        "fc": {"params": 15, "macs": 10, "activations": 5}}
+
+
+def test_an_unknown_dtype_names_the_known_ones():
+    graph = netdsl.compile("network t:\n    input 3x4x4\n    flatten -> fc(4)\n")
+    with pytest.raises(ValueError) as caught:
+        summarize(graph, dtype="int8")
+    assert str(caught.value) == "unknown dtype 'int8'; known: float32, float16, bfloat16, float64"
