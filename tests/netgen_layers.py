@@ -160,7 +160,7 @@ def feature_map_layer(g: Gen, shape, keep_hw: bool):
         return _conv(g, shape, keep_hw)
     if kind == "norm":
         return g.pick(["bn", "bn", "bn(eps=1e-3, momentum=0.2)", "bn(affine=false)", "lrn",
-                       "lrn(size=3)", "layernorm2d"]), shape
+                       "lrn(size=3)", "layernorm2d", "frozen_bn"]), shape
     if kind == "pool":
         return _pool(g, shape, keep_hw)
     if kind == "pointwise":

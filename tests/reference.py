@@ -11,7 +11,13 @@ def randomize_batch_norm(model: torch.nn.Module, seed: int = 0) -> None:
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for m in model.modules():
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            if type(m).__name__ == "FrozenBatchNorm2d":  # torchvision's and netdsl's: buffers
+                n = m.weight.numel()
+                m.running_mean.copy_(torch.randn(n, generator=generator) * 0.1)
+                m.running_var.copy_(torch.rand(n, generator=generator) * 0.5 + 0.75)
+                m.weight.copy_(torch.rand(n, generator=generator) + 0.5)
+                m.bias.copy_(torch.randn(n, generator=generator) * 0.1)
+            elif isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
                 n = m.num_features
                 m.running_mean.copy_(torch.randn(n, generator=generator) * 0.1)
                 m.running_var.copy_(torch.rand(n, generator=generator) * 0.5 + 0.75)

@@ -52,7 +52,7 @@ def test_a_label_that_is_a_module_attribute_is_an_error_at_the_label(label):
     assert (caught.value.line, caught.value.column) == (4, 13)
 
 
-@pytest.mark.parametrize("label", ["", "a.b", "tab\there"])
+@pytest.mark.parametrize("label", ["", "a..b", ".a", "a.", "tab\there", "a.__init__"])
 def test_a_label_that_cannot_be_a_module_name_is_an_error(label):
     with pytest.raises(ModuleNameError, match="cannot name a module"):
         netdsl.compile(net(f'"{label}": conv(4, 3x3)'))

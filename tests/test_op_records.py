@@ -108,6 +108,7 @@ STRATEGIES = {
                     st.integers(1, 20).map(lambda f: [(f,)])),
     "linear": st.tuples(st.fixed_dictionaries({"out": small, "bias": st.booleans()}), one()),
     "bn": fixed({"eps": 1e-5, "momentum": 0.1, "affine": True}),
+    "frozen_bn": fixed({"eps": 1e-5}),
     "lrn": st.tuples(st.fixed_dictionaries({"size": st.integers(1, 5), "alpha": st.just(1e-4),
                                             "beta": st.just(0.75), "k": st.just(2.0)}), one()),
     "layernorm2d": fixed({"eps": 1e-6}), "layernorm": fixed({"eps": 1e-5}),

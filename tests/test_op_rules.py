@@ -133,7 +133,7 @@ def test_bilinear_upsampling_reads_a_2x2_neighbourhood_without_striding():
     ("avgpool(2x2)", "avgpool 2x2/2"),
     ("gap", "global avgpool"), ("adaptive_avgpool(7x7)", "adaptive avgpool 7x7"),
     ("adaptive_maxpool(2x3)", "adaptive maxpool 2x3"), ("dropout(0.2)", "dropout 0.2"),
-    ("bn", "bn"), ("relu", "relu"), ("hardswish", "hardswish"), ("flatten", "flatten"),
+    ("bn", "bn"), ("frozen_bn", "frozen bn"), ("relu", "relu"), ("hardswish", "hardswish"), ("flatten", "flatten"),
     ("conv_transpose(8, 2x2, stride=2)", "up-conv 2x2/2, 8"), ("shuffle(2)", "shuffle 2"),
     ("chunk(1, 2)", "chunk 1/2"), ("crop(4x4)", "crop 4x4"), ("scale(0.5)", "x0.5"),
     ("upsample(scale=2)", "upsample nearest 16x16"), ("layer_scale", "layer scale"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 from torchvision.models import segmentation
+from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
 
 import netdsl
 from netdsl.passes.analyse import summarize
@@ -58,11 +59,13 @@ def test_unet_follows_fig1():
 
 
 # spec (and torchvision constructor) -> torchvision 0.29's parameter count without aux head
-SEGMENTATION = {"fcn_resnet50": 32_957_013, "deeplabv3_resnet50": 39_638_869}
+SEGMENTATION = {"fcn_resnet50": 32_957_013, "deeplabv3_resnet50": 39_638_869,
+                "lraspp_mobilenet_v3_large": 3_221_538}
 
 
 def reference(name: str) -> torch.nn.Module:
-    return getattr(segmentation, name)(weights=None, weights_backbone=None, aux_loss=False)
+    aux = {} if name.startswith("lraspp") else {"aux_loss": False}  # LR-ASPP has no aux head
+    return getattr(segmentation, name)(weights=None, weights_backbone=None, **aux)
 
 
 @pytest.mark.parametrize("name,count", SEGMENTATION.items(), ids=list(SEGMENTATION))
@@ -82,3 +85,32 @@ def test_segmentation_model_loads_torchvision_weights_and_agrees(name, count):
         expected = theirs.eval()(x)["out"]  # torchvision returns {"out": ...}
         assert expected.shape == (1, 21, 64, 64)
         assert_same_outputs(ours.eval()(x), expected, rtol=1e-4)
+
+
+FPN_PARAMS = 26_799_296  # torchvision 0.29's resnet_fpn_backbone("resnet50"); its norm is frozen
+
+
+def test_resnet50_fpn_loads_torchvision_weights_and_returns_five_maps():
+    """torchvision's FPN backbone (Lin et al. 2017): five named outputs, strides 4 to 64;
+    frozen batch norm holds buffers, not parameters, so the counts agree only if it is one."""
+    with torch.device("meta"):
+        assert param_count(resnet_fpn_backbone(backbone_name="resnet50", weights=None)) \
+            == FPN_PARAMS
+        assert param_count(netdsl.build(SPECS / "resnet50_fpn.net")) == FPN_PARAMS
+    graph = netdsl.compile(SPECS / "resnet50_fpn.net")
+    assert summarize(graph).total_params == FPN_PARAMS
+    assert [(key, graph.nodes[i].shape) for key, i in graph.outputs] == [
+        ("0", (256, 56, 56)), ("1", (256, 28, 28)), ("2", (256, 14, 14)), ("3", (256, 7, 7)),
+        ("pool", (256, 4, 4))]
+    torch.manual_seed(0)
+    theirs = resnet_fpn_backbone(backbone_name="resnet50", weights=None)
+    randomize_batch_norm(theirs)
+    ours = netdsl.build(SPECS / "resnet50_fpn.net", input="3x96x80")  # any size, not square
+    assert sorted(ours.state_dict()) == sorted(theirs.state_dict())
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    x = torch.randn(2, 3, 96, 80)
+    with torch.no_grad():
+        expected, got = theirs.eval()(x), ours.train()(x)  # frozen: training changes nothing
+    assert list(got) == list(expected) == ["0", "1", "2", "3", "pool"]
+    for key in expected:
+        assert_same_outputs(got[key], expected[key], rtol=1e-4)

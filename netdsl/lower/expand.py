@@ -33,8 +33,18 @@ from ..syntax import tree as ast
 from .binder import _where, bind_names, bind_op, keywords
 from .builtins import bind
 from .evaluate import evaluate, resolve, truth
-from .naming import Context, _Pending, _Scope, check_label, label_span
-from .values import BlockValue, Builtin, Env, NetworkValue, TensorValue, Thunk, tensor_scope
+from .naming import Context, _Pending, _Scope, check_label, enter, label_span
+from .values import (
+    BlockValue,
+    Builtin,
+    Env,
+    NetworkValue,
+    TensorValue,
+    Thunk,
+    bind_tensor,
+    block_tensors,
+    tensor_scope,
+)
 from .values import name_span as _name_span
 
 
@@ -105,8 +115,15 @@ class Lowerer:
             return x
         if isinstance(node, ast.Label):
             where = label_span(node)
-            check_label(node.name, where)
-            return self.scoped(node.name, ctx, lambda c: self.lower(node.body, env, x, c), where)
+            check_label(node.name, where, path=True)
+            *path, leaf = node.name.split(".")
+            inner = Context(enter(ctx.scope, path, where), ctx.trace, ctx.blocks,
+                            ctx.project_target) if path else ctx
+            return self.scoped(leaf, inner, lambda c: self.lower(node.body, env, x, c), where)
+        if isinstance(node, ast.Assign):  # (c2 = layer1: ...): a tensor named mid-chain
+            x = self.lower(node.value, env, x, ctx)
+            bind_tensor(env, node, x)
+            return x
         if isinstance(node, ast.Cond):
             branch = node.then if truth(node.test, env) else node.otherwise
             return self.lower(branch, env, x, ctx)
@@ -207,6 +224,9 @@ class Lowerer:
                     local.names[p.name] = values[p.name][0]
                 else:
                     local.names[p.name] = evaluate(p.default, local)
+            body = definition.body
+            if not isinstance(body, ast.Lines) and block_tensors(body):  # fresh per call
+                local = tensor_scope((definition.body,), local)
             if definition.inline:
                 return self.lower(definition.body, local, x, inner)
             origin = (definition.name, _plain_args(shape[0], definition, local))

@@ -46,7 +46,8 @@ def module_name_problem(name: str) -> tuple[str, str] | None:
         return "a module name cannot be empty", "write a name between the quotes"
     if "." in name:
         return ("a module name cannot contain '.' (it separates the parts of a path)",
-                'nest labels for a path: layer1: ("0": ...)')
+                'nest labels for a path: layer1: ("0": ...), or write it as a label: '
+                '"layer1.0": ...')
     if not name.isprintable():
         return "a module name cannot contain control characters", "use printable characters"
     if name in MODULE_ATTRIBUTES or (name.startswith("__") and name.endswith("__")):
@@ -55,8 +56,14 @@ def module_name_problem(name: str) -> tuple[str, str] | None:
     return None
 
 
-def check_label(name: str, span: Span) -> None:
-    problem = module_name_problem(name)
+def check_label(name: str, span: Span, path: bool = False) -> None:
+    """A label names a module; with ``path``, a dotted one names a path of them
+    (``"fpn.inner_blocks.3"``), each part of which must be able to name a module."""
+    parts = name.split(".") if path else [name]
+    problem = next(filter(None, map(module_name_problem, parts)), None)
+    if problem is not None and "." in name and "" in name.split("."):
+        problem = ("a dotted label is a path of module names, and one of them is empty",
+                   "write each part: \"layer1.0\", not \"layer1..0\" or \"layer1.\"")
     if problem is not None:
         raise ModuleNameError(f"label '{name}' cannot name a module: {problem[0]}", span,
                               notes=(problem[1],))
@@ -123,6 +130,25 @@ class _Scope:
             parts.append(scope.name)
             scope = scope.parent
         return ".".join(reversed(parts))  # type: ignore[arg-type]
+
+
+def enter(scope: _Scope, path: list[str], where: Span) -> _Scope:
+    """The scope a dotted label's leaf goes into: ``"fpn.inner_blocks.3": ...`` files the
+    module as ``3`` in ``inner_blocks`` in ``fpn``, creating the modules on the way or
+    adding to ones an earlier label made (torchvision's ``body.layer1``, ``body.layer2``, ...
+    written on separate lines, each naming a tensor). A layer cannot hold others."""
+    for depth, part in enumerate(path):
+        found = scope.names.get(part)
+        if found is None:
+            found = _Scope(None)
+            scope.adopt(found, part, where)
+        elif not isinstance(found, _Scope):
+            name = ".".join(path[:depth + 1])
+            raise ModuleNameError(f"'{name}' is a layer, not a module that holds others",
+                                  where, notes=(f"a dotted label puts its layers inside "
+                                                f"'{name}'; choose a path of modules",))
+        scope = found
+    return scope
 
 
 class _Pending:

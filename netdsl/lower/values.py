@@ -5,8 +5,9 @@ a lexical scope."""
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from ..errors import Span, SpecNameError, TensorNameError
 from ..ir.ops import Symbol, describe
@@ -129,14 +130,60 @@ def name_span(span: Span, name: str) -> Span:
     return Span(span.source, span.line, match.start() + 1, span.line, match.end() + 1)
 
 
+def named_tensors(node: ast.Node) -> list[ast.Assign]:
+    """The tensor names a line gives: the line's own (``skip1 = ...``) and those named inside
+    its chains (``(c2 = layer1: ...)``), in the order written. Block bodies are not lines of
+    this scope: each block call names its tensors afresh."""
+    found: list[ast.Assign] = []
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, ast.Assign):
+            found.append(item)
+        for f in fields(item):
+            value = getattr(item, f.name)
+            children = value if isinstance(value, tuple) else (value,)
+            stack.extend(c for c in reversed(children) if isinstance(c, ast.Node))
+    return found
+
+
+_BLOCK_TENSORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def block_tensors(body: ast.Node) -> list[ast.Assign]:
+    """:func:`named_tensors` of a block's one-line body, found once per definition (a block
+    is called many times; the editor's server re-parses, so the cache must not keep trees)."""
+    found = _BLOCK_TENSORS.get(body)
+    if found is None:
+        found = _BLOCK_TENSORS[body] = named_tensors(body)
+    return found
+
+
+def bind_tensor(env: Env, node: ast.Assign, value: int) -> None:
+    """Gives a tensor named mid-chain its node, in the scope that declared it. A layer
+    expression that names a tensor and runs twice (inside ``stack``, or a block that uses its
+    layer argument twice) would give one name two tensors: an error, not a silent pick."""
+    scope: Env | None = env
+    while scope is not None and node.name not in scope.names:
+        scope = scope.parent
+    if scope is None:  # every scope that lowers chains declares their names first
+        raise TensorNameError(f"tensor '{node.name}' cannot be named here",
+                              name_span(node.span, node.name))
+    if not isinstance(scope.names[node.name], Unbound):
+        raise TensorNameError(f"tensor '{node.name}' is computed more than once",
+                              name_span(node.span, node.name),
+                              notes=("the layers that name it run several times (inside "
+                                     "'stack', or in a block that uses them twice); name the "
+                                     "tensor outside the repeated layers",))
+    scope.names[node.name] = TensorValue(value)
+
+
 def tensor_scope(statements: tuple[ast.Node, ...], env: Env) -> Env:
-    """The scope of a network's or block's named tensors (``skip1 = ...``), each unbound until its
-    line has run; a name given twice, or one that would hide a layer, block, builtin or
+    """The scope of a network's or block's named tensors (``skip1 = ...``, or ``(c2 = ...)``
+    inside a chain), each unbound until its layers have run; a name given twice, or one that would hide a layer, block, builtin or
     parameter, is an error at the name."""
     scope = Env({}, env)
-    for stmt in statements:
-        if not isinstance(stmt, ast.Assign):
-            continue
+    for stmt in (a for s in statements for a in named_tensors(s)):
         where = Span(stmt.span.source, stmt.span.line, stmt.span.column, stmt.span.line,
                      stmt.span.column + len(stmt.name))
         if stmt.name in scope.names:

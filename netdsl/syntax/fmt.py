@@ -87,6 +87,9 @@ def _join(tokens: list[tuple[str, str]], depth: int) -> tuple[str, str, int]:
                 previous[1] in _POOL_KEYS and following[0] == "number")):
             compact = depth
         space = _space(previous, unary, kind, text, depth)
+        if text == "=" and _names_tensor(tokens, index) or \
+                previous == ("op", "=") and _names_tensor(tokens, index - 1):
+            space = " "  # (c2 = layer1: ...) names a tensor, like a line's `c2 = ...`
         out += "" if compact == depth and text not in (",",) and space == " " and (
             text in ("->", "→") or previous[1] in (":", "->", "→")) else space
         out += text
@@ -99,6 +102,13 @@ def _join(tokens: list[tuple[str, str]], depth: int) -> tuple[str, str, int]:
             compact = None
         previous = (kind, text)
     return out, comment, depth
+
+
+def _names_tensor(tokens: list[tuple[str, str]], index: int) -> bool:
+    """Whether the ``=`` at ``index`` names a tensor mid-chain, ``(name = ...)``: a name right
+    after a bracket that is not a call's (``f(k=v)`` is a keyword argument)."""
+    return index >= 2 and tokens[index - 1][0] == "name" and tokens[index - 2][1] == "(" and \
+        (index < 3 or not _ends_value(tokens[index - 3]))
 
 
 def _ends_value(token: tuple[str, str]) -> bool:

@@ -151,6 +151,11 @@ class _Builder(Transformer):
         self.depth[id(inner)] = depth
         return inner
 
+    def named(self, c):
+        """``(c2 = layer1: ...)``: a tensor named in the middle of a chain (the brackets count
+        as a level of nesting, as ``paren``'s do)."""
+        return self._node(ast.Assign, c[1:-1], c[1].value, c[2], children=(c[2],))
+
     # operators --------------------------------------------------------------------------
     def binop(self, c):
         left, op, right = c

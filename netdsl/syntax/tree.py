@@ -180,7 +180,9 @@ class InitStmt(Node):
 @dataclass(frozen=True, eq=False)
 class Assign(Node):
     """``skip1 = enc1: down(64)``: a line of a network whose output tensor is named, so a
-    later line can read it (U-Net's skip connections)."""
+    later line can read it (U-Net's skip connections); parenthesised inside a chain,
+    ``(c2 = layer1: ...)``, it names a tensor partway through a module (a feature pyramid's
+    backbone stages)."""
 
     name: str
     value: Node

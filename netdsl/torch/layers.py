@@ -45,4 +45,30 @@ class StochasticDepth(nn.Module):
         return f"p={self.p}"
 
 
-RUNTIME_CLASSES = (LayerNorm2d, StochasticDepth)
+class FrozenBatchNorm2d(nn.Module):
+    """Batch norm whose statistics and affine terms are fixed buffers (torchvision
+    ``ops.FrozenBatchNorm2d``, the norm of its detection backbones): no parameters, the same
+    in training and in evaluation."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            self.register_buffer(name, torch.empty(num_features))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for name, value in (("weight", 1.0), ("bias", 0.0), ("running_mean", 0.0),
+                            ("running_var", 1.0)):
+            nn.init.constant_(getattr(self, name), value)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = self.weight * (self.running_var + self.eps).rsqrt()
+        shift = self.bias - self.running_mean * scale
+        return x * scale.reshape(1, -1, 1, 1) + shift.reshape(1, -1, 1, 1)
+
+    def extra_repr(self) -> str:
+        return f"{self.weight.shape[0]}, eps={self.eps}"
+
+
+RUNTIME_CLASSES = (LayerNorm2d, StochasticDepth, FrozenBatchNorm2d)

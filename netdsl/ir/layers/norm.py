@@ -43,7 +43,23 @@ LRN = OpRecord(
     display=lambda a, out: "lrn", style="norm", trailing=True,
 )
 
-RECORDS = (BN, LRN)
+# torchvision.ops.FrozenBatchNorm2d, which its detection backbones (resnet_fpn_backbone) use:
+# batch norm with fixed statistics and affine terms, all four buffers, so it holds no
+# parameters, trains nothing and behaves the same in training and in evaluation.
+FROZEN_BN = OpRecord(
+    name="frozen_bn",
+    doc="Batch normalisation with frozen statistics and affine terms (buffers, not "
+        "parameters), as torchvision's detection backbones use it.",
+    params=(Param("eps", "float", 1e-5),),
+    arity=1, infer=partial(_feature_map, "frozen_bn"), count_params=no_params,
+    macs=no_macs, window=pointwise, view=False, inplace=False, backward_needs_output=False,
+    weight_layer=False, ends_features=False, init_role="norm",
+    torch=TorchModule("netdsl.torch.layers.FrozenBatchNorm2d",
+                      lambda a, ins, inplace: ((ins[0][0],), {"eps": a["eps"]})),
+    display=lambda a, out: "frozen bn", style="norm", trailing=True,
+)
+
+RECORDS = (BN, LRN, FROZEN_BN)
 
 
 def _channels_last_norm(a: Attrs, ins: list[Shape]) -> Shape:
