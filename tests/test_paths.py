@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_names import names, net
 
 import netdsl
 from netdsl.errors import ModuleNameError, TensorNameError
 from netdsl.syntax.fmt import format_text
-
-from test_names import names, net
 
 
 def test_a_dotted_label_adds_to_a_module_an_earlier_label_made():

@@ -180,8 +180,8 @@ def bind_tensor(env: Env, node: ast.Assign, value: int) -> None:
 
 def tensor_scope(statements: tuple[ast.Node, ...], env: Env) -> Env:
     """The scope of a network's or block's named tensors (``skip1 = ...``, or ``(c2 = ...)``
-    inside a chain), each unbound until its layers have run; a name given twice, or one that would hide a layer, block, builtin or
-    parameter, is an error at the name."""
+    inside a chain), each unbound until its layers have run; a name given twice, or one that
+    would hide a layer, block, builtin or parameter, is an error at the name."""
     scope = Env({}, env)
     for stmt in (a for s in statements for a in named_tensors(s)):
         where = Span(stmt.span.source, stmt.span.line, stmt.span.column, stmt.span.line,
