@@ -91,6 +91,15 @@ def test_variant_has_torchvisions_parameters_and_state_dict_keys(name, count):
     assert param_count(ours) == count
     assert summarize(netdsl.compile(path)).total_params == count
     assert list(ours.state_dict()) == list(theirs.state_dict())  # same keys, same order
+    # stochastic depth (EfficientNet, ConvNeXt) grows block by block as torchvision sets it;
+    # torchvision makes one in every block but applies it only where the block adds its input
+    ours_p, theirs_p = drop_rates(ours), drop_rates(theirs)
+    assert {k: theirs_p.get(k) for k in ours_p} == ours_p
+
+
+def drop_rates(model: torch.nn.Module) -> dict[str, float]:
+    return {name: m.p for name, m in model.named_modules()
+            if type(m).__name__ == "StochasticDepth"}
 
 
 @pytest.mark.parametrize("name,size", LOADS, ids=[n for n, _ in LOADS])

@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .. import limits
-from ..errors import ModuleNameError, Span, SpecArgumentError, SpecLimitError, SpecTypeError
+from ..errors import (
+    ModuleNameError,
+    Span,
+    SpecArgumentError,
+    SpecLimitError,
+    SpecNameError,
+    SpecTypeError,
+)
 from ..ir.ops import OPS, OpRecord, Size, Symbol, describe
 from ..syntax import tree as ast
 from .binder import bind_names
@@ -84,15 +91,17 @@ def _stack(lw: Lowerer, a: dict, call: ast.Node, env: Env, x: int, ctx: Context)
         raise SpecLimitError(f"stack of {count:,} copies exceeds the limit of {limits.MAX_NODES:,} "
                              "layers", args[1].span)
     names, start = _copy_names(a, env)
+    index = _index_name(a, env)
     for i in range(count):
         before = len(lw.nodes)
+        copy_env = env if index is None else Env({index: i}, env)
         try:
             if names is None:
-                x = lw.lower(args[0], env, x, ctx)
+                x = lw.lower(args[0], copy_env, x, ctx)
             else:  # each copy its own labelled scope: denselayer1, denselayer2, ...
                 label = names.replace("{}", str(start + i))
                 check_label(label, a["names"].span)
-                x = lw.scoped(label, ctx, lambda c, x=x: lw.lower(args[0], env, x, c),
+                x = lw.scoped(label, ctx, lambda c, x=x, e=copy_env: lw.lower(args[0], e, x, c),
                               a["names"].span)
         except ModuleNameError as error:
             if i == 0 or names is not None:
@@ -104,6 +113,23 @@ def _stack(lw: Lowerer, a: dict, call: ast.Node, env: Env, x: int, ctx: Context)
             raise SpecLimitError(f"stack of {count:,} copies of {len(lw.nodes) - before:,} layers "
                                  f"exceeds the limit of {limits.MAX_NODES:,} layers", args[1].span)
     return x
+
+
+def _index_name(a: dict, env: Env) -> str | None:
+    """stack's ``index=j``: a name the copies' layers read as their position, 0 for the
+    first, so each copy can differ (stochastic depth growing block by block, as torchvision's
+    EfficientNet and ConvNeXt set it). A new name: it may not hide one in scope."""
+    if "index" not in a:
+        return None
+    node = a["index"]
+    if not isinstance(node, ast.Ref):
+        raise SpecTypeError("stack's index is a new name for the copy's position, such as "
+                            "index=j", node.span)
+    hidden = env.lookup(node.name)
+    if hidden is not None:
+        raise SpecNameError(f"stack's index '{node.name}' would hide {describe(hidden)}",
+                            node.span, notes=("choose a name not used here, such as 'copy'",))
+    return node.name
 
 
 def _copy_names(a: dict, env: Env) -> tuple[str | None, int]:
@@ -227,7 +253,8 @@ def _inception_steps(lw: Lowerer, env: Env, key, counts, stride, unit) -> list:
 
 # name: (handler, signature, doc)
 BUILTINS: dict[str, tuple[Callable, Signature, str]] = {
-    "stack": (_stack, Signature(("layers", "n"), (("names", "none"), ("start", "1"))),
+    "stack": (_stack, Signature(("layers", "n"), (("names", "none"), ("start", "1"),
+                                                    ("index", "none"))),
               "stack(layers, n, names=none, start=1): layers repeated n times; "
               'names="layer{}" labels each copy with its number'),
     "residual": (_residual, Signature(("body",), (("shortcut", "identity"), ("scale", "1"))),
