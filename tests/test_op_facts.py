@@ -60,6 +60,7 @@ FACTS = {
     "conv_transpose": Facts(1, "weight", False, True, False, "conv", False, False, False),
     "linear": Facts(1, "weight", False, True, False, "linear", False, False, False),
     "bn": Facts(1, "norm", True, False, False, "norm", False, False, False),
+    "frozen_bn": Facts(1, "norm", True, False, False, "norm", False, False, False),
     "lrn": Facts(1, "norm", True, False, False, None, False, False, False),
     "layernorm2d": Facts(1, "norm", True, False, False, "norm", False, False, False),
     "layernorm": Facts(1, "norm", True, False, False, "norm", False, False, False),
@@ -106,6 +107,7 @@ PARAMS = {
                                      "bool")),
     "linear": ("out, bias=true", ("count", "bool")),
     "bn": ("eps=1e-05, momentum=0.1, affine=true", ("float", "float", "bool")),
+    "frozen_bn": ("eps=1e-05", ("float",)),
     "lrn": ("size=5, alpha=0.0001, beta=0.75, k=2.0", ("count", "float", "float", "float")),
     "layernorm2d": ("eps=1e-06", ("float",)),
     "layernorm": ("eps=1e-05", ("float",)),
@@ -131,6 +133,7 @@ EMITTED = {  # how each op reaches torch: a module (its class), a parameter, or 
     "dropout": "torch.nn.Dropout", "flatten": "torch.nn.Flatten", "conv": "torch.nn.Conv2d",
     "fc": "torch.nn.Linear", "conv_transpose": "torch.nn.ConvTranspose2d",
     "linear": "torch.nn.Linear", "bn": "torch.nn.BatchNorm2d",
+    "frozen_bn": "netdsl.torch.layers.FrozenBatchNorm2d",
     "lrn": "torch.nn.LocalResponseNorm", "layernorm2d": "netdsl.torch.layers.LayerNorm2d",
     "layernorm": "torch.nn.LayerNorm", "relu": "torch.nn.ReLU", "relu6": "torch.nn.ReLU6",
     "leaky_relu": "torch.nn.LeakyReLU", "gelu": "torch.nn.GELU", "silu": "torch.nn.SiLU",
@@ -206,6 +209,7 @@ DISPLAY = {
                        "up-conv 2x2/2, 64"),
     "linear": ({"out": 384, "bias": True}, (7, 7, 384), "linear 384"),
     "bn": ({"eps": 1e-5, "momentum": 0.1, "affine": True}, (8, 4, 4), "bn"),
+    "frozen_bn": ({"eps": 1e-5}, (8, 4, 4), "frozen bn"),
     "lrn": ({"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 2.0}, (8, 4, 4), "lrn"),
     "layernorm2d": ({"eps": 1e-6}, (8, 4, 4), "layernorm"),
     "layernorm": ({"eps": 1e-6}, (4, 4, 8), "layernorm"),
@@ -276,7 +280,7 @@ WINDOWS = [
     ("gap", {}, [(8, 4, 4)], (8, 1, 1), GLOBAL),
     *[(name, DISPLAY[name][0], [(8, 4, 4)], (8, 4, 4), POINTWISE)
       for name in ("relu", "relu6", "leaky_relu", "gelu", "silu", "sigmoid", "tanh",
-                   "hardsigmoid", "hardswish", "bn", "lrn", "layernorm2d", "layer_scale",
+                   "hardsigmoid", "hardswish", "bn", "frozen_bn", "lrn", "layernorm2d", "layer_scale",
                    "dropout", "scale", "stochastic_depth", "shuffle", "crop", "permute")],
     *[(name, {}, [(8, 4, 4), (8, 4, 4)], (8, 4, 4), POINTWISE) for name in ("add", "mul")],
     ("concat", {}, [(8, 4, 4), (2, 4, 4)], (10, 4, 4), POINTWISE),
@@ -328,6 +332,7 @@ def test_each_record_infers_its_shape(name, attrs, ins, out):
 @pytest.mark.parametrize(("name", "attrs", "ins", "params"), [
     ("bn", {"eps": 1e-5, "momentum": 0.1, "affine": False}, [(8, 4, 4)], 0),
     ("bn", {"eps": 1e-5, "momentum": 0.1, "affine": True}, [(8, 4, 4)], 16),
+    ("frozen_bn", {"eps": 1e-5}, [(8, 4, 4)], 0),  # four buffers, no parameters
     ("layernorm2d", {"eps": 1e-6}, [(8, 4, 4)], 16),
     ("layernorm", {"eps": 1e-6}, [(4, 4, 8)], 16),
     ("layer_scale", {"value": 1e-6}, [(8, 4, 4)], 8),
