@@ -180,3 +180,10 @@ def test_summary_lists_every_named_output():
     assert summary.to_json()["outputs"] == {"0": [8, 16, 16], "1": [8, 8, 8], "pool": [8, 4, 4]}
     assert "-> 0: 8x16x16, 1: 8x8x8, pool: 8x4x4" in format_table(summary, "fpn.net")
     assert summarize(netdsl.compile(UNET)).to_json()["outputs"] == {}
+
+
+def test_a_pictures_title_lists_every_named_output():
+    from netdsl.render.graph import picture
+    assert picture(netdsl.compile(FPN)).title.endswith(
+        "-> 0: 8x16x16, 1: 8x8x8, pool: 8x4x4")
+    assert picture(netdsl.compile(UNET)).title == "unetish: 3x16x16 -> 2x16x16"
