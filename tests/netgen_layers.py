@@ -154,8 +154,9 @@ def pointwise_layer(g: Gen, shape):
 def feature_map_layer(g: Gen, shape, keep_hw: bool):
     """One layer for a CxHxW input (None when the drawn one does not fit)."""
     c, h, w = shape
+    # resize twice: it only fits where the size may change, and upsample is half of it
     kind = g.pick(["conv", "conv", "conv", "norm", "pool", "pointwise", "pointwise",
-                   "reshape", "resize", "transpose", "global"])
+                   "reshape", "resize", "resize", "transpose", "global"])
     if kind == "conv":
         return _conv(g, shape, keep_hw)
     if kind == "norm":
