@@ -103,6 +103,8 @@ CASES = {  # a representative handful: blocks, graphs, aux heads, layer scale, d
     "googlenet": (SPECS / "googlenet.net", {"input": (3, 64, 64)}),
     "convnext_tiny": (SPECS / "convnext_tiny.net", {"input": (3, 32, 32)}),
     "mobilenet_v3_small": (SPECS / "mobilenet_v3_small.net", {"input": (3, 32, 32)}),
+    "resnet50_fpn": (SPECS / "resnet50_fpn.net", {"input": (3, 32, 32)}),  # dotted labels
+    "lraspp": (SPECS / "lraspp_mobilenet_v3_large.net", {"size": 32}),  # a mid-chain tensor
     "named_tensors": (UNET, {}),
     "named_outputs": (FPN, {}),
     "block_of_lines": (BLOCK, {}),
