@@ -39,11 +39,12 @@ def test_inception_still_takes_a_users_unit_when_asked():
 
 @pytest.mark.parametrize(("call", "message", "note"), [
     ("stack(relu, 2, n=3)", "'n' is given both by position and by name", None),
-    ("stack(relu)", "stack needs a value for 'n'", "stack(layers, n, names=none, start=1)"),
-    ('stack(relu, 2, "l{}", 1, 5)', "stack takes at most 4 arguments, got 5",
-     "stack(layers, n, names, start)"),
+    ("stack(relu)", "stack needs a value for 'n'",
+     "stack(layers, n, names=none, start=1, index=none)"),
+    ('stack(relu, 2, "l{}", 1, j, 5)', "stack takes at most 5 arguments, got 6",
+     "stack(layers, n, names, start, index)"),
     ("stack(relu, count=2)", "stack has no parameter 'count'",
-     "stack takes: layers, n, names, start"),
+     "stack takes: layers, n, names, start, index"),
     ("residual(relu, shortcutt=project)", "residual has no parameter 'shortcutt'",
      "did you mean 'shortcut'?"),
     ("residual()", "residual needs a value for 'body'",
