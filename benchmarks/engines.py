@@ -79,10 +79,11 @@ def plot(data: dict, path: Path) -> None:
         ax.set_xlabel("batch size")
         ax.set_xscale("log", base=2)
         ax.set_xticks(batches, [str(b) for b in batches])
-        ax.set_ylabel("ms per image (median over rounds; band: min-max)")
+        ax.set_ylabel("ms per image")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
-    fig.suptitle("CPU inference time per image against batch size (2 cores, shared machine)")
+    fig.suptitle("CPU inference, ms per image against batch size (median over rounds, "
+                 "band: min-max; 2 cores, shared machine)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 
