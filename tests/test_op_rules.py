@@ -89,6 +89,7 @@ def test_each_shape_rule_refuses_what_does_not_fit(op, attrs, shapes, message):
     ("fc", {"out": 2, "bias": True, "std": None}, [(4, 2, 2)], "a flat vector", "4x2x2"),
     ("conv", CONV, [(16,)], "CxHxW", "16"),
     ("conv_transpose", TRANSPOSED, [(2, 1, 1)], "at least 1x1", "-1x-1"),
+    ("conv_transpose", {**TRANSPOSED, "kernel": (2, 3)}, [(2, 1, 1)], "at least 1x1", "0x1"),
 ])
 def test_a_refusal_says_what_was_expected_and_found(op, attrs, shapes, expected, found):
     with pytest.raises(ShapeProblem) as caught:
