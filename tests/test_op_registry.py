@@ -157,3 +157,14 @@ def test_a_record_describes_itself_and_writes_its_signature():
     assert record.signature() == "size=3x5, mode=max, on=false, std=none, n"
     assert record.description == "the layer 'my_relu'"
     assert OPS["conv"].description == "the layer 'conv'"
+
+
+def test_analysis_asks_a_plugin_view_with_the_node_attributes():
+    """A record's view function gets the node's attributes (none of the built-ins reads them)."""
+    from netdsl.passes.analyse import activation_counts
+
+    register_op(dataclasses.replace(OPS["dropout"], name="my_other",
+                                    view=lambda a, ins, out: a["p"] == 0.0))
+    spec = "network t:\n    input 3x8x8\n    conv(4, 3x3) -> my_other({})\n"
+    assert activation_counts(netdsl.compile(spec.format("0.0")))[-1] == 0
+    assert activation_counts(netdsl.compile(spec.format("0.5")))[-1] == 4 * 6 * 6

@@ -310,3 +310,9 @@ def test_an_unknown_dtype_names_the_known_ones():
     with pytest.raises(ValueError) as caught:
         summarize(graph, dtype="int8")
     assert str(caught.value) == "unknown dtype 'int8'; known: float32, float16, bfloat16, float64"
+
+
+def test_a_network_on_a_two_axis_input_sees_one_position():
+    # only a CxHxW input has a grid; a fully connected layer on anything else sees 1x1
+    graph = netdsl.compile("network t:\n    input 1x16\n    flatten -> fc(4)\n")
+    assert [x.rf for x in summarize(graph).layers] == [(1, 1)] * 3
