@@ -316,3 +316,17 @@ def test_a_network_on_a_two_axis_input_sees_one_position():
     # only a CxHxW input has a grid; a fully connected layer on anything else sees 1x1
     graph = netdsl.compile("network t:\n    input 1x16\n    flatten -> fc(4)\n")
     assert [x.rf for x in summarize(graph).layers] == [(1, 1)] * 3
+
+
+def test_an_inplace_relu_keeps_its_input_storage_alive_until_its_own_last_reader():
+    # input 64 -> conv 4x6x6 (144) -> ReLU in place (the conv's storage) -> conv 16x6x6 (576):
+    # the first conv's values are alive while the second conv runs, so the peak is 144 + 576
+    graph = netdsl.compile("network t:\n    input 1x8x8\n    conv(4, 3x3) -> relu -> conv(16, 1x1)\n")
+    assert summarize(graph).forward_peak == 144 + 576
+
+
+def test_a_classifier_after_global_pooling_sees_the_pooled_field():
+    # conv 3x3 on 8x8: field 3 on a 6x6 grid of jump 1; global pooling sees all 6x6: 3 + 5 = 8;
+    # the classifier after it sees one pooled position, so its field stays 8
+    graph = netdsl.compile("network t:\n    input 3x8x8\n    conv(4, 3x3)\n    gap -> flatten -> fc(5)\n")
+    assert [x.rf for x in summarize(graph).layers] == [(1, 1), (3, 3), (8, 8), (8, 8), (8, 8)]
