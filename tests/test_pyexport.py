@@ -177,3 +177,14 @@ def test_labels_and_parameter_names_reach_the_source_only_escaped(tmp_path):
     x = torch.randn(1, 3, 8, 8)
     with torch.no_grad():
         assert torch.equal(model.eval()(x), built.eval()(x))
+
+
+def test_labelled_modules_of_one_form_share_a_class():
+    # GoogLeNet's nine inception modules: one class, each branch's width an argument, and a
+    # value that one argument already carries (the 3x3 branch's reduction) reuses it
+    source = idiomatic_source(netdsl.compile(SPECS / "googlenet.net"))
+    assert source.count("class Inception(") == 1 and "class Inception3b" not in source
+    assert "def __init__(self, in_channels, c, c2, c3, c4, c5, c6):" in source
+    assert "Unit(c2, c3, stride=1, kernel_size=3, padding=1)" in source
+    assert "self.inception4a = Inception(480, 192, c2=96, c3=208, c4=16, c5=48, c6=64)" in source
+    assert len(source.splitlines()) < 150  # the flat writer's: 340

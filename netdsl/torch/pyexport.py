@@ -62,8 +62,9 @@ def camel(name: str) -> str:
 
 
 def _defaults(cls: str) -> dict[str, object]:
-    """The keyword defaults of a torch.nn or netdsl class (left out where a call keeps
-    them); none for a plugin's class, which is not imported here."""
+    """The parameters of a torch.nn or netdsl class, with their defaults (``MISSING`` for
+    none; a keyword is left out where a call keeps its default); none for a plugin's class,
+    which is not imported here."""
     found = None
     if cls.startswith("torch.nn.") and cls.count(".") == 2:
         found = getattr(nn, cls.rsplit(".", 1)[1], None)
@@ -75,7 +76,8 @@ def _defaults(cls: str) -> dict[str, object]:
         params = inspect.signature(found).parameters
     except (TypeError, ValueError):
         return {}
-    return {k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty}
+    empty = inspect.Parameter.empty
+    return {k: MISSING if p.default is empty else p.default for k, p in params.items()}
 
 
 class Group:
@@ -176,7 +178,9 @@ class Writer:
                                      [self.graph.nodes[i].shape for i in node.inputs], inplace)
         defaults = _defaults(emission.cls)
         ours = emission.cls.startswith("torch.nn.") or emission.cls.startswith(RUNTIME)
-        items = [Slot(a) for a in args] + [
+        names = [k for k in defaults if k not in kwargs]
+        items = [Slot(a, hint=names[i] if i < len(names) else None)
+                 for i, a in enumerate(args)] + [
             Slot(v, kw=k, default=defaults.get(k, MISSING), pair=ours and k in PAIRS)
             for k, v in kwargs.items()]
         return Call(class_expression(emission.cls), items)
@@ -275,7 +279,10 @@ class Writer:
                 template = [["super().__init__()"], *self.body(box)]
             self.templates[box.path] = template
             self.forwards[box.path] = [] if sequential else forward_lines(self, box)
-            base = camel(box.call.block) if box.call else camel(box.path.rsplit(".", 1)[-1])
+            # a labelled container is named by its label less a number: inception3a's class
+            # is Inception, shared with inception4b where their layers agree
+            label = re.sub(r"[0-9]+[a-z]?$", "", box.path.rsplit(".", 1)[-1])
+            base = camel(box.call.block) if box.call else camel(label)
             mark = (base, sequential, key(template, self.group_of.get),
                     tuple(self.forwards[box.path]))
             if mark not in found:
@@ -304,7 +311,7 @@ class Writer:
 
     def call_of(self, path: str) -> Call:
         group, args = self.group_of[path], self.args[path]
-        items = [Slot(v, kw=None if i < 2 or len(args) <= 2 else py, pair=pair)
+        items = [Slot(v, kw=None if i < 2 or len(args) <= 2 else py, pair=pair, hint=py)
                  for i, (py, v, pair) in enumerate(args)]
         return Call(group, items)
 
@@ -318,7 +325,8 @@ class Writer:
             if name in first:  # a variant of a block: named by the children it adds
                 known = set(first[name].boxes[0].children)
                 extra = [c for c in group.boxes[0].children if c not in known]
-                name = name + "".join(camel(c) for c in extra)
+                if known <= set(group.boxes[0].children):  # else numbered below
+                    name = name + "".join(camel(c) for c in extra)
             candidate, n = name, 1
             while candidate in taken:
                 n += 1

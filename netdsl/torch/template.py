@@ -28,6 +28,7 @@ class Slot:
     kw: str | None = None  # written kw=value
     default: object = MISSING  # a keyword left out where every call has this value
     pair: bool = False  # a square pair may be written as one number
+    hint: str | None = None  # what to call a constructor argument of its own
 
 
 @dataclass
@@ -97,10 +98,10 @@ def slots(part: object) -> list[Slot]:
 def python_name(name: str, taken: set[str]) -> str:
     """``name`` as a constructor argument: a Python identifier no other argument has."""
     base = name if name.isidentifier() and not keyword.iskeyword(name) else "arg"
-    candidate, n = base, 1
+    candidate, n = base + "_" if base in TAKEN else base, 1  # self_, as PEP 8 has it
     while candidate in taken or candidate in TAKEN:
         n += 1
-        candidate = f"{base}{n}" if base == "arg" else f"{base}_{n if n > 2 else ''}"
+        candidate = f"{base}{n}" if base[-1:].isalpha() else f"{base}_{n}"
     taken.add(candidate)
     return candidate
 
@@ -165,6 +166,7 @@ def resolve(holes: list[list[Slot]], calls: list[dict]) -> Signature:
     order = list(calls[0])
     taken: set[str] = set()
     used: set[str] = set()
+    aliases: dict[int, int] = {}  # hole -> the earlier hole whose argument it reuses
     for index, slot in enumerate(holes[0]):
         values = [h[index].value for h in holes]
         same = all(type(v) is type(values[0]) and v == values[0] for v in values)
@@ -190,8 +192,13 @@ def resolve(holes: list[list[Slot]], calls: list[dict]) -> Signature:
             used.add(spelled[1])
             sig.exprs.append(spelled[0])
             continue
-        sig.extras[index] = slot.kw or "arg"
-        sig.exprs.append(slot.kw or "arg")
+        same_as = next((i for i in sig.extras if [h[i].value for h in holes] == values), None)
+        if same_as is not None:  # the value another argument already carries
+            aliases[index] = same_as
+            sig.exprs.append(None)
+            continue
+        sig.extras[index] = slot.kw or slot.hint or "arg"
+        sig.exprs.append(sig.extras[index])
     # arguments in the block's order, then the holes that needed their own
     for name in order:
         if name in used:
@@ -199,8 +206,8 @@ def resolve(holes: list[list[Slot]], calls: list[dict]) -> Signature:
     for index, name in sig.extras.items():
         sig.extras[index] = python_name(name, taken)
     renames = dict(sig.params)
-    sig.exprs = [_rename(e, renames) if i not in sig.extras else sig.extras[i]
-                 for i, e in enumerate(sig.exprs)]
+    sig.exprs = [sig.extras[i] if i in sig.extras else sig.extras[aliases[i]]
+                 if i in aliases else _rename(e, renames) for i, e in enumerate(sig.exprs)]
     return sig
 
 
