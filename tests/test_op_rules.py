@@ -330,3 +330,11 @@ def test_a_classifier_after_global_pooling_sees_the_pooled_field():
     # the classifier after it sees one pooled position, so its field stays 8
     graph = netdsl.compile("network t:\n    input 3x8x8\n    conv(4, 3x3)\n    gap -> flatten -> fc(5)\n")
     assert [x.rf for x in summarize(graph).layers] == [(1, 1), (3, 3), (8, 8), (8, 8), (8, 8)]
+
+
+def test_the_feature_field_is_the_one_the_head_sees():
+    # conv 3x3/2 then conv 3x3: field 3 then 3 + 2 * 2 = 7 (jump 2); the head starts at gap
+    spec = "network t:\n    input 3x16x16\n    conv(4, 3x3, stride=2) -> conv(4, 3x3)\n{}"
+    assert summarize(netdsl.compile(spec.format("    gap -> flatten -> fc(5)\n"))).feature_rf \
+        == (7, 7)
+    assert summarize(netdsl.compile(spec.format(""))).feature_rf == (7, 7)  # no head: the output
