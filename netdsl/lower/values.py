@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 from ..errors import Span, SpecNameError, TensorNameError
 from ..ir.ops import Symbol, describe
@@ -134,17 +134,7 @@ def named_tensors(node: ast.Node) -> list[ast.Assign]:
     """The tensor names a line gives: the line's own (``skip1 = ...``) and those named inside
     its chains (``(c2 = layer1: ...)``), in the order written. Block bodies are not lines of
     this scope: each block call names its tensors afresh."""
-    found: list[ast.Assign] = []
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, ast.Assign):
-            found.append(item)
-        for f in fields(item):
-            value = getattr(item, f.name)
-            children = value if isinstance(value, tuple) else (value,)
-            stack.extend(c for c in reversed(children) if isinstance(c, ast.Node))
-    return found
+    return [n for n in ast.walk(node) if isinstance(n, ast.Assign)]
 
 
 _BLOCK_TENSORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

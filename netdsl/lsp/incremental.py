@@ -22,7 +22,7 @@ from .. import limits
 from ..errors import NetDSLError, Source
 from ..syntax import tree as ast
 from ..syntax.parser import parse, parse_part
-from .locate import walk
+from ..syntax.tree import walk
 
 _TOPLEVEL_LINE = re.compile(r"(import|block|inline|network)\b")  # as the parser's recovery
 PIECEWISE_BELOW = 100_000  # characters; fewer than MAX_TOKENS, so no token limit is skipped

@@ -7,33 +7,16 @@ prelude, builtins and ops (netdsl.lower.loader links them into one chain of Envs
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from ..errors import Span
 from ..ir.ops import OpRecord
 from ..lower.naming import label_span
 from ..lower.values import BlockValue, Builtin, NetworkValue, name_span
 from ..syntax import tree as ast
+from ..syntax.tree import children, walk
 
 Definition = ast.BlockDef | ast.NetworkDef | ast.NetworkAlias
-
-
-def children(node: ast.Node) -> Iterator[ast.Node]:
-    for f in fields(node):
-        value = getattr(node, f.name)
-        if isinstance(value, ast.Node):
-            yield value
-        elif isinstance(value, tuple):
-            yield from (v for v in value if isinstance(v, ast.Node))
-
-
-def walk(node: ast.Node) -> Iterator[ast.Node]:
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(reversed(list(children(current))))
 
 
 def contains(span: Span, line: int, column: int) -> bool:

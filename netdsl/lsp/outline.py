@@ -10,10 +10,11 @@ from ..ir.ops import fmt_shape
 from ..lower.naming import label_span
 from ..lower.values import name_span
 from ..syntax import tree as ast
+from ..syntax.tree import children
 from .analysis import Analysis
 from .convert import to_range
 from .figures import expansions
-from .locate import Definition, children
+from .locate import Definition
 
 _KINDS = {ast.NetworkDef: lsp.SymbolKind.Class, ast.NetworkAlias: lsp.SymbolKind.Class,
           ast.BlockDef: lsp.SymbolKind.Function}

@@ -7,7 +7,8 @@ calls at different places are different nodes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
 
 from ..errors import Source, Span
 
@@ -235,3 +236,22 @@ class Module:
     @property
     def definitions(self) -> tuple[Node, ...]:
         return tuple(i for i in self.items if not isinstance(i, Import))
+
+
+def children(node: Node) -> Iterator[Node]:
+    """The nodes ``node`` holds directly, in the order written."""
+    for f in fields(node):
+        value = getattr(node, f.name)
+        if isinstance(value, Node):
+            yield value
+        elif isinstance(value, tuple):
+            yield from (v for v in value if isinstance(v, Node))
+
+
+def walk(node: Node) -> Iterator[Node]:
+    """``node`` and every node below it, depth first, in the order written."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(reversed(list(children(current))))
