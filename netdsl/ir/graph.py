@@ -17,6 +17,14 @@ from ..errors import Source, Span
 from .ops import OPS, REQUIRED, Shape, fmt_shape, normalize
 
 
+def outputs_text(main: Shape | None, outputs: tuple) -> str:
+    """``8x16x16``, or ``0: 8x16x16, pool: 8x4x4`` for several named outputs
+    (``outputs``: ``((key, shape), ...)``, empty for one output)."""
+    if not outputs:
+        return fmt_shape(main)
+    return ", ".join(f"{k}: {fmt_shape(s)}" for k, s in outputs)
+
+
 def frozen(attrs: Mapping[str, object]) -> Mapping[str, object]:
     return MappingProxyType(dict(attrs))
 
@@ -90,6 +98,11 @@ class Graph:
     @property
     def output_shape(self) -> Shape | None:
         return self.nodes[self.output].shape
+
+    def output_text(self) -> str:
+        """What the network returns, as summaries and pictures title it."""
+        return outputs_text(self.output_shape,
+                            tuple((k, self.nodes[i].shape) for k, i in self.outputs))
 
     def modules(self) -> list[Node]:
         """Nodes that become ``nn.Module``s, in spec order."""

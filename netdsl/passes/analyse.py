@@ -34,8 +34,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ..ir.dataflow import main_path, reader_counts, runs_in_place, value_holders
-from ..ir.graph import Graph, Node
-from ..ir.ops import GLOBAL, OPS, Shape, fmt_shape
+from ..ir.graph import Graph, Node, outputs_text
+from ..ir.ops import GLOBAL, OPS, Shape
 
 CONVENTIONS = (
     "a MAC is one multiply-accumulate (conv, fc and projection shortcuts; torch's "
@@ -90,9 +90,7 @@ class Summary:
 
     def output_text(self) -> str:
         """``8x16x16``, or ``0: 8x16x16, pool: 8x4x4`` for several named outputs."""
-        if not self.outputs:
-            return fmt_shape(self.output)
-        return ", ".join(f"{k}: {fmt_shape(s)}" for k, s in self.outputs)
+        return outputs_text(self.output, self.outputs)
 
     @property
     def bytes_per_value(self) -> int:

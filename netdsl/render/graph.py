@@ -66,9 +66,7 @@ def picture(graph, depth: int | None = None) -> Picture:
     """The boxes, clusters and edges of ``graph`` (blocks below ``depth`` collapsed)."""
     boxes, box_of, holder, _ = _boxes(graph, depth)
     where = _clusters(boxes)
-    outputs = ", ".join(f"{key}: {fmt_shape(graph.nodes[i].shape)}" for key, i in graph.outputs)
-    out = Picture(f"{graph.name}: {fmt_shape(graph.input.shape)} -> "
-                  f"{outputs or fmt_shape(graph.output_shape)}")  # every named output
+    out = Picture(f"{graph.name}: {fmt_shape(graph.input.shape)} -> {graph.output_text()}")
     for head, box in boxes.items():
         op = "block" if "group" in box else _record(box["nodes"][0]).style
         out.boxes.append(Box(head, tuple(_box_lines(box, graph, where[head][1])),
