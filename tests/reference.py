@@ -11,19 +11,16 @@ def randomize_batch_norm(model: torch.nn.Module, seed: int = 0) -> None:
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for m in model.modules():
-            if type(m).__name__ == "FrozenBatchNorm2d":  # torchvision's and netdsl's: buffers
-                n = m.weight.numel()
-                m.running_mean.copy_(torch.randn(n, generator=generator) * 0.1)
-                m.running_var.copy_(torch.rand(n, generator=generator) * 0.5 + 0.75)
+            # torchvision's and netdsl's FrozenBatchNorm2d hold the same four tensors as buffers
+            frozen = type(m).__name__ == "FrozenBatchNorm2d"
+            if not frozen and not isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                continue
+            n = m.running_mean.numel()
+            m.running_mean.copy_(torch.randn(n, generator=generator) * 0.1)
+            m.running_var.copy_(torch.rand(n, generator=generator) * 0.5 + 0.75)
+            if frozen or m.affine:
                 m.weight.copy_(torch.rand(n, generator=generator) + 0.5)
                 m.bias.copy_(torch.randn(n, generator=generator) * 0.1)
-            elif isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                n = m.num_features
-                m.running_mean.copy_(torch.randn(n, generator=generator) * 0.1)
-                m.running_var.copy_(torch.rand(n, generator=generator) * 0.5 + 0.75)
-                if m.affine:
-                    m.weight.copy_(torch.rand(n, generator=generator) + 0.5)
-                    m.bias.copy_(torch.randn(n, generator=generator) * 0.1)
 
 
 def param_count(model: torch.nn.Module) -> int:
