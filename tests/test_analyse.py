@@ -225,7 +225,7 @@ def test_receptive_field_equals_gradient_measurement(spec, size, target):
 
 def test_vgg16_figures_of_the_reference():
     s = analyse.summarize(netdsl.compile(SPECS / "vgg16.net"))
-    assert s.total_activations == 15_237_608  # REFERENCE.md
+    assert s.total_activations == 15_237_608  # docs/reference.md
     fc = s.by_op()["fc"]["params"]
     assert fc == 123_642_856 and round(100 * fc / s.total_params, 1) == 89.4
     first_two = sum(x.activations for x in s.layers if x.name in ("features.0", "features.2"))
@@ -241,7 +241,7 @@ def test_depth_counts_weight_layers_on_the_longest_path():
 
 def test_googlenet_inference_drops_the_auxiliary_heads():
     s = analyse.summarize(netdsl.compile(SPECS / "googlenet.net"))
-    # torchvision: 13,004,888 with the auxiliary classifiers, 6,624,904 without (REFERENCE.md)
+    # torchvision: 13,004,888 with the auxiliary classifiers, 6,624,904 without (docs/reference.md)
     assert (s.total_params, s.inference()["params"]) == (13_004_888, 6_624_904)
 
 
