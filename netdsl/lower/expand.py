@@ -42,7 +42,7 @@ from .values import (
     TensorValue,
     Thunk,
     bind_tensor,
-    block_tensors,
+    named_tensors,
     tensor_scope,
 )
 from .values import name_span as _name_span
@@ -56,6 +56,17 @@ class Lowerer:
         self.aux: list[int] = []
         self.steps = 0  # expressions expanded, layers or not (limits.MAX_STEPS)
         self.prelude = prelude  # builtins add the prelude's blocks, never the caller's
+        # each block body's `(name = ...)` tensors, found once per definition and compile (a
+        # block is called many times); trees hash by identity, and the dict dies with the
+        # compile, so an editor's re-parsed trees are never kept
+        self._tensors: dict[ast.Node, list[ast.Assign]] = {}
+
+    def block_tensors(self, body: ast.Node) -> list[ast.Assign]:
+        """:func:`named_tensors` of a block's one-line body, cached for this compile."""
+        found = self._tensors.get(body)
+        if found is None:
+            found = self._tensors[body] = named_tensors(body)
+        return found
 
     def add(self, op: str, inputs: list[int], attrs: dict, span: Span | None, ctx: Context | None,
             element: bool = True) -> int:
@@ -101,55 +112,67 @@ class Lowerer:
         if self.steps > limits.MAX_STEPS:
             raise SpecLimitError(f"network takes more than {limits.MAX_STEPS:,} expansion steps",
                                  node.span)
-        if isinstance(node, ast.Chain):
-            for item in node.items:
-                x = self.lower(item, env, x, ctx)
-            return x
-        if isinstance(node, ast.Lines):  # a block of several lines, its own tensor names
-            scope = tensor_scope(node.items, env)
-            for line in node.items:
-                value = line.value if isinstance(line, ast.Assign) else line
-                x = self.lower(value, scope, x, ctx)
-                if isinstance(line, ast.Assign):
-                    scope.names[line.name] = TensorValue(x)
-            return x
-        if isinstance(node, ast.Label):
-            where = label_span(node)
-            check_label(node.name, where, path=True)
-            *path, leaf = node.name.split(".")
-            inner = Context(enter(ctx.scope, path, where), ctx.trace, ctx.blocks,
-                            ctx.project_target) if path else ctx
-            return self.scoped(leaf, inner, lambda c: self.lower(node.body, env, x, c), where)
-        if isinstance(node, ast.Assign):  # (c2 = layer1: ...): a tensor named mid-chain
-            x = self.lower(node.value, env, x, ctx)
-            bind_tensor(env, node, x)
-            return x
-        if isinstance(node, ast.Cond):
-            branch = node.then if truth(node.test, env) else node.otherwise
-            return self.lower(branch, env, x, ctx)
-        if isinstance(node, ast.Call):
-            callee = evaluate(node.func, env)
-            if isinstance(callee, Builtin):
-                return self.builtin(callee, node, env, x, ctx)
-            args = [(evaluate(a, env), a.span) for a in node.args]
-            return self.apply(callee, args, keywords(node, env), node, env, x, ctx)
-        if isinstance(node, ast.Ref):
-            return self.use(resolve(node, env), node, env, x, ctx)
+        form = _FORMS.get(type(node))  # one lookup, not a chain of isinstance tests
+        if form is not None:
+            return form(self, node, env, x, ctx)
         if isinstance(node, ast.Keyed):
             raise SpecTypeError("a branch like '3x3: ...' is only meaningful inside inception()",
                                 node.span)
         value = evaluate(node, env)
         raise SpecTypeError(f"expected a layer, found {describe(value)}", node.span)
 
+    def _chain(self, node: ast.Chain, env: Env, x: int, ctx: Context) -> int:
+        for item in node.items:
+            x = self.lower(item, env, x, ctx)
+        return x
+
+    def _lines(self, node: ast.Lines, env: Env, x: int, ctx: Context) -> int:
+        """A block of several lines, with its own tensor names."""
+        scope = tensor_scope(node.items, env)
+        for line in node.items:
+            value = line.value if isinstance(line, ast.Assign) else line
+            x = self.lower(value, scope, x, ctx)
+            if isinstance(line, ast.Assign):
+                scope.names[line.name] = TensorValue(x)
+        return x
+
+    def _label(self, node: ast.Label, env: Env, x: int, ctx: Context) -> int:
+        where = label_span(node)
+        check_label(node.name, where, path=True)
+        *path, leaf = node.name.split(".")
+        inner = Context(enter(ctx.scope, path, where), ctx.trace, ctx.blocks,
+                        ctx.project_target) if path else ctx
+        return self.scoped(leaf, inner, lambda c: self.lower(node.body, env, x, c), where)
+
+    def _assign(self, node: ast.Assign, env: Env, x: int, ctx: Context) -> int:
+        """``(c2 = layer1: ...)``: a tensor named mid-chain."""
+        x = self.lower(node.value, env, x, ctx)
+        bind_tensor(env, node, x)
+        return x
+
+    def _cond(self, node: ast.Cond, env: Env, x: int, ctx: Context) -> int:
+        branch = node.then if truth(node.test, env) else node.otherwise
+        return self.lower(branch, env, x, ctx)
+
+    def _call(self, node: ast.Call, env: Env, x: int, ctx: Context) -> int:
+        callee = evaluate(node.func, env)
+        if isinstance(callee, Builtin):
+            return self.builtin(callee, node, env, x, ctx)
+        args = [(evaluate(a, env), a.span) for a in node.args]
+        return self.apply(callee, args, keywords(node, env), node, env, x, ctx)
+
+    def _ref(self, node: ast.Ref, env: Env, x: int, ctx: Context) -> int:
+        return self.use(resolve(node, env), node, env, x, ctx)
+
     def use(self, value: object, ref: ast.Node, env: Env, x: int, ctx: Context) -> int:
         """A bare name in a chain: a layer with default arguments, or a layer-valued name."""
         if isinstance(value, Thunk):
             return self.lower(value.node, value.env, x, ctx)
-        if value == Symbol("identity"):
+        if value == IDENTITY:
             return x
         if isinstance(value, TensorValue):  # a named tensor: the chain goes on from it
             return value.node
-        if value == Symbol("project"):
+        if value == PROJECT:
             if ctx.project_target is None:
                 raise SpecTypeError("'project' is only meaningful as a residual shortcut",
                                     ref.span)
@@ -203,29 +226,30 @@ class Lowerer:
                                      call.span)
         if len(ctx.blocks) >= limits.MAX_BLOCK_DEPTH:
             raise SpecLimitError(f"blocks nested more than {limits.MAX_BLOCK_DEPTH} deep", call.span)
-        names = [p.name for p in definition.params]
-        values = bind_names(definition.name, names, args, kwargs, call)
-        # what the block is applied to, readable in its body and defaults (a parameter of the
-        # same name wins): DenseNet's transition halves `in_channels` (Huang et al. 2017)
+        params = definition.params
+        values = bind_names(definition.name, [p.name for p in params], args, kwargs, call) \
+            if params or args or kwargs else {}
+        # what the block is applied to, readable in its body and defaults, where a parameter
+        # of the same name wins (it is bound after them): DenseNet's transition halves
+        # `in_channels` (Huang et al. 2017)
         shape = self.nodes[x].shape
-        given = Env({"in_channels": shape[0], "in_shape": Size(shape)}, block.env)
-        local = Env({}, given)
-        for p in definition.params:
+        local = Env({"in_channels": shape[0], "in_shape": Size(shape)}, block.env)
+        for p in params:
             if p.name not in values and p.default is None:
                 name_at = _name_span(definition.span, definition.name)
                 raise SpecArgumentError(f"{definition.name} needs a value for '{p.name}'",
                                         call.span, notes=(f"block {definition.name} is defined "
                                                           f"at {_where(name_at)}",))
         inner = Context(ctx.scope, (*ctx.trace, call.span), (*ctx.blocks, definition),
-                     ctx.project_target)
+                        ctx.project_target)
         try:
-            for p in definition.params:
+            for p in params:
                 if p.name in values:
                     local.names[p.name] = values[p.name][0]
                 else:
                     local.names[p.name] = evaluate(p.default, local)
             body = definition.body
-            if not isinstance(body, ast.Lines) and block_tensors(body):  # fresh per call
+            if not isinstance(body, ast.Lines) and self.block_tensors(body):  # fresh per call
                 local = tensor_scope((definition.body,), local)
             if definition.inline:
                 return self.lower(definition.body, local, x, inner)
@@ -250,6 +274,15 @@ class Lowerer:
                       checked=True, outputs=outputs, scopes=scopes, calls=calls)
         lint(graph)
         return graph
+
+
+IDENTITY, PROJECT = Symbol("identity"), Symbol("project")
+# the layer forms `lower` expands, by their exact syntax-tree class
+_FORMS: dict[type, Callable] = {
+    ast.Chain: Lowerer._chain, ast.Lines: Lowerer._lines, ast.Label: Lowerer._label,
+    ast.Assign: Lowerer._assign, ast.Cond: Lowerer._cond, ast.Call: Lowerer._call,
+    ast.Ref: Lowerer._ref,
+}
 
 
 def _plain_args(in_channels: int, definition: ast.BlockDef, local: Env) -> tuple:

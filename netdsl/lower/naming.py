@@ -6,7 +6,7 @@ else by its position among the scope's elements (as ``nn.Sequential`` numbers it
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..errors import ModuleNameError, Span
 from ..syntax import tree as ast
@@ -179,8 +179,11 @@ class _Pending:
         return self.scope.resolved().path() if self.scope is not None else ""
 
 
-@dataclass(frozen=True)
-class Context:
+class Context(NamedTuple):
+    """Where lowering is: the scope layers are filed in, the block calls that led here (for
+    notes and recursion), and a residual's output for ``project``. A named tuple rather than a
+    frozen dataclass because every block call makes two (its creation is in the hot path)."""
+
     scope: _Scope
     trace: tuple[Span, ...] = ()
     blocks: tuple[ast.BlockDef, ...] = ()

@@ -5,7 +5,6 @@ a lexical scope."""
 from __future__ import annotations
 
 import re
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -135,18 +134,6 @@ def named_tensors(node: ast.Node) -> list[ast.Assign]:
     its chains (``(c2 = layer1: ...)``), in the order written. Block bodies are not lines of
     this scope: each block call names its tensors afresh."""
     return [n for n in ast.walk(node) if isinstance(n, ast.Assign)]
-
-
-_BLOCK_TENSORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def block_tensors(body: ast.Node) -> list[ast.Assign]:
-    """:func:`named_tensors` of a block's one-line body, found once per definition (a block
-    is called many times; the editor's server re-parses, so the cache must not keep trees)."""
-    found = _BLOCK_TENSORS.get(body)
-    if found is None:
-        found = _BLOCK_TENSORS[body] = named_tensors(body)
-    return found
 
 
 def bind_tensor(env: Env, node: ast.Assign, value: int) -> None:
