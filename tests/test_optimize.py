@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 import netdsl
-from netdsl.torch import backends
+from netdsl.torch import backends, runtimes
 from netdsl.torch.optimize import fold_batch_norm, optimize_module
 
 SPEC = """\
@@ -87,7 +87,7 @@ def test_the_folded_forward_traces_as_one_graph(eager, x):
     assert explanation.graph_count == 1
 
 
-BACKENDS = ["inductor", "openvino"] if backends.has_openvino() else ["inductor"]
+BACKENDS = ["inductor", *(r for r in runtimes.RUNTIMES if runtimes.installed(r))]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -106,8 +106,19 @@ def test_optimised_module_matches_eager_within_1e4(eager, x, backend):
     assert torch._inductor.config.freezing == freezing  # scoped to this compile only
 
 
-def test_auto_backend_is_openvino_when_installed(eager):
-    assert optimize_module(eager).backend == ("openvino" if backends.has_openvino() else "inductor")
+def test_auto_backend_races_the_installed_runtimes(eager, x):
+    installed = BACKENDS[1:]
+    model = optimize_module(eager)
+    assert model.backend == {0: "inductor", 1: "".join(installed)}.get(len(installed), "fastest")
+    if model.backend != "fastest":
+        return
+    got = model(x)
+    chosen, seconds = model.choices[tuple(x.shape)]
+    assert set(seconds) == set(installed) and all(s > 0 for s in seconds.values())
+    assert chosen == min(seconds, key=seconds.__getitem__)
+    with torch.no_grad():
+        assert runtimes.relative_error(got, eager(x)) <= 1e-4
+    assert model(x[:2]).shape == (2, 10) and len(model.choices) == 2  # raced per shape
 
 
 def _check_agreement(model, eager, x, max_error):
@@ -122,7 +133,8 @@ def _check_agreement(model, eager, x, max_error):
 
 @pytest.mark.skipif(not backends.cpu_has_bf16(), reason="this CPU has no bf16 instructions")
 def test_bf16_reports_its_agreement_with_fp32(eager, x):
-    model = optimize_module(eager, mode="bf16", backend=BACKENDS[-1])
+    model = optimize_module(eager, mode="bf16",
+                            backend="openvino" if backends.has_openvino() else "inductor")
     assert model.mode == "bf16" and model.agreement is None
     _check_agreement(model, eager, x, 0.05)
 
@@ -132,6 +144,27 @@ def test_bf16_is_refused_where_the_cpu_would_emulate_it(eager, monkeypatch):
     with pytest.raises(netdsl.NetDSLError, match="bf16 instructions") as caught:
         optimize_module(eager, mode="bf16")
     assert caught.value.code == "E010"
+
+
+def test_bf16_is_refused_on_onnx_runtime(eager, monkeypatch):
+    monkeypatch.setattr(backends, "cpu_has_bf16", lambda: True)  # whatever this CPU has
+    monkeypatch.setattr(runtimes, "installed", lambda name: True)
+    with pytest.raises(netdsl.NetDSLError, match="not ONNX Runtime") as caught:
+        optimize_module(eager, mode="bf16", backend="onnxruntime")
+    assert caught.value.code == "E010"
+
+
+@pytest.mark.parametrize("runtime", runtimes.RUNTIMES)
+def test_a_runtime_that_is_not_installed_is_a_build_error(eager, monkeypatch, runtime):
+    monkeypatch.setattr(runtimes, "installed", lambda name: name != runtime)
+    with pytest.raises(netdsl.NetDSLError, match=f"needs the {runtime} package") as caught:
+        optimize_module(eager, backend=runtime)
+    assert caught.value.code == "E010"
+
+
+def test_auto_without_runtimes_compiles_with_inductor(eager, monkeypatch):
+    monkeypatch.setattr(runtimes, "installed", lambda name: False)
+    assert optimize_module(eager, compile=False).backend == "inductor"
 
 
 def test_int8_is_calibrated_and_reports_its_agreement(eager, x):

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # engine name -> what it is (the table's wording)
 ENGINES = {
@@ -93,7 +93,7 @@ def worker(spec: str, engine: str, batches: list[int], repeats: int) -> dict:
 
     model = _model(spec)
     shape = model.netdsl_graph.input.shape
-    out: dict = {"engine": engine, "times": {}, "error": {}, "setup_s": {}}
+    out: dict = {"engine": engine, "times": {}, "error": {}, "setup_s": {}, "chosen": {}}
     with tempfile.TemporaryDirectory() as folder, torch.no_grad():
         run = None
         for batch in batches:
@@ -102,6 +102,8 @@ def worker(spec: str, engine: str, batches: list[int], repeats: int) -> dict:
             run = run or prepare(engine, model, x, folder)
             y = torch.as_tensor(np.asarray(run(x)))  # the first call compiles
             out["setup_s"][batch] = time.perf_counter() - started
+            if getattr(run, "choices", None):  # optimize=True raced the runtimes
+                out["chosen"][batch] = run.choices[tuple(x.shape)][0]
             expected = model(x)
             out["error"][batch] = float((y.float() - expected).abs().max() / expected.abs().max())
             run(x)
@@ -121,6 +123,8 @@ class Result:
     engine: str
     medians: dict[int, list[float]]
     error: dict[int, float]
+    # per batch, the runtime each round's optimize=True module chose (netdsl.torch.runtimes)
+    chosen: dict[int, list[str]] = field(default_factory=dict)
 
 
 def run_engines(spec: str, engines: list[str], batches: list[int], repeats: int = 10,
@@ -142,6 +146,9 @@ def run_engines(spec: str, engines: list[str], batches: list[int], repeats: int 
             for batch in batches:
                 results[engine].medians[batch].append(statistics.median(data["times"][str(batch)]))
                 results[engine].error[batch] = data["error"][str(batch)]
+                if str(batch) in data["chosen"]:
+                    results[engine].chosen.setdefault(batch, []).append(
+                        data["chosen"][str(batch)])
     return results
 
 
@@ -186,4 +193,8 @@ def tables(network: str, results: dict[str, Result], batches: list[int]) -> str:
             cells = ["{:.3f} [{:.3f}, {:.3f}]".format(*ratio(results, ours, theirs, b))
                      for b in batches]
             out.append(f"| {ours} / {theirs} | " + " | ".join(cells) + " |")
+    for name, r in results.items():
+        if r.chosen:
+            out += ["", f"{ENGINES[name]} ran on: " + "; ".join(
+                f"batch {b}: {' / '.join(r.chosen[b])}" for b in batches if b in r.chosen)]
     return "\n".join(out)

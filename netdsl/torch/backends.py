@@ -1,26 +1,29 @@
-"""What runs an optimised module's forward: inductor (always there), OpenVINO (the optional
-extra ``speed``), and the lower-precision routes (bf16, PT2E int8).
+"""What runs an optimised module's forward: inductor (always there), the fp32 runtimes of
+:mod:`netdsl.torch.runtimes` (OpenVINO and ONNX Runtime, the optional extra ``speed``), and the
+lower-precision routes (bf16, PT2E int8).
 
-Why OpenVINO: on a CPU, inductor's fp32 code for ResNet-50 is 1.5x slower than ONNX Runtime
-and OpenVINO at batch 1 (benchmarks/RESULTS.md); OpenVINO's own graph compiler, behind the same
-``nn.Module`` interface, matches them. ``backend="auto"`` therefore picks OpenVINO when it is
-installed and inductor otherwise; ``backend="inductor"`` keeps everything in torch.
+Why runtimes: on a CPU, inductor's fp32 code for ResNet-50 is 1.5x slower than ONNX Runtime
+and OpenVINO at batch 1 (benchmarks/RESULTS.md); their graph compilers, behind the same
+``nn.Module`` interface, match them. ``backend="auto"`` therefore races the installed runtimes
+(fp32) or picks OpenVINO (bf16), and falls back to inductor; ``backend="inductor"`` keeps
+everything in torch.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
 
-BACKENDS = ("auto", "inductor", "openvino")
+from . import runtimes
+
+BACKENDS = ("auto", "inductor", *runtimes.RUNTIMES)
 MODES = ("fp32", "bf16", "int8")
 
 
 def has_openvino() -> bool:
-    return importlib.util.find_spec("openvino") is not None
+    return runtimes.installed("openvino")
 
 
 def cpu_has_bf16() -> bool:
@@ -34,37 +37,19 @@ def cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def choose(backend: str, mode: str) -> str:
-    """The backend that runs ``mode``: int8 is PT2E + inductor (OpenVINO's int8 needs NNCF)."""
+def choose(backend: str, mode: str) -> tuple[str, ...]:
+    """What runs ``mode``: one backend, or for fp32 under ``"auto"`` every installed runtime
+    (raced on the first input of each shape). int8 is PT2E + inductor (OpenVINO's int8 needs
+    NNCF); bf16 is OpenVINO or inductor (ONNX Runtime has no bf16 convolutions on CPU)."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
     if mode == "int8":
-        return "inductor"
-    if backend == "auto":
-        return "openvino" if has_openvino() else "inductor"
-    return backend
-
-
-class OpenVINORunner:
-    """``module`` converted to OpenVINO once per input shape (static shapes compile to the
-    fastest kernels) and run on the CPU. ``precision`` is OpenVINO's inference precision hint:
-    ``f32`` keeps fp32 arithmetic; ``bf16`` uses the CPU's bf16 instructions."""
-
-    def __init__(self, module: nn.Module, precision: str):
-        self.module = module
-        self.precision = precision
-        self._compiled: dict[tuple, Callable] = {}
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        key = tuple(x.shape)
-        run = self._compiled.get(key)
-        if run is None:
-            import openvino as ov
-
-            model = ov.convert_model(self.module, example_input=x, input=[key])
-            run = ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": self.precision})
-            self._compiled[key] = run
-        return torch.from_numpy(run(x.contiguous().numpy())[0].copy())
+        return ("inductor",)
+    if backend != "auto":
+        return (backend,)
+    if mode == "bf16":
+        return ("openvino",) if has_openvino() else ("inductor",)
+    return tuple(r for r in runtimes.RUNTIMES if runtimes.installed(r)) or ("inductor",)
 
 
 def inductor(module: nn.Module) -> Callable:

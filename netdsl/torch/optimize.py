@@ -14,9 +14,10 @@ Four steps, each one a known, output-preserving rewrite for inference:
    inductor pre-packs them and folds what is constant. ``freezing`` is passed as this
    compile's own option, so the process-wide ``torch._inductor.config`` is left unchanged.
 
-What runs the result (``backend=``, see :mod:`netdsl.torch.backends`): OpenVINO with fp32
-arithmetic when it is installed (``pip install 'netdsl[speed]'``; faster than inductor on CPU),
-else steps 3-4 with inductor. ``mode="bf16"`` and ``mode="int8"`` (PT2E quantization,
+What runs the result (``backend=``, see :mod:`netdsl.torch.backends`): the faster of OpenVINO
+and ONNX Runtime in fp32, raced on the first input of each shape, when they are installed
+(``pip install 'netdsl[speed]'``; both are faster than inductor on CPU), else steps 3-4 with
+inductor. ``mode="bf16"`` and ``mode="int8"`` (PT2E quantization,
 calibrated on user data) trade accuracy for speed and report their ``agreement`` with fp32.
 
 Compiling is lazy, on the first call (per input shape); the seconds it took are in
@@ -37,7 +38,7 @@ from torch import nn
 from torch.fx.experimental.optimization import fuse
 
 from ..errors import BuildError
-from . import backends
+from . import backends, runtimes
 
 
 def fold_batch_norm(module: nn.Module, inplace: bool = False) -> nn.Module:
@@ -71,9 +72,10 @@ class InferenceModule(nn.Module):
     runs without gradients.
 
     ``module`` is the folded fp32 eager module (its state_dict is this module's state_dict);
-    ``backend`` and ``mode`` say what runs it; ``compile_seconds`` is how long the first call
-    took (compiling included), ``None`` before; for bf16 and int8, ``agreement`` compares the
-    first call's output with the fp32 module's (``max_rel_error``, ``top1_agreement``).
+    ``backend`` and ``mode`` say what runs it (``backend="fastest"``: the runtimes raced per
+    input shape, with the outcome in ``choices``); ``compile_seconds`` is how long the first
+    call took (compiling included), ``None`` before; for bf16 and int8, ``agreement`` compares
+    the first call's output with the fp32 module's (``max_rel_error``, ``top1_agreement``).
     """
 
     def __init__(self, module: nn.Module, channels_last: bool, run=None, *, mode: str = "fp32",
@@ -103,6 +105,12 @@ class InferenceModule(nn.Module):
                 self.agreement = backends.agreement(y, self.module(x))
             return y
 
+    @property
+    def choices(self) -> dict[tuple, tuple[str, dict[str, float | None]]]:
+        """Per input shape, the runtime a race chose and each one's median seconds (see
+        :class:`netdsl.torch.runtimes.FastestRunner`); empty where nothing was raced."""
+        return dict(getattr(self._run, "choices", {}))
+
     def train(self, mode: bool = True) -> InferenceModule:
         if mode:
             raise RuntimeError("an optimised netdsl module is for inference only; build the "
@@ -117,16 +125,15 @@ def optimize_module(module: nn.Module, *, mode: bool | str = "fp32", backend: st
 
     ``mode`` is ``"fp32"`` (or ``True``; outputs within 1e-4 relative of eager), ``"bf16"``
     (a CPU with bf16 instructions) or ``"int8"`` (PT2E static quantization calibrated on
-    ``calibration``, a batch or an iterable of batches). ``backend``: ``"auto"`` (OpenVINO when
-    installed, else inductor), ``"inductor"`` or ``"openvino"``. ``channels_last=None``
+    ``calibration``, a batch or an iterable of batches). ``backend``: ``"auto"`` (the installed
+    runtimes raced, else inductor), ``"inductor"``, ``"openvino"`` or ``"onnxruntime"``.
+    ``channels_last=None``
     chooses it for networks with 2-D convolutions; ``compile=False`` stops after folding (an
     eager module, for debugging). The result is not trainable.
     """
     mode = _mode(mode, calibration)
-    chosen = backends.choose(backend, mode)
-    if chosen == "openvino" and not backends.has_openvino():
-        raise BuildError("backend='openvino' needs the openvino package",
-                         notes=("pip install 'netdsl[speed]'",))
+    candidates = _backends(backend, mode)
+    chosen = candidates[0] if len(candidates) == 1 else "fastest"
     folded = fold_batch_norm(module, inplace=inplace)
     for p in folded.parameters():
         p.requires_grad_(False)
@@ -134,7 +141,7 @@ def optimize_module(module: nn.Module, *, mode: bool | str = "fp32", backend: st
         channels_last = _convolves(folded) and chosen == "inductor"
     if channels_last:
         folded = folded.to(memory_format=torch.channels_last)
-    run = _runner(folded, mode, chosen, calibration, channels_last) if compile else None
+    run = _runner(folded, mode, candidates, calibration, channels_last) if compile else None
     optimized = InferenceModule(folded, channels_last, run, mode=mode, backend=chosen)
     optimized.eval()
     if hasattr(folded, "netdsl_graph"):
@@ -156,9 +163,27 @@ def _mode(mode: bool | str, calibration) -> str:
     return mode
 
 
-def _runner(folded: nn.Module, mode: str, backend: str, calibration, channels_last: bool):
+def _backends(backend: str, mode: str) -> tuple[str, ...]:
+    candidates = backends.choose(backend, mode)
+    for name in candidates:
+        if name in runtimes.RUNTIMES and not runtimes.installed(name):
+            raise BuildError(f"backend={name!r} needs the {name} package",
+                             notes=("pip install 'netdsl[speed]'",))
+    if mode == "bf16" and candidates == ("onnxruntime",):
+        raise BuildError("optimize='bf16' runs on OpenVINO or inductor, not ONNX Runtime",
+                         notes=("ONNX Runtime has no bf16 convolutions on CPU",))
+    return candidates
+
+
+def _runner(folded: nn.Module, mode: str, candidates: tuple[str, ...], calibration,
+            channels_last: bool):
+    if len(candidates) > 1:
+        return runtimes.FastestRunner(folded, candidates)
+    backend = candidates[0]
     if backend == "openvino":
-        return backends.OpenVINORunner(folded, "bf16" if mode == "bf16" else "f32")
+        return runtimes.OpenVINORunner(folded, "bf16" if mode == "bf16" else "f32")
+    if backend == "onnxruntime":
+        return runtimes.OnnxRuntimeRunner(folded)
     if mode == "bf16":
         return backends.inductor(backends.Bf16Runner(_copy(folded)))
     if mode == "int8":

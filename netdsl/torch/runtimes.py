@@ -1,0 +1,149 @@
+"""Inference runtimes behind an optimised module's forward, and the choice between them.
+
+OpenVINO and ONNX Runtime each compile the network once per input shape (static shapes get
+the fastest kernels) and run it on the CPU. On the case-study networks neither is faster
+everywhere: on 2 cores ONNX Runtime leads on ResNet-50 by about 3% and OpenVINO on MobileNetV2
+at batch 8 by about 3% (benchmarks/RESULTS.md). So with both installed, ``optimize=True``
+times them on the first input of each shape and keeps the faster one (:class:`FastestRunner`),
+after checking that its output agrees with the eager module within 1e-4 relative.
+
+Each runtime is imported only when a runner first compiles: both are optional extras.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+# what `optimize=True` compares, by the name `backend=` takes
+RUNTIMES = ("openvino", "onnxruntime")
+# the largest difference from eager, relative to the output's scale, an fp32 runtime may have
+FP32_TOLERANCE = 1e-4
+
+
+def installed(runtime: str) -> bool:
+    return importlib.util.find_spec(runtime) is not None
+
+
+class _PerShape:
+    """A runtime's compiled network per input shape, made on the first input of that shape."""
+
+    def __init__(self, module: nn.Module):
+        self.module = module
+        self._compiled: dict[tuple, Callable] = {}
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        run = self._compiled.get(tuple(x.shape))
+        if run is None:
+            run = self._compiled[tuple(x.shape)] = self.compile(x)
+        return run(x)
+
+    def compile(self, x: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        raise NotImplementedError
+
+    def forget(self, shape: tuple) -> None:
+        """Frees the network compiled for ``shape`` (a runtime that lost the race)."""
+        self._compiled.pop(shape, None)
+
+
+class OpenVINORunner(_PerShape):
+    """The module converted by OpenVINO's PyTorch frontend. ``precision`` is OpenVINO's
+    inference precision hint: ``f32`` keeps fp32 arithmetic; ``bf16`` uses the CPU's bf16
+    instructions."""
+
+    def __init__(self, module: nn.Module, precision: str = "f32"):
+        super().__init__(module)
+        self.precision = precision
+
+    def compile(self, x: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        import openvino as ov
+
+        model = ov.convert_model(self.module, example_input=x, input=[tuple(x.shape)])
+        compiled = ov.Core().compile_model(model, "CPU",
+                                           {"INFERENCE_PRECISION_HINT": self.precision})
+        request = compiled.create_infer_request()
+
+        def run(t: torch.Tensor) -> torch.Tensor:
+            # the request's output buffer is reused by the next call: copy it out
+            return torch.from_numpy(request.infer(t.contiguous().numpy())[0].copy())
+        return run
+
+
+class OnnxRuntimeRunner(_PerShape):
+    """The module exported with torch's ONNX exporter (the one ``netdsl export x.onnx``
+    uses) and run by an ONNX Runtime session with its default options."""
+
+    def compile(self, x: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        import onnxruntime as ort
+
+        with warnings.catch_warnings():  # the exporter's progress notes, not the user's
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(self.module, (x,), dynamo=True, verbose=False)
+        session = ort.InferenceSession(program.model_proto.SerializeToString(),
+                                       providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+
+        def run(t: torch.Tensor) -> torch.Tensor:
+            return torch.from_numpy(session.run(None, {name: t.contiguous().numpy()})[0])
+        return run
+
+
+RUNNERS: dict[str, Callable[[nn.Module], _PerShape]] = {
+    "openvino": OpenVINORunner, "onnxruntime": OnnxRuntimeRunner,
+}
+
+
+class FastestRunner:
+    """Several fp32 runtimes raced on the first input of each shape; the fastest one that
+    agrees with the eager module runs every later input of that shape.
+
+    ``choices[shape]`` records the race: the runtime chosen and each runtime's median
+    seconds (``None`` for one whose output disagreed with eager, and was dropped).
+    """
+
+    def __init__(self, module: nn.Module, runtimes: tuple[str, ...], rounds: int = 3):
+        self.module = module
+        self.runners = {name: RUNNERS[name](module) for name in runtimes}
+        self.rounds = rounds
+        self.choices: dict[tuple, tuple[str, dict[str, float | None]]] = {}
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        choice = self.choices.get(tuple(x.shape))
+        if choice is None:
+            choice = self.choices[tuple(x.shape)] = self._race(x)
+        run = self.runners.get(choice[0], self.module)  # "eager": see _race
+        return run(x)
+
+    def _race(self, x: torch.Tensor) -> tuple[str, dict[str, float | None]]:
+        expected = self.module(x)
+        agreeing = [name for name, run in self.runners.items()
+                    if relative_error(run(x), expected) <= FP32_TOLERANCE]  # compiles each
+        times: dict[str, list[float]] = {name: [] for name in agreeing}
+        # interleaved rounds, so a burst of load on the machine falls on every runtime alike
+        for _ in range(self.rounds):
+            for name in agreeing:
+                started = time.perf_counter()
+                self.runners[name](x)
+                times[name].append(time.perf_counter() - started)
+        medians = {name: statistics.median(t) for name, t in times.items()}
+        chosen = min(medians, key=medians.__getitem__) if medians else "eager"
+        if not medians:  # never a wrong answer, only a slower one
+            warnings.warn(f"no runtime of {', '.join(self.runners)} agrees with the eager module "
+                          f"within {FP32_TOLERANCE:g} on inputs of shape {tuple(x.shape)}; "
+                          "running the eager module", RuntimeWarning, stacklevel=3)
+        for name, runner in self.runners.items():
+            if name != chosen:
+                runner.forget(tuple(x.shape))
+        return chosen, {name: medians.get(name) for name in self.runners}
+
+
+def relative_error(got: torch.Tensor, expected: torch.Tensor) -> float:
+    """The largest difference relative to the output's scale."""
+    got, expected = got.float(), expected.float()
+    return float((got - expected).abs().max() / expected.abs().max().clamp_min(1e-12))
