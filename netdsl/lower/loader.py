@@ -10,7 +10,6 @@ import difflib
 import functools
 import os
 import re
-from collections import ChainMap
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -164,21 +163,41 @@ def _is_file(path: Path) -> bool:
         return False
 
 
-class _Layers(Mapping):
-    """The op table as spec names: the ops written as layers, read live, so that an op a
-    plugin registers after the prelude was read is still found."""
+class _BuiltinNames(Mapping):
+    """The names every spec starts with: constants, then builtins (both fixed), then the op
+    table's layers, read live, so that an op a plugin registers after the prelude was read
+    is still found. Every name a spec reads and does not define ends here, so ``get`` is
+    one probe of a dict and, for a layer, one of the op table."""
 
-    def __getitem__(self, name: str) -> OpRecord:
-        op = OPS[name]
-        if not _is_layer_op(op):
+    def __init__(self, fixed: dict[str, object]):
+        self.fixed = fixed
+
+    def get(self, name: str, default: object = None) -> object:
+        value = self.fixed.get(name, _ABSENT)
+        if value is not _ABSENT:
+            return value
+        op = OPS.get(name)
+        return op if op is not None and _is_layer_op(op) else default
+
+    def __getitem__(self, name: str) -> object:
+        value = self.get(name, _ABSENT)
+        if value is _ABSENT:
             raise KeyError(name)
-        return op
+        return value
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name, _ABSENT) is not _ABSENT
 
     def __iter__(self):
-        return (name for name, op in OPS.items() if _is_layer_op(op))
+        yield from self.fixed
+        yield from (name for name, op in OPS.items()
+                    if _is_layer_op(op) and name not in self.fixed)
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
+
+
+_ABSENT = object()
 
 
 @functools.cache
@@ -187,7 +206,7 @@ def prelude() -> Env:
     shared (no spec changes them: a spec's own names live in a child scope)."""
     builtins = {name: Builtin(name, handler, doc, signature)
                 for name, (handler, signature, doc) in BUILTINS.items()}
-    env = Env(ChainMap(CONSTANTS, builtins, _Layers()))  # type: ignore[arg-type]
+    env = Env(_BuiltinNames({**builtins, **CONSTANTS}))  # type: ignore[arg-type]
     text = resources.files(__package__).joinpath("prelude.net").read_text(encoding="utf-8")
     blocks = Env({}, env)
     for item in parse(text, PRELUDE).definitions:

@@ -86,6 +86,9 @@ class ReduceCount:
     description = "a reduction count"
 
 
+_ABSENT = object()
+
+
 @dataclass
 class Env:
     names: dict[str, object]
@@ -97,8 +100,9 @@ class Env:
     def lookup(self, name: str) -> object | None:
         env: Env | None = self
         while env is not None:
-            if name in env.names:
-                return env.names[name]
+            value = env.names.get(name, _ABSENT)  # one dictionary probe per scope, not two
+            if value is not _ABSENT:
+                return value
             env = env.parent
         return None
 

@@ -37,5 +37,5 @@ def _check(graph: Graph, input_shape: Shape | None) -> Graph:
         shape = infer_shape(node.op, node.attrs, [shapes[i] for i in node.inputs], node.span,
                             node.trace)
         shapes.append(shape)
-        nodes.append(replace(node, shape=shape))
+        nodes.append(node if node.shape == shape else replace(node, shape=shape))
     return replace(graph, nodes=tuple(nodes), checked=True)
