@@ -36,7 +36,8 @@ def run(networks, engines, batches, repeats, rounds) -> dict:
         results = run_engines(str(spec), list(engines), batches, repeats=repeats, rounds=rounds,
                               log=lambda line: print(line, file=sys.stderr, flush=True))
         data["networks"][name] = {e: {"medians": {str(b): r.medians[b] for b in batches},
-                                      "error": {str(b): r.error[b] for b in batches}}
+                                      "error": {str(b): r.error[b] for b in batches},
+                                      "chosen": {str(b): c for b, c in r.chosen.items()}}
                                   for e, r in results.items()}
         print(tables(name, results, batches), file=sys.stderr, flush=True)
         save(data)  # each network as it finishes: a long run stopped early keeps them
@@ -53,7 +54,8 @@ def markdown(data: dict) -> str:
     out = []
     for name, engines in data["networks"].items():
         results = {e: Result(e, {b: v["medians"][str(b)] for b in batches},
-                             {b: v["error"][str(b)] for b in batches})
+                             {b: v["error"][str(b)] for b in batches},
+                             {int(b): c for b, c in v.get("chosen", {}).items()})
                    for e, v in engines.items()}
         out += [tables(name, results, batches), ""]
     return "\n".join(out)

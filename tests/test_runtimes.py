@@ -41,9 +41,15 @@ class Wrong(_Runtime):
     scale = 1.001  # 1e-3 relative: beyond the fp32 tolerance of 1e-4
 
 
+class Unconvertible(_Runtime):
+    def compile(self, x):
+        raise RuntimeError("no converter for aten::frobnicate")
+
+
 @pytest.fixture
 def stand_ins(monkeypatch):
-    for name, runtime in {"fast": Fast, "slow": Slow, "wrong": Wrong}.items():
+    for name, runtime in {"fast": Fast, "slow": Slow, "wrong": Wrong,
+                          "unconvertible": Unconvertible}.items():
         monkeypatch.setitem(runtimes.RUNNERS, name, runtime)
 
 
@@ -73,6 +79,15 @@ def test_a_runtime_that_disagrees_with_eager_is_dropped_however_fast(stand_ins, 
         assert torch.equal(race(X), module(X))
     chosen, seconds = race.choices[(2, 3, 8, 8)]
     assert chosen == "slow" and seconds["wrong"] is None and seconds["slow"] >= 0.02
+
+
+def test_a_runtime_that_cannot_convert_the_network_is_dropped(stand_ins, module):
+    race = runtimes.FastestRunner(module, ("unconvertible", "slow"))
+    with torch.no_grad():
+        assert torch.equal(race(X), module(X))
+    assert race.choices[(2, 3, 8, 8)][0] == "slow"
+    assert race.choices[(2, 3, 8, 8)][1]["unconvertible"] is None
+    assert race.failures == {"unconvertible": "RuntimeError: no converter for aten::frobnicate"}
 
 
 def test_when_every_runtime_disagrees_the_eager_module_runs_with_a_warning(stand_ins, module):

@@ -104,7 +104,8 @@ class FastestRunner:
     agrees with the eager module runs every later input of that shape.
 
     ``choices[shape]`` records the race: the runtime chosen and each runtime's median
-    seconds (``None`` for one whose output disagreed with eager, and was dropped).
+    seconds (``None`` for one that was dropped: its output disagreed with eager, or it could
+    not convert the network, which ``failures[name]`` then says).
     """
 
     def __init__(self, module: nn.Module, runtimes: tuple[str, ...], rounds: int = 3):
@@ -112,6 +113,7 @@ class FastestRunner:
         self.runners = {name: RUNNERS[name](module) for name in runtimes}
         self.rounds = rounds
         self.choices: dict[tuple, tuple[str, dict[str, float | None]]] = {}
+        self.failures: dict[str, str] = {}
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         choice = self.choices.get(tuple(x.shape))
@@ -122,8 +124,7 @@ class FastestRunner:
 
     def _race(self, x: torch.Tensor) -> tuple[str, dict[str, float | None]]:
         expected = self.module(x)
-        agreeing = [name for name, run in self.runners.items()
-                    if relative_error(run(x), expected) <= FP32_TOLERANCE]  # compiles each
+        agreeing = [name for name in self.runners if self._agrees(name, x, expected)]
         times: dict[str, list[float]] = {name: [] for name in agreeing}
         # interleaved rounds, so a burst of load on the machine falls on every runtime alike
         for _ in range(self.rounds):
@@ -141,6 +142,16 @@ class FastestRunner:
             if name != chosen:
                 runner.forget(tuple(x.shape))
         return chosen, {name: medians.get(name) for name in self.runners}
+
+    def _agrees(self, name: str, x: torch.Tensor, expected: torch.Tensor) -> bool:
+        """Compiles ``name`` for ``x``'s shape and compares its output with eager's. A runtime
+        that cannot take the network (an op its converter lacks) is dropped from the race:
+        the other one may, and the user asked for whichever is fastest, not for this one."""
+        try:
+            return relative_error(self.runners[name](x), expected) <= FP32_TOLERANCE
+        except Exception as error:  # each runtime raises its own kinds
+            self.failures[name] = f"{type(error).__name__}: {error}"
+            return False
 
 
 def relative_error(got: torch.Tensor, expected: torch.Tensor) -> float:
