@@ -22,7 +22,7 @@ from ..limits import recursion_guard
 from ..syntax import tree as ast
 from ..syntax.parser import parse
 from .builtins import BUILTINS
-from .values import CONSTANTS, BlockValue, Builtin, Env, NetworkValue
+from .values import ABSENT, CONSTANTS, BlockValue, Builtin, Env, NetworkValue
 
 
 def _bundled_specs() -> Path:
@@ -173,20 +173,20 @@ class _BuiltinNames(Mapping):
         self.fixed = fixed
 
     def get(self, name: str, default: object = None) -> object:
-        value = self.fixed.get(name, _ABSENT)
-        if value is not _ABSENT:
+        value = self.fixed.get(name, ABSENT)
+        if value is not ABSENT:
             return value
         op = OPS.get(name)
         return op if op is not None and _is_layer_op(op) else default
 
     def __getitem__(self, name: str) -> object:
-        value = self.get(name, _ABSENT)
-        if value is _ABSENT:
+        value = self.get(name, ABSENT)
+        if value is ABSENT:
             raise KeyError(name)
         return value
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self.get(name, _ABSENT) is not _ABSENT
+        return isinstance(name, str) and self.get(name, ABSENT) is not ABSENT
 
     def __iter__(self):
         yield from self.fixed
@@ -196,8 +196,6 @@ class _BuiltinNames(Mapping):
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
-
-_ABSENT = object()
 
 
 @functools.cache

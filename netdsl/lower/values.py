@@ -86,7 +86,7 @@ class ReduceCount:
     description = "a reduction count"
 
 
-_ABSENT = object()
+ABSENT = object()  # a name no scope holds (None is a value a name may have)
 
 
 @dataclass
@@ -100,8 +100,8 @@ class Env:
     def lookup(self, name: str) -> object | None:
         env: Env | None = self
         while env is not None:
-            value = env.names.get(name, _ABSENT)  # one dictionary probe per scope, not two
-            if value is not _ABSENT:
+            value = env.names.get(name, ABSENT)  # one dictionary probe per scope, not two
+            if value is not ABSENT:
                 return value
             env = env.parent
         return None

@@ -108,7 +108,7 @@ def agreement(got: torch.Tensor, expected: torch.Tensor) -> dict[str, float]:
     """How a lower-precision output agrees with fp32: the largest difference relative to the
     output's scale, and, for a classifier's logits, how often the top class is the same."""
     got, expected = got.float(), expected.float()
-    out = {"max_rel_error": float((got - expected).abs().max() / expected.abs().max())}
+    out = {"max_rel_error": runtimes.relative_error(got, expected)}
     if got.dim() == 2:
         out["top1_agreement"] = float((got.argmax(1) == expected.argmax(1)).float().mean())
     return out

@@ -17,8 +17,8 @@ Four steps, each one a known, output-preserving rewrite for inference:
 What runs the result (``backend=``, see :mod:`netdsl.torch.backends`): the faster of OpenVINO
 and ONNX Runtime in fp32, raced on the first input of each shape, when they are installed
 (``pip install 'netdsl[speed]'``; both are faster than inductor on CPU), else steps 3-4 with
-inductor. ``mode="bf16"`` and ``mode="int8"`` (PT2E quantization,
-calibrated on user data) trade accuracy for speed and report their ``agreement`` with fp32.
+inductor. ``mode="bf16"`` and ``mode="int8"`` (PT2E quantization, calibrated on user data)
+trade accuracy for speed and report their ``agreement`` with fp32.
 
 Compiling is lazy, on the first call (per input shape); the seconds it took are in
 ``compile_seconds`` afterwards (see :func:`optimize_module`).
@@ -127,9 +127,8 @@ def optimize_module(module: nn.Module, *, mode: bool | str = "fp32", backend: st
     (a CPU with bf16 instructions) or ``"int8"`` (PT2E static quantization calibrated on
     ``calibration``, a batch or an iterable of batches). ``backend``: ``"auto"`` (the installed
     runtimes raced, else inductor), ``"inductor"``, ``"openvino"`` or ``"onnxruntime"``.
-    ``channels_last=None``
-    chooses it for networks with 2-D convolutions; ``compile=False`` stops after folding (an
-    eager module, for debugging). The result is not trainable.
+    ``channels_last=None`` chooses it for networks with 2-D convolutions; ``compile=False``
+    stops after folding (an eager module, for debugging). The result is not trainable.
     """
     mode = _mode(mode, calibration)
     candidates = _backends(backend, mode)

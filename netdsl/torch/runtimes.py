@@ -1,11 +1,13 @@
 """Inference runtimes behind an optimised module's forward, and the choice between them.
 
 OpenVINO and ONNX Runtime each compile the network once per input shape (static shapes get
-the fastest kernels) and run it on the CPU. On the case-study networks neither is faster
-everywhere: on 2 cores ONNX Runtime leads on ResNet-50 by about 3% and OpenVINO on MobileNetV2
-at batch 8 by about 3% (benchmarks/RESULTS.md). So with both installed, ``optimize=True``
-times them on the first input of each shape and keeps the faster one (:class:`FastestRunner`),
-after checking that its output agrees with the eager module within 1e-4 relative.
+the fastest kernels) and run it on the CPU. On the case-study networks they are within a few
+percent of each other, and which one leads depends on the CPU, the network and the batch
+(benchmarks/RESULTS.md: ONNX Runtime by 1-6% on ResNet-50 on one machine, OpenVINO by 3% on
+MobileNetV2 at batch 8 in one measurement and behind it in another). So with both installed,
+``optimize=True`` times them on the first input of each shape and keeps the faster one
+(:class:`FastestRunner`), after checking that its output agrees with the eager module within
+1e-4 relative.
 
 Each runtime is imported only when a runner first compiles: both are optional extras.
 """
@@ -156,5 +158,5 @@ class FastestRunner:
 
 def relative_error(got: torch.Tensor, expected: torch.Tensor) -> float:
     """The largest difference relative to the output's scale."""
-    got, expected = got.float(), expected.float()
+    got, expected = got.detach().float(), expected.detach().float()
     return float((got - expected).abs().max() / expected.abs().max().clamp_min(1e-12))
