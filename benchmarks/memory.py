@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 import netdsl  # noqa: E402
-from netdsl.cli.bench import interleaved, median  # noqa: E402
+from netdsl.cli.bench import interleaved, median_range  # noqa: E402
 from netdsl.passes.memory import fmt_bytes, plan  # noqa: E402
 from netdsl.torch.memory import training_step_peak  # noqa: E402
 
@@ -64,8 +64,6 @@ def main(argv: list[str] | None = None) -> int:
                         args.repeats)
     ratios = [p / e for p, e in zip(times["planned"], times["eager"], strict=True)]
 
-    def spread(values: list[float], scale: float = 1.0, digits: int = 0) -> str:
-        return f"{min(values) * scale:.{digits}f}-{max(values) * scale:.{digits}f}"
     name = graph.name
     print("| network | batch | eager peak X (measured / predicted) | budget X/2 | "
           "planned peak (measured / predicted) | measured / budget | recomputed | "
@@ -77,9 +75,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{fmt_bytes(predicted_eager)} | {fmt_bytes(budget)} | {fmt_bytes(measured)} / "
           f"{fmt_bytes(memory_plan.peak)} | {measured / budget:.3f} | "
           f"{len(memory_plan.recomputed)} segments, {memory_plan.recompute_fraction:.0%} of "
-          f"the forward's MACs | {median(times['eager']) * 1e3:.0f} "
-          f"({spread(times['eager'], 1e3)}) | {median(times['planned']) * 1e3:.0f} "
-          f"({spread(times['planned'], 1e3)}) | {ratio:.3f} ({spread(ratios, digits=3)}) | "
+          f"the forward's MACs | {median_range(times['eager'], 1e3)} | "
+          f"{median_range(times['planned'], 1e3)} | {median_range(ratios, digits=3)} | "
           f"peak <= budget: {'ok' if measured <= budget else 'MISS'}; ratio <= 1.3: "
           f"{'ok' if ratio <= 1.3 else 'MISS'} |")
     print(f"\n{args.repeats} alternating pairs after one warm-up step each, "

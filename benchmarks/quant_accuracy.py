@@ -20,7 +20,6 @@ Prints a markdown table for RESULTS.md (accuracy drop in points against fp32 eag
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -34,8 +33,9 @@ from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
 import netdsl  # noqa: E402
-from netdsl.cli.bench import interleaved  # noqa: E402
+from netdsl.cli.bench import interleaved, median_range  # noqa: E402
 from netdsl.torch.optimize import optimize_module  # noqa: E402
+from netdsl.torch.runtimes import relative_error  # noqa: E402
 
 NETWORKS = {
     "digits": ("specs/digits.net", {}),
@@ -111,15 +111,14 @@ def main(argv: list[str] | None = None) -> int:
         base = times["fp32 torch.compile"]
         for name, (accuracy, out) in results.items():
             ratios = [t / b for t, b in zip(times[name], base, strict=True)]
-            error = float((out - reference).abs().max() / reference.abs().max())
+            error = relative_error(out, reference)
             backend = getattr(runs[name], "backend", "torch eager")
             if backend == "fastest":  # what the race chose, per input shape
                 backend = " / ".join(sorted({c[0] for c in runs[name].choices.values()}))
             print(f"| {label} | {name} | {backend} | {accuracy:.4f} | "
                   f"{(reference_accuracy - accuracy) * 100:+.2f} | {error:.1e} | "
-                  f"{statistics.median(times[name]) * 1e3:.1f} ({min(times[name]) * 1e3:.1f}-"
-                  f"{max(times[name]) * 1e3:.1f}) | {statistics.median(ratios):.3f} "
-                  f"({min(ratios):.3f}-{max(ratios):.3f}) |", flush=True)
+                  f"{median_range(times[name], 1e3, 1)} | {median_range(ratios, digits=3)} |",
+                  flush=True)
     print(f"\n{args.epochs} epochs each, {args.repeats} interleaved repeats of a 450-image test "
           f"pass (batches of {BATCH}), {torch.get_num_threads()} torch threads, "
           f"{time.perf_counter() - started:.0f} s in all")

@@ -76,6 +76,13 @@ def paired_ratio(ours: list[float], theirs: list[float]) -> float:
     return statistics.median(a / b for a, b in zip(ours, theirs, strict=True))
 
 
+def median_range(values: list[float], scale: float = 1.0, digits: int = 0) -> str:
+    """``median (min-max)`` of ``values`` times ``scale``: how the benchmark tables show a
+    figure with its spread."""
+    low, mid, high = (v * scale for v in (min(values), statistics.median(values), max(values)))
+    return f"{mid:.{digits}f} ({low:.{digits}f}-{high:.{digits}f})"
+
+
 def header() -> list[str]:
     """The machine and versions, as markdown bullet lines."""
     import torch
@@ -227,7 +234,9 @@ def optimized_rows(spec, batch=8, repeats=10, target=1.0, tick=None, **params) -
 
 def _error(got, expected) -> float:
     """The largest difference relative to the output's scale; fails loudly past 1e-3."""
-    error = float((got - expected).abs().max() / expected.abs().max())
+    from ..torch.runtimes import relative_error
+
+    error = relative_error(got, expected)
     if not error <= 1e-3:
         raise AssertionError(f"optimised output differs from eager by {error:.1e} (relative)")
     return error

@@ -91,6 +91,8 @@ def worker(spec: str, engine: str, batches: list[int], repeats: int) -> dict:
     import numpy as np
     import torch
 
+    from ..torch.runtimes import relative_error
+
     model = _model(spec)
     shape = model.netdsl_graph.input.shape
     out: dict = {"engine": engine, "times": {}, "error": {}, "setup_s": {}, "chosen": {}}
@@ -105,7 +107,7 @@ def worker(spec: str, engine: str, batches: list[int], repeats: int) -> dict:
             if getattr(run, "choices", None):  # optimize=True raced the runtimes
                 out["chosen"][batch] = run.choices[tuple(x.shape)][0]
             expected = model(x)
-            out["error"][batch] = float((y.float() - expected).abs().max() / expected.abs().max())
+            out["error"][batch] = relative_error(y, expected)
             run(x)
             times = []
             for _ in range(repeats):
