@@ -62,7 +62,7 @@ class Lowerer:
         self._tensors: dict[ast.Node, list[ast.Assign]] = {}
 
     def block_tensors(self, body: ast.Node) -> list[ast.Assign]:
-        """:func:`named_tensors` of a block's one-line body, cached for this compile."""
+        """:func:`named_tensors` of a statement of a block's body, cached for this compile."""
         found = self._tensors.get(body)
         if found is None:
             found = self._tensors[body] = named_tensors(body)
@@ -128,7 +128,7 @@ class Lowerer:
 
     def _lines(self, node: ast.Lines, env: Env, x: int, ctx: Context) -> int:
         """A block of several lines, with its own tensor names."""
-        scope = tensor_scope(node.items, env)
+        scope = tensor_scope(node.items, env, self.block_tensors)
         for line in node.items:
             value = line.value if isinstance(line, ast.Assign) else line
             x = self.lower(value, scope, x, ctx)
@@ -250,7 +250,7 @@ class Lowerer:
                     local.names[p.name] = evaluate(p.default, local)
             body = definition.body
             if not isinstance(body, ast.Lines) and self.block_tensors(body):  # fresh per call
-                local = tensor_scope((definition.body,), local)
+                local = tensor_scope((body,), local, self.block_tensors)
             if definition.inline:
                 return self.lower(definition.body, local, x, inner)
             origin = (definition.name, _plain_args(shape[0], definition, local))

@@ -159,12 +159,14 @@ def bind_tensor(env: Env, node: ast.Assign, value: int) -> None:
     scope.names[node.name] = TensorValue(value)
 
 
-def tensor_scope(statements: tuple[ast.Node, ...], env: Env) -> Env:
+def tensor_scope(statements: tuple[ast.Node, ...], env: Env,
+                 find: Callable[[ast.Node], list[ast.Assign]] = named_tensors) -> Env:
     """The scope of a network's or block's named tensors (``skip1 = ...``, or ``(c2 = ...)``
     inside a chain), each unbound until its layers have run; a name given twice, or one that
-    would hide a layer, block, builtin or parameter, is an error at the name."""
+    would hide a layer, block, builtin or parameter, is an error at the name. ``find`` gives
+    a statement's named tensors (the lowering passes its per-compile cache)."""
     scope = Env({}, env)
-    for stmt in (a for s in statements for a in named_tensors(s)):
+    for stmt in (a for s in statements for a in find(s)):
         where = Span(stmt.span.source, stmt.span.line, stmt.span.column, stmt.span.line,
                      stmt.span.column + len(stmt.name))
         if stmt.name in scope.names:
