@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 from . import lower as _lower
 from .errors import BuildError, SpecLimitError
 from .ir.graph import Graph
-from .passes import check as _check
 from .syntax import parser as _parse
 from .syntax.tree import Module
 
@@ -33,7 +32,9 @@ def compile(spec: str | os.PathLike, *, base: str | os.PathLike | None = None,  
     names a folder it may import from too (a file imports from its own folder; the working
     folder is never searched). Raises :class:`netdsl.NetDSLError` on any problem.
     """
-    return _check.check(_lower.lower_spec(spec, _values(params), base=base))
+    # lowering derives every shape as it adds the node (the rule check() re-applies for
+    # another input size or a graph read from JSON): its graph is checked already
+    return _lower.lower_spec(spec, _values(params), base=base)
 
 
 

@@ -12,7 +12,9 @@ For each network:
   MAC);
 - the ``.py`` export, imported from a file, gives bitwise-equal outputs with the same weights,
   and so does the module emitted with no layer in place;
-- ``netdsl fmt`` leaves the IR unchanged (spans aside).
+- ``netdsl fmt`` leaves the IR unchanged (spans aside);
+- the checker re-derives every shape the lowering gave (``netdsl.compile`` does not re-check:
+  the lowering infers each node's shape with the same rule as it adds the node).
 
 This file runs a bounded number of networks; ``python scripts/differential.py --count 10000``
 runs the long campaign with the same generator and checks.
@@ -37,6 +39,7 @@ import netdsl
 from netdsl.ir.graph import to_json
 from netdsl.ir.ops import OPS, TorchModule, TorchParameter
 from netdsl.passes.analyse import summarize
+from netdsl.passes.check import check
 from netdsl.syntax.fmt import format_text
 from netdsl.torch import emit, pyexport
 
@@ -49,10 +52,13 @@ def disagreements(text: str, folder: Path) -> list[str]:
     """Every way the module built from ``text`` differs from what its IR says (empty when
     they agree). An exception from netdsl propagates: the text is valid by construction."""
     graph = netdsl.compile(text)
+    rechecked = check(graph)
+    problems = [f"%{a.id}: lowered {a.shape}, checked {b.shape}"
+                for a, b in zip(graph.nodes, rechecked.nodes, strict=True) if a != b]
     summary = summarize(graph)
     torch.manual_seed(0)
     model = emit.build_module(graph)
-    problems = _shapes(graph, model) + _parameters(graph, summary, model)
+    problems += _shapes(graph, model) + _parameters(graph, summary, model)
     model.eval()
     x = torch.randn(1, *graph.input.shape)
     with torch.no_grad():

@@ -81,22 +81,20 @@ def expression_spec(expression: str, input_shape: tuple[int, ...]) -> str:
 
 def _compile(spec: str, overrides: list[str], input_shape=None):
     from ..lower import lower_spec, spec_path
-    from ..passes.check import check
 
     params = parse_overrides(overrides)
     if input_shape is not None:
         params["input"] = input_shape
-    return check(lower_spec(spec_path(spec), params))
+    return lower_spec(spec_path(spec), params)
 
 
 def _graph_for(args: argparse.Namespace):
     if args.expression is None:
         return _compile(args.spec, args.overrides, args.input)
     from ..lower import lower_spec
-    from ..passes.check import check
 
     text = expression_spec(args.expression, args.input or (3, 224, 224))
-    return check(lower_spec(text, {}, filename="<expression>"))
+    return lower_spec(text, {}, filename="<expression>")
 
 
 # --- summary -------------------------------------------------------------------------------

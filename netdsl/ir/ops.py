@@ -59,9 +59,17 @@ class _OpTable(Mapping):
     a plugin module imports netdsl itself, so loading it while netdsl is being imported would
     find netdsl half made."""
 
+    # `get` and `[]` are on every layer's path (lowering, checking, emitting): one flag test
+    # and one dict probe, not Mapping.get's call of __getitem__ and its KeyError
     def __getitem__(self, name: str) -> OpRecord:
-        _ensure_plugins()
+        if not _plugins_loaded:
+            _ensure_plugins()
         return _REGISTRY[name]
+
+    def get(self, name: str, default: OpRecord | None = None) -> OpRecord | None:
+        if not _plugins_loaded:
+            _ensure_plugins()
+        return _REGISTRY.get(name, default)
 
     def __iter__(self):
         _ensure_plugins()
@@ -72,7 +80,8 @@ class _OpTable(Mapping):
         return len(_REGISTRY)
 
     def __contains__(self, name: object) -> bool:
-        _ensure_plugins()
+        if not _plugins_loaded:
+            _ensure_plugins()
         return name in _REGISTRY
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 
 from ..errors import Span, SpecArgumentError, SpecTypeError
-from ..ir.ops import REQUIRED, OpRecord, ValueProblem, normalize
+from ..ir.ops import REQUIRED, OpRecord, Size, Symbol, ValueProblem, normalize
 from ..syntax import tree as ast
 from .evaluate import evaluate
 from .values import Env, Thunk
@@ -39,6 +39,34 @@ def bind_op(op: OpRecord, args, kwargs, call: ast.Node) -> dict:
         except ValueProblem as problem:
             raise SpecTypeError(f"{op.name}: {problem}", span) from None
     return finish_window(op, attrs, call)
+
+
+def binding_key(op: OpRecord, args, kwargs) -> tuple | None:
+    """What :func:`bind_op`'s result depends on, as a dict key: the op, the argument values
+    with their types, and the keyword names (never the spans, which only its errors read).
+    None when an argument is not plain data (a layer passed to an op is an error bind_op
+    reports, never a result to share)."""
+    try:
+        return (op.name, tuple(_value_key(value) for value, _ in args),
+                tuple((name, _value_key(value)) for name, (value, _, _) in kwargs.items()))
+    except TypeError:
+        return None
+
+
+_SCALARS = frozenset({int, bool, str, Symbol, type(None)})
+
+
+def _value_key(value: object) -> tuple:
+    """``value`` with its type, so that ``1``, ``True`` and ``1.0`` (equal in Python) and
+    ``0.0`` and ``-0.0`` (equal, printed differently) bind apart."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return kind, value
+    if kind is float:
+        return kind, repr(value)
+    if kind is tuple or kind is Size:
+        return kind, tuple(map(_value_key, value))
+    raise TypeError(kind.__name__)
 
 
 def finish_window(op: OpRecord, attrs: dict, call: ast.Node) -> dict:

@@ -12,7 +12,7 @@ the scope they are written in.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from .. import limits
 from ..errors import (
@@ -30,10 +30,10 @@ from ..ir.graph import BlockCall, Graph, Node, frozen, lint
 from ..ir.ops import OPS, OpRecord, Shape, Size, Symbol, describe, fmt_shape
 from ..ir.shapes import infer_shape
 from ..syntax import tree as ast
-from .binder import _where, bind_names, bind_op, keywords
+from .binder import _where, bind_names, bind_op, binding_key, keywords
 from .builtins import bind
 from .evaluate import evaluate, resolve, truth
-from .naming import Context, _Pending, _Scope, check_label, enter, label_span
+from .naming import Context, _Pending, _Scope, check_label, enter, label_span, module_paths
 from .values import (
     BlockValue,
     Builtin,
@@ -60,6 +60,12 @@ class Lowerer:
         # block is called many times); trees hash by identity, and the dict dies with the
         # compile, so an editor's re-parsed trees are never kept
         self._tensors: dict[ast.Node, list[ast.Assign]] = {}
+        # op calls bound once per distinct argument values, and their shapes once per input
+        # shape: ResNet-152 binds conv1x1(256, bias=false) 36 times (see bind_layer)
+        self._bindings: dict[tuple, Mapping[str, object]] = {}
+        self._shapes: dict[tuple, Shape] = {}
+        self._shared: set[int] = set()  # ids of the stored bindings (alive as long as self)
+        self._labels: dict[ast.Label, tuple[Span, tuple[str, ...], str]] = {}
 
     def block_tensors(self, body: ast.Node) -> list[ast.Assign]:
         """:func:`named_tensors` of a statement of a block's body, cached for this compile."""
@@ -68,8 +74,20 @@ class Lowerer:
             found = self._tensors[body] = named_tensors(body)
         return found
 
-    def add(self, op: str, inputs: list[int], attrs: dict, span: Span | None, ctx: Context | None,
-            element: bool = True) -> int:
+    def bind_layer(self, op: OpRecord, args, kwargs, call: ast.Node) -> Mapping[str, object]:
+        """:func:`bind_op`'s attributes, shared read-only by every call of ``op`` with the same
+        argument values (a binding that fails is never stored: each call reports its own)."""
+        key = binding_key(op, args, kwargs)
+        if key is None:
+            return bind_op(op, args, kwargs, call)
+        attrs = self._bindings.get(key)
+        if attrs is None:
+            attrs = self._bindings[key] = frozen(bind_op(op, args, kwargs, call))
+            self._shared.add(id(attrs))
+        return attrs
+
+    def add(self, op: str, inputs: list[int], attrs: Mapping[str, object], span: Span | None,
+            ctx: Context | None, element: bool = True) -> int:
         if len(self.nodes) >= limits.MAX_NODES:
             raise SpecLimitError(f"network expands to more than {limits.MAX_NODES:,} layers", span)
         if span is not None and span.source.filename == PRELUDE and ctx is not None:
@@ -78,7 +96,15 @@ class Lowerer:
                         span)
         # the shape now, so blocks can read their input's width and `project` is decided once;
         # notes for the block calls are added as the error leaves each call (call_block)
-        shape = infer_shape(op, attrs, [self.nodes[i].shape for i in inputs], span)
+        ins = [self.nodes[i].shape for i in inputs]
+        # a shared binding's shape depends on its input shapes only (and a misfit is never
+        # stored, so each misfit is reported where it happens)
+        key = (op, id(attrs), *ins) if id(attrs) in self._shared else None
+        shape = self._shapes.get(key) if key is not None else None
+        if shape is None:
+            shape = infer_shape(op, attrs, ins, span)
+            if key is not None:
+                self._shapes[key] = shape
         node = _Pending(len(self.nodes), op, tuple(inputs), attrs, span,
                         ctx.trace if ctx else (), shape, ctx.scope if ctx else None)
         self.nodes.append(node)
@@ -137,9 +163,13 @@ class Lowerer:
         return x
 
     def _label(self, node: ast.Label, env: Env, x: int, ctx: Context) -> int:
-        where = label_span(node)
-        check_label(node.name, where, path=True)
-        *path, leaf = node.name.split(".")
+        label = self._labels.get(node)
+        if label is None:  # checked once per label written, however often its block runs
+            where = label_span(node)
+            check_label(node.name, where, path=True)
+            *path, leaf = node.name.split(".")
+            label = self._labels[node] = where, tuple(path), leaf
+        where, path, leaf = label
         inner = Context(enter(ctx.scope, path, where), ctx.trace, ctx.blocks,
                         ctx.project_target) if path else ctx
         return self.scoped(leaf, inner, lambda c: self.lower(node.body, env, x, c), where)
@@ -193,10 +223,10 @@ class Lowerer:
         stride = projection_stride(given, wanted, ref.span)
         if stride is None:
             return x
-        conv = bind_op(OPS["conv"], [(wanted[0], ref.span), (Size((1, 1)), ref.span)],
-                       {"stride": (Size(stride), ref.span, None),
-                        "bias": (False, ref.span, None)}, ref)
-        bn = bind_op(OPS["bn"], [], {}, ref)
+        conv = self.bind_layer(OPS["conv"], [(wanted[0], ref.span), (Size((1, 1)), ref.span)],
+                               {"stride": (Size(stride), ref.span, None),
+                                "bias": (False, ref.span, None)}, ref)
+        bn = self.bind_layer(OPS["bn"], [], {}, ref)
 
         def conv_bn(c: Context) -> int:
             return self.add("bn", [self.add("conv", [x], conv, ref.span, c)], bn, ref.span, c)
@@ -204,8 +234,8 @@ class Lowerer:
 
     def apply(self, callee, args, kwargs, call: ast.Node, env: Env, x: int, ctx: Context) -> int:
         if isinstance(callee, OpRecord):
-            return self.add(callee.name, [x], bind_op(callee, args, kwargs, call), call.span,
-                            ctx)
+            return self.add(callee.name, [x], self.bind_layer(callee, args, kwargs, call),
+                            call.span, ctx)
         if isinstance(callee, BlockValue):
             return self.call_block(callee, args, kwargs, call, x, ctx)
         if isinstance(callee, Builtin):
@@ -263,10 +293,10 @@ class Lowerer:
 
     def graph(self, name: str, output: int, init, params, filename: str,
               outputs: tuple[tuple[str, int], ...] = ()) -> Graph:
-        nodes = tuple(Node(p.id, p.op, p.inputs, frozen(p.attrs),
-                           p.full_name() if OPS[p.op].is_named else None, p.span, p.trace,
-                           p.shape) for p in self.nodes)
-        scopes = tuple(p.scope_path() for p in self.nodes)
+        names, scopes = module_paths(self.nodes)
+        nodes = tuple(Node(p.id, p.op, p.inputs, p.attrs if id(p.attrs) in self._shared
+                           else frozen(p.attrs), name if OPS[p.op].is_named else None, p.span,
+                           p.trace, p.shape) for p, name in zip(self.nodes, names, strict=True))
         calls = _block_calls(self.nodes)
         if outputs:  # the main output is the first named one (its shape is the summary's)
             output = outputs[0][1]

@@ -132,7 +132,7 @@ class _Scope:
         return ".".join(reversed(parts))  # type: ignore[arg-type]
 
 
-def enter(scope: _Scope, path: list[str], where: Span) -> _Scope:
+def enter(scope: _Scope, path: tuple[str, ...], where: Span) -> _Scope:
     """The scope a dotted label's leaf goes into: ``"fpn.inner_blocks.3": ...`` files the
     module as ``3`` in ``inner_blocks`` in ``fpn``, creating the modules on the way or
     adding to ones an earlier label made (torchvision's ``body.layer1``, ``body.layer2``, ...
@@ -166,17 +166,30 @@ class _Pending:
         self.where: Span | None = span
         self.scope: _Scope | None = scope  # where it was written (functional nodes' owner)
 
-    def full_name(self) -> str | None:
-        if self.parent is None:
-            return None
-        prefix = self.parent.path()
-        return f"{prefix}.{self.name}" if prefix else self.name
 
-    def scope_path(self) -> str:
-        """The module path of the scope the node belongs to ('' for the network itself)."""
-        if self.parent is not None:
-            return self.parent.path()
-        return self.scope.resolved().path() if self.scope is not None else ""
+def module_paths(nodes: list[_Pending]) -> tuple[list[str | None], tuple[str, ...]]:
+    """Each node's module name (None where no scope adopted it) and the module path of the
+    scope it belongs to ('' for the network itself; a functional node belongs to the scope it
+    was written in), each scope's path walked once rather than once per node."""
+    paths: dict[_Scope, str] = {}
+
+    def path(scope: _Scope) -> str:
+        found = paths.get(scope)
+        if found is None:
+            found = paths[scope] = scope.path()
+        return found
+
+    names: list[str | None] = []
+    scopes: list[str] = []
+    for node in nodes:
+        if node.parent is not None:
+            prefix = path(node.parent)
+            names.append(f"{prefix}.{node.name}" if prefix else node.name)
+            scopes.append(prefix)
+        else:
+            names.append(None)
+            scopes.append(path(node.scope.resolved()) if node.scope is not None else "")
+    return names, tuple(scopes)
 
 
 class Context(NamedTuple):

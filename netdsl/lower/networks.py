@@ -7,6 +7,7 @@ import difflib
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 
 from .. import limits
 from ..errors import (
@@ -80,9 +81,9 @@ def instantiate(network: NetworkValue, overrides: Mapping[str, object], filename
         if input_override is not None:
             rest["input"] = input_override
         graph = instantiate(target, {**args, **rest}, filename, lw)
-        return Graph(definition.name, graph.nodes, graph.output, graph.aux_outputs, graph.init,
-                     frozen({**graph.params, **{k: local.names[k] for k in own}}), filename,
-                     outputs=graph.outputs, scopes=graph.scopes, calls=graph.calls)
+        # the target's graph under the alias's name: nodes, shapes and outputs as they are
+        return replace(graph, name=definition.name, filename=filename,
+                       params=frozen({**graph.params, **{k: local.names[k] for k in own}}))
     local = _bind_network(network, overrides, lw)
     return _lower_body(definition, local, lw, input_override, filename)
 

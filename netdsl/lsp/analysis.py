@@ -21,7 +21,6 @@ from ..ir.graph import Graph
 from ..limits import paused_gc, recursion_guard
 from ..lower.loader import BUNDLED_SPECS, Loader, _display, main_network
 from ..lower.networks import instantiate
-from ..passes.check import check
 from ..syntax import tree as ast
 from ..syntax.parser import parse
 from .incremental import Pieces, parse_document, same_tree
@@ -185,8 +184,7 @@ def _compile(result: Analysis, loader: CachedLoader, pieces: Pieces | None,
         return
     result.loaded = recursion_guard(lambda: loader.link_document(result.module, result.path))
     network = main_network(result.loaded)  # type: ignore[arg-type]
-    graph = recursion_guard(lambda: instantiate(network, {}, result.filename))
-    result.graph = check(graph)
+    result.graph = recursion_guard(lambda: instantiate(network, {}, result.filename))
 
 
 def _unchanged(previous: Analysis | None, result: Analysis) -> bool:
