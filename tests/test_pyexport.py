@@ -145,6 +145,15 @@ def test_block_calls_are_recorded_on_the_graph():
     assert adds[:3] == ["layer1.0", "layer1.1", "layer2.0"]
 
 
+def test_a_block_that_names_a_tensor_records_its_arguments():
+    """A one-line body naming a tensor gets a scope of its own for the name; the call's
+    arguments are still the block's parameters (they were lost to the .py export)."""
+    graph = netdsl.compile("block unit(c) = (t = conv(c, 3x3, pad=1)) -> relu\n"
+                           "network n:\n    input 3x8x8\n    a: unit(4)\n    b: unit(8)\n")
+    assert [dict(c.args) for c in graph.calls] == [{"in_channels": 3, "c": 4},
+                                                   {"in_channels": 4, "c": 8}]
+
+
 HOSTILE = '''
 block blk(nn, self, torch, c) = "x); import os #": conv(c, 1x1) -> "9 lives": relu
     -> conv(nn + self + torch, 1x1)

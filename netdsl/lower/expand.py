@@ -278,13 +278,15 @@ class Lowerer:
                     local.names[p.name] = values[p.name][0]
                 else:
                     local.names[p.name] = evaluate(p.default, local)
+            # read before the body's tensor names hide the parameters in a child scope
+            origin = None if definition.inline else \
+                (definition.name, _plain_args(shape[0], definition, local))
             body = definition.body
             if not isinstance(body, ast.Lines) and self.block_tensors(body):  # fresh per call
                 local = tensor_scope((body,), local, self.block_tensors)
             if definition.inline:
-                return self.lower(definition.body, local, x, inner)
-            origin = (definition.name, _plain_args(shape[0], definition, local))
-            return self.scoped(None, inner, lambda c: self.lower(definition.body, local, x, c),
+                return self.lower(body, local, x, inner)
+            return self.scoped(None, inner, lambda c: self.lower(body, local, x, c),
                                origin=origin)
         except NetDSLError as error:  # say which call of the block it happened in
             user_call = call.span.source.filename != PRELUDE
