@@ -1,7 +1,7 @@
 """Expanding layer expressions into IR nodes along a chain, the way a macro expander does:
 blocks are called with values (numbers, sizes, lists, other blocks, or unevaluated layer
-expressions), and each layer becomes a :mod:`netdsl.ir.graph` node. Shapes are left to
-:mod:`netdsl.passes.check`.
+expressions), and each layer becomes a :mod:`netdsl.ir.graph` node with its shape, inferred as
+it is added (blocks read their input's channels), so the graph comes out checked.
 
 A block call or a labelled expression opens a new scope; when that scope ends up holding a
 single unlabelled element, the element takes the scope's place (so ``conv3x3(64)`` is just a
