@@ -197,10 +197,21 @@ def lint(graph: Graph) -> None:
             names.add(node.name)
         if graph.checked and node.shape is None:
             raise ValueError(f"{where}: checked graph node without a shape")
-    containers = {name.rsplit(".", k)[0] for name in names for k in range(1, name.count(".") + 1)}
-    clash = names & containers
+    clash = names & _containers(names)
     if clash:
         raise ValueError(f"module {min(clash)} also holds other modules")
+
+
+def _containers(names: set[str]) -> set[str]:
+    """Every proper prefix path of the names (``a`` and ``a.b`` of ``a.b.c``). A prefix
+    already seen had its own prefixes added then: each name stops at the first one."""
+    containers: set[str] = set()
+    for name in names:
+        end = name.rfind(".")
+        while end >= 0 and name[:end] not in containers:
+            containers.add(name[:end])
+            end = name.rfind(".", 0, end)
+    return containers
 
 
 # --- JSON ----------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import operator
 
 from .. import limits
 from ..errors import SpecLimitError, SpecNameError, SpecTypeError, TensorNameError
@@ -17,14 +18,15 @@ from .values import BlockValue, Builtin, Env, ReduceCount, Thunk, Unbound
 
 
 def evaluate(node: ast.Node, env: Env) -> object:
-    if isinstance(node, ast.Int | ast.Float | ast.Str):
+    kind = type(node)  # the common cases first, by exact class (no node class is subclassed)
+    if kind is ast.Ref:
+        return resolve(node, env)
+    if kind is ast.Int or kind is ast.Str or kind is ast.Float:
         return node.value
     if isinstance(node, ast.Dims):
         return Size(node.value)
     if isinstance(node, ast.Reduce):
         return ReduceCount(node.value)
-    if isinstance(node, ast.Ref):
-        return resolve(node, env)
     if isinstance(node, ast.ListExpr):
         return tuple(evaluate(i, env) for i in node.items)
     if isinstance(node, ast.Neg):
@@ -101,6 +103,10 @@ def truth(node: ast.Node, env: Env) -> bool:
     return value
 
 
+_ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
+               "//": operator.floordiv, "%": operator.mod, "**": operator.pow}
+
+
 def arithmetic(node: ast.BinOp, env: Env) -> int | float:
     a, b = number(node.left, env), number(node.right, env)
     op = node.op
@@ -109,9 +115,7 @@ def arithmetic(node: ast.BinOp, env: Env) -> int | float:
     if op == "**" and (abs(b) > 64 or abs(a) > limits.MAX_NUMBER):
         raise SpecLimitError("exponent too large", node.span)
     try:
-        result = {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b,
-                  "/": lambda: a / b, "//": lambda: a // b, "%": lambda: a % b,
-                  "**": lambda: a ** b}[op]()
+        result = _ARITHMETIC[op](a, b)
     except ZeroDivisionError:  # 0 ** -1
         raise SpecTypeError("division by zero", node.span) from None
     except OverflowError:  # float ** float
@@ -122,8 +126,6 @@ def arithmetic(node: ast.BinOp, env: Env) -> int | float:
                             node.span)
     if not abs(result) <= limits.MAX_NUMBER:  # also NaN, which compares false
         raise SpecLimitError(f"{node.op} gives a number beyond {limits.MAX_NUMBER:.0e}", node.span)
-    if isinstance(result, float) and result.is_integer() and op != "/":
-        return result
     return result
 
 

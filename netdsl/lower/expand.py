@@ -278,9 +278,9 @@ class Lowerer:
                     local.names[p.name] = values[p.name][0]
                 else:
                     local.names[p.name] = evaluate(p.default, local)
-            # read before the body's tensor names hide the parameters in a child scope
-            origin = None if definition.inline else \
-                (definition.name, _plain_args(shape[0], definition, local))
+            # the parameters' scope, before the body's tensor names open a child of it; the
+            # arguments are read from it only if the call's scope survives (_block_calls)
+            origin = None if definition.inline else (definition, shape[0], local)
             body = definition.body
             if not isinstance(body, ast.Lines) and self.block_tensors(body):  # fresh per call
                 local = tensor_scope((body,), local, self.block_tensors)
@@ -341,7 +341,9 @@ def _block_calls(nodes: list[_Pending]) -> tuple[BlockCall, ...]:
         scope = node.parent
         while scope is not None and scope.parent is not None and id(scope) not in seen:
             if scope.origin is not None:
-                seen[id(scope)] = BlockCall(scope.path(), scope.origin[0], scope.origin[1])
+                definition, in_channels, env = scope.origin
+                seen[id(scope)] = BlockCall(scope.path(), definition.name,
+                                            _plain_args(in_channels, definition, env))
             else:
                 seen[id(scope)] = None  # type: ignore[assignment]
             scope = scope.parent

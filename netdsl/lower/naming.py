@@ -84,8 +84,8 @@ class _Scope:
 
     def __init__(self, parent: _Scope | None, origin: tuple | None = None):
         self.parent = parent
-        # the block call this scope expands, (block name, ((parameter, value), ...)), for the
-        # .py export's classes; and the scope that took its place where it collapsed
+        # the block call this scope expands, (definition, input channels, parameters' Env),
+        # for the .py export's classes; and the scope that took its place where it collapsed
         self.origin = origin
         self.merged: _Scope | None = None
         self.name: str | None = None
