@@ -7,6 +7,8 @@ compile stays short. Speed is measured in benchmarks/, never here.
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from torch import nn
@@ -106,13 +108,21 @@ def test_optimised_module_matches_eager_within_1e4(eager, x, backend):
     assert torch._inductor.config.freezing == freezing  # scoped to this compile only
 
 
-def test_auto_backend_races_the_installed_runtimes(eager, x):
+def test_auto_backend_races_the_installed_runtimes(eager, x, monkeypatch):
     installed = BACKENDS[1:]
     model = optimize_module(eager)
     assert model.backend == {0: "inductor", 1: "".join(installed)}.get(len(installed), "fastest")
     if model.backend != "fastest":
         return
-    got = model(x)
+    exports = []
+    export = torch.export.export
+    monkeypatch.setattr(torch.export, "export", lambda *a, **k: exports.append(1) or export(*a, **k))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = model(x)
+    assert len(exports) == 1  # one program for both runtimes, freed after the race
+    assert not model._run.programs._programs
+    assert not [w for w in caught if "torch.jit" in str(w.message)]  # no deprecated tracing
     chosen, seconds = model.choices[tuple(x.shape)]
     assert set(seconds) == set(installed) and all(s > 0 for s in seconds.values())
     assert chosen == min(seconds, key=seconds.__getitem__)

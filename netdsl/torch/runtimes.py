@@ -33,17 +33,42 @@ def installed(runtime: str) -> bool:
     return importlib.util.find_spec(runtime) is not None
 
 
-class _PerShape:
-    """A runtime's compiled network per input shape, made on the first input of that shape."""
+class Programs:
+    """The module captured by ``torch.export`` per input shape, which both runtimes convert:
+    racing them exports the network once, not once per runtime. (OpenVINO's converter would
+    otherwise trace the module with ``torch.jit.trace``, which torch deprecates.)"""
 
     def __init__(self, module: nn.Module):
         self.module = module
+        self._programs: dict[tuple, torch.export.ExportedProgram] = {}
+
+    def __call__(self, x: torch.Tensor) -> torch.export.ExportedProgram:
+        program = self._programs.get(tuple(x.shape))
+        if program is None:
+            program = self._programs[tuple(x.shape)] = torch.export.export(self.module, (x,))
+        return program
+
+    def forget(self, shape: tuple) -> None:
+        """Frees the program once every runtime has converted it."""
+        self._programs.pop(shape, None)
+
+
+class _PerShape:
+    """A runtime's compiled network per input shape, made on the first input of that shape
+    from the module's exported program (``programs``, shared when several runtimes race)."""
+
+    def __init__(self, module: nn.Module, programs: Programs | None = None):
+        self.module = module
+        self._own_programs = programs is None  # else the race frees them once all converted
+        self.programs = programs or Programs(module)
         self._compiled: dict[tuple, Callable] = {}
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         run = self._compiled.get(tuple(x.shape))
         if run is None:
             run = self._compiled[tuple(x.shape)] = self.compile(x)
+            if self._own_programs:
+                self.programs.forget(tuple(x.shape))
         return run(x)
 
     def compile(self, x: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -59,14 +84,15 @@ class OpenVINORunner(_PerShape):
     inference precision hint: ``f32`` keeps fp32 arithmetic; ``bf16`` uses the CPU's bf16
     instructions."""
 
-    def __init__(self, module: nn.Module, precision: str = "f32"):
-        super().__init__(module)
+    def __init__(self, module: nn.Module, precision: str = "f32",
+                 programs: Programs | None = None):
+        super().__init__(module, programs)
         self.precision = precision
 
     def compile(self, x: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
         import openvino as ov
 
-        model = ov.convert_model(self.module, example_input=x, input=[tuple(x.shape)])
+        model = ov.convert_model(self.programs(x))  # static shapes: the example's
         compiled = ov.Core().compile_model(model, "CPU",
                                            {"INFERENCE_PRECISION_HINT": self.precision})
         request = compiled.create_infer_request()
@@ -86,7 +112,7 @@ class OnnxRuntimeRunner(_PerShape):
 
         with warnings.catch_warnings():  # the exporter's progress notes, not the user's
             warnings.simplefilter("ignore")
-            program = torch.onnx.export(self.module, (x,), dynamo=True, verbose=False)
+            program = torch.onnx.export(self.programs(x), (x,), dynamo=True, verbose=False)
         session = ort.InferenceSession(program.model_proto.SerializeToString(),
                                        providers=["CPUExecutionProvider"])
         name = session.get_inputs()[0].name
@@ -96,7 +122,7 @@ class OnnxRuntimeRunner(_PerShape):
         return run
 
 
-RUNNERS: dict[str, Callable[[nn.Module], _PerShape]] = {
+RUNNERS: dict[str, Callable[..., _PerShape]] = {
     "openvino": OpenVINORunner, "onnxruntime": OnnxRuntimeRunner,
 }
 
@@ -112,7 +138,9 @@ class FastestRunner:
 
     def __init__(self, module: nn.Module, runtimes: tuple[str, ...], rounds: int = 3):
         self.module = module
-        self.runners = {name: RUNNERS[name](module) for name in runtimes}
+        self.programs = Programs(module)
+        self.runners = {name: RUNNERS[name](module, programs=self.programs)
+                        for name in runtimes}
         self.rounds = rounds
         self.choices: dict[tuple, tuple[str, dict[str, float | None]]] = {}
         self.failures: dict[str, str] = {}
@@ -143,6 +171,7 @@ class FastestRunner:
         for name, runner in self.runners.items():
             if name != chosen:
                 runner.forget(tuple(x.shape))
+        self.programs.forget(tuple(x.shape))  # every runtime converted it (or failed to)
         return chosen, {name: medians.get(name) for name in self.runners}
 
     def _agrees(self, name: str, x: torch.Tensor, expected: torch.Tensor) -> bool:
