@@ -220,3 +220,33 @@ def test_a_block_reads_its_inputs_width_and_shape():
 def test_a_parameter_named_in_channels_wins_over_the_input():
     graph = netdsl.compile(net("b(5)", "block b(in_channels) = conv(in_channels, 1x1)"))
     assert graph.output_shape[0] == 5
+
+
+@pytest.mark.parametrize("first, second, problem", [
+    ("bias=true", "bias=1", "bias must be true or false"),
+    ("stride=2", "stride=2.0", "stride must be"),
+    ("8", "8.0", "out must be a whole number"),
+])
+def test_equal_values_of_other_types_bind_apart(first, second, problem):
+    """Identical op calls share one binding per compile; 1 and true, or 2 and 2.0, are equal
+    in Python but not the same argument: the second call is still refused, at its own place."""
+    args = {"bias=true": "8, 3x3, bias=true", "bias=1": "8, 3x3, bias=1", "stride=2": "8, 3x3, "
+            "stride=2", "stride=2.0": "8, 3x3, stride=2.0", "8": "8, 3x3", "8.0": "8.0, 3x3"}
+    text = f"network n:\n    input 3x8x8\n    conv({args[first]})\n    conv({args[second]})\n"
+    with pytest.raises(netdsl.NetDSLError, match=problem) as caught:
+        netdsl.compile(text)
+    assert caught.value.span.line == 4
+
+
+def test_zero_and_negative_zero_bind_apart():
+    graph = netdsl.compile("network n:\n    input 3x8x8\n    dropout(0.0)\n    dropout(-0.0)\n")
+    assert [str(n.attrs["p"]) for n in graph.nodes[1:]] == ["0.0", "-0.0"]
+
+
+def test_identical_calls_share_one_binding_and_each_misfit_is_reported_where_it_happens():
+    graph = netdsl.compile("network n:\n    input 3x8x8\n    conv(8, 3x3, pad=1)\n"
+                           "    conv(8, 3x3, pad=1)\n")
+    assert graph.nodes[1].attrs is graph.nodes[2].attrs  # shared, read-only
+    with pytest.raises(SpecShapeError) as caught:  # the same conv fits once, then not
+        netdsl.compile("network n:\n    input 3x4x4\n    conv(8, 3x3)\n    conv(8, 3x3)\n")
+    assert caught.value.span.line == 4
