@@ -154,6 +154,16 @@ def test_a_block_that_names_a_tensor_records_its_arguments():
                                                    {"in_channels": 4, "c": 8}]
 
 
+def test_the_input_channels_never_stand_for_a_window_size(tmp_path):
+    """A block applied to RGB with a 3x3 kernel: 3 == in_channels by value, but the class
+    writes kernel_size=3, so Unit(16, 8) still makes a 3x3 convolution."""
+    graph = netdsl.compile("block unit(c) = conv(c, 3x3, pad=1) -> relu\n"
+                           "network n:\n    input 3x8x8\n    a: unit(4)\n    x: conv(3, 1x1)\n"
+                           "    b: unit(8)\n")
+    module = _load(idiomatic_source(graph), tmp_path)
+    assert module.Unit(16, 8)[0].kernel_size == (3, 3)
+
+
 HOSTILE = '''
 block blk(nn, self, torch, c) = "x); import os #": conv(c, 1x1) -> "9 lives": relu
     -> conv(nn + self + torch, 1x1)

@@ -31,6 +31,7 @@ from .init import init_lines
 from .layers import RUNTIME_CLASSES
 from .source import RUNTIME, class_expression
 from .template import (
+    INPUT_CHANNELS,
     MISSING,
     PAIRS,
     Call,
@@ -297,7 +298,7 @@ class Writer:
     def _calls(self, box: Container) -> dict:
         if box.call is not None:
             return dict(box.call.args)
-        return {"in_channels": self.graph.nodes[box.input].shape[0]}
+        return {INPUT_CHANNELS: self.graph.nodes[box.input].shape[0]}
 
     def _resolve(self, group: Group) -> None:
         expanded = [expand(self.templates[b.path], self.call_of) for b in group.boxes]

@@ -159,19 +159,26 @@ class Signature:
     exprs: list[str | None] = field(default_factory=list)
 
 
+INPUT_CHANNELS = "in_channels"  # the argument every block call has (lower/expand._plain_args)
+
+
 def resolve(holes: list[list[Slot]], calls: list[dict]) -> Signature:
     """Decides every hole of a class from its instances' values (``holes[i]`` are instance
     i's, in order; ``calls[i]`` its block call's plain arguments)."""
     sig = Signature()
     order = list(calls[0])
+    # the input's channels are never a window (kernel, stride, padding, dilation): a 3x3
+    # kernel in a block applied to RGB matches in_channels=3 by value alone
+    windows = [n for n in order if n != INPUT_CHANNELS]
     taken: set[str] = set()
     used: set[str] = set()
     aliases: dict[int, int] = {}  # hole -> the earlier hole whose argument it reuses
     for index, slot in enumerate(holes[0]):
         values = [h[index].value for h in holes]
         same = all(type(v) is type(values[0]) and v == values[0] for v in values)
-        names = [n for n in order if all(n in c and _same(v, c[n], slot.pair)
-                                         for v, c in zip(values, calls, strict=True))]
+        candidates = windows if slot.pair else order
+        names = [n for n in candidates if all(n in c and _same(v, c[n], slot.pair)
+                                              for v, c in zip(values, calls, strict=True))]
         if same:
             if _is_default(slot, values[0]):
                 sig.exprs.append(None)
@@ -187,7 +194,8 @@ def resolve(holes: list[list[Slot]], calls: list[dict]) -> Signature:
             used.add(names[0])
             sig.exprs.append(names[0])
             continue
-        spelled = next(((e, n) for n in order if (e := _multiple(values, calls, n, n))), None)
+        spelled = next(((e, n) for n in candidates if (e := _multiple(values, calls, n, n))),
+                       None)
         if spelled is not None:
             used.add(spelled[1])
             sig.exprs.append(spelled[0])
