@@ -169,14 +169,14 @@ def resolve(holes: list[list[Slot]], calls: list[dict]) -> Signature:
     order = list(calls[0])
     # the input's channels are never a window (kernel, stride, padding, dilation): a 3x3
     # kernel in a block applied to RGB matches in_channels=3 by value alone
-    windows = [n for n in order if n != INPUT_CHANNELS]
+    sizing = [n for n in order if n != INPUT_CHANNELS]  # what may fill a window slot
     taken: set[str] = set()
     used: set[str] = set()
     aliases: dict[int, int] = {}  # hole -> the earlier hole whose argument it reuses
     for index, slot in enumerate(holes[0]):
         values = [h[index].value for h in holes]
         same = all(type(v) is type(values[0]) and v == values[0] for v in values)
-        candidates = windows if slot.pair else order
+        candidates = sizing if slot.pair else order
         names = [n for n in candidates if all(n in c and _same(v, c[n], slot.pair)
                                               for v, c in zip(values, calls, strict=True))]
         if same:
