@@ -7,6 +7,7 @@ calls at different places are different nodes.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 
@@ -238,10 +239,17 @@ class Module:
         return tuple(i for i in self.items if not isinstance(i, Import))
 
 
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    """A node class's fields besides its span (``dataclasses.fields`` rebuilds the list at
+    every call; walks over a block body ask for it at every node)."""
+    return tuple(f.name for f in fields(cls) if f.name != "span")
+
+
 def children(node: Node) -> Iterator[Node]:
     """The nodes ``node`` holds directly, in the order written."""
-    for f in fields(node):
-        value = getattr(node, f.name)
+    for name in _field_names(type(node)):
+        value = getattr(node, name)
         if isinstance(value, Node):
             yield value
         elif isinstance(value, tuple):
