@@ -285,6 +285,36 @@ async def test_saving_an_imported_file_checks_the_files_importing_it(client, tmp
     assert [d.code for d in found] == ["E003"] and found[0].range.start.line == 3  # unit needs k
 
 
+async def _diagnostics_of(client: LanguageClient, uri: str, until) -> list[lsp.Diagnostic]:
+    """The client's latest diagnostics of ``uri`` once ``until`` holds for them (several
+    documents publish in turn: waiting for one notification after another could miss one)."""
+    for _ in range(6000):
+        found = client.diagnostics.get(uri)
+        if found is not None and until(found):
+            return found
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"no diagnostics of {uri} as expected: {client.diagnostics.get(uri)}")
+
+
+@run
+async def test_an_unsaved_edit_of_an_import_checks_the_files_importing_it(client,
+                                                                         tmp_path_factory):
+    folder = tmp_path_factory.mktemp("unsaved")
+    lib, main = folder / "lib.net", folder / "main.net"
+    lib.write_text("block unit(c) = conv(c, 3x3, pad=1) -> relu\n")
+    main.write_text('import "lib.net"\nnetwork t:\n    input 3x8x8\n    unit(4)\n')
+    assert await _open(client, main.as_uri(), main.read_text()) == []
+    await _open(client, lib.as_uri(), lib.read_text())
+    client.text_document_did_change(lsp.DidChangeTextDocumentParams(  # typed, not saved
+        lsp.VersionedTextDocumentIdentifier(2, lib.as_uri()),
+        [lsp.TextDocumentContentChangeWholeDocument("block unit(c, k) = conv(c, k) -> relu\n")]))
+    found = await _diagnostics_of(client, main.as_uri(), lambda d: len(d) > 0)
+    assert [d.code for d in found] == ["E003"] and found[0].range.start.line == 3  # needs k
+    client.text_document_did_close(lsp.DidCloseTextDocumentParams(  # closed without saving
+        lsp.TextDocumentIdentifier(lib.as_uri())))
+    assert not await _diagnostics_of(client, main.as_uri(), lambda d: len(d) == 0)
+
+
 def _failures(client: LanguageClient) -> list[str]:
     """What the server logged as its own failures (a feature that raised, then answered
     nothing: the session goes on, but it is a bug)."""
@@ -457,6 +487,27 @@ def test_imports_are_cached_by_path_and_modification_time(tmp_path):
     os.utime(family, ns=(1, 1))  # a different modification time, whatever the clock says
     changed = analyse(spec.read_text(), spec, cache)
     assert (cache.hits, cache.misses) == (1, 2) and changed.graph.output_shape == (7,)
+
+
+def test_an_import_open_with_unsaved_changes_is_read_from_its_buffer(tmp_path):
+    """Directly or through another import, and never through the shared cache: closing the
+    buffer unsaved gives the file on disk back."""
+    from netdsl.lsp.analysis import ImportCache, analyse
+
+    lib, mid, main = tmp_path / "lib.net", tmp_path / "mid.net", tmp_path / "main.net"
+    lib.write_text("block unit(c) = conv(c, 3x3, pad=1) -> relu\n")
+    mid.write_text('import "lib.net"\nblock pair(c) = unit(c) -> unit(c)\n')
+    text = 'import "mid.net"\nnetwork t:\n    input 3x8x8\n    pair(4)\n'
+    cache = ImportCache()
+    on_disk = analyse(text, main, cache)
+    assert on_disk.graph.output_shape == (4, 8, 8)
+    edited = {lib.resolve(): "block unit(c) = conv(c, 3x3) -> relu\n"}  # no padding
+    unsaved = analyse(text, main, cache, previous=on_disk, unsaved=edited)
+    assert not unsaved.reused and unsaved.graph.output_shape == (4, 4, 4)
+    assert lib.resolve() in unsaved.deps
+    assert cache.entries[lib.resolve()].stamp == on_disk.stamps[lib.resolve()]  # the disk's
+    closed = analyse(text, main, cache, previous=unsaved)
+    assert not closed.reused and closed.graph.output_shape == (4, 8, 8)
 
 
 EDITOR = ROOT / "editors" / "vscode"

@@ -7,14 +7,20 @@ Imports are the expensive part of a small edit (resnet152.net is one line; resne
 is what gets parsed), so linked imports are shared between compiles, keyed by path and
 modification time (of the file and of everything it imports in turn). The document itself
 is always re-parsed and re-expanded: expansion is where its shapes come from.
+
+An imported file that is open in the editor with unsaved changes is read from its buffer, as
+the editor shows it (``open_texts``), and never through the shared cache: neither it nor a
+cached import that reads it stands for what is on disk.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from types import MappingProxyType
 
 from ..errors import NetDSLError, OverrideError, SpecErrors
 from ..ir.graph import Graph
@@ -26,6 +32,7 @@ from ..syntax.parser import parse
 from .incremental import Pieces, parse_document, same_tree
 
 Stamp = tuple[int, int]  # (st_mtime_ns, st_size)
+UNSAVED: Stamp = (-1, -1)  # read from an editor buffer: no file on disk has this stamp
 
 
 def _stamp(path: Path) -> Stamp | None:
@@ -52,28 +59,33 @@ class ImportCache:
     hits: int = 0
     misses: int = 0
 
-    def fresh(self, path: Path, active: list[Path]) -> _Entry | None:
+    def fresh(self, path: Path, active: list[Path],
+              unsaved: Mapping[Path, str] = MappingProxyType({})) -> _Entry | None:
         entry = self.entries.get(path)
         if entry is None or _stamp(path) != entry.stamp:
             return None
-        if any(p in active or _stamp(p) != s for p, s in entry.deps.items()):
-            return None  # a dependency changed, or the cached file would close a cycle
+        if any(p in active or p in unsaved or _stamp(p) != s for p, s in entry.deps.items()):
+            return None  # a dependency changed (on disk or in the editor), or a cycle
         return entry
 
 
 class CachedLoader(Loader):
     """netdsl's Loader, reading each import through the shared :class:`ImportCache`."""
 
-    def __init__(self, roots: list[Path], base: Path | None, shared: ImportCache):
+    def __init__(self, roots: list[Path], base: Path | None, shared: ImportCache,
+                 unsaved: Mapping[Path, str] = MappingProxyType({})):
         super().__init__(roots, base)
         self.shared = shared
+        self.unsaved = unsaved  # resolved path -> the text of its editor buffer
         self.frames: list[dict[Path, Stamp]] = [{}]  # files read, per file being linked
 
     def load_file(self, path: Path, span=None):
         resolved = path.resolve()
         if resolved in self.active or resolved in self.cache:
             return super().load_file(path, span)  # a cycle, or already read by this compile
-        entry = self.shared.fresh(resolved, self.active)
+        if resolved in self.unsaved:
+            return self._load_unsaved(resolved)
+        entry = self.shared.fresh(resolved, self.active, self.unsaved)
         if entry is not None:
             self.shared.hits += 1
             self.cache[resolved] = entry.loaded  # type: ignore[assignment]
@@ -89,6 +101,17 @@ class CachedLoader(Loader):
         if stamp is not None:
             self.shared.entries[resolved] = _Entry(stamp, loaded, deps)
             self._note(resolved, stamp, deps)
+        return loaded
+
+    def _load_unsaved(self, path: Path):
+        """An import open in the editor, linked from its buffer for this compile only."""
+        self.frames.append({})
+        try:
+            loaded = self._link(parse(self.unsaved[path], _display(path)), path)
+        finally:
+            deps = self.frames.pop()
+        self.cache[path] = loaded
+        self._note(path, UNSAVED, deps)
         return loaded
 
     def _note(self, path: Path, stamp: Stamp, deps: dict[Path, Stamp]) -> None:
@@ -145,15 +168,20 @@ class Analysis:
 
 
 def analyse(text: str, path: Path | None, cache: ImportCache, pieces: Pieces | None = None,
-            previous: Analysis | None = None) -> Analysis:
+            previous: Analysis | None = None,
+            unsaved: Mapping[Path, str] = MappingProxyType({})) -> Analysis:
     """Compiles ``text`` (the document at ``path``) as ``netdsl check`` would; never raises.
     ``pieces``: the document's statements parsed before (see incremental), updated;
-    ``previous``: the analysis of the document's previous text, kept if nothing changed."""
+    ``previous``: the analysis of the document's previous text, kept if nothing changed;
+    ``unsaved``: other documents open with unsaved changes (resolved path -> text), which
+    imports read instead of the files."""
     resolved = path.resolve() if path is not None else None
     filename = _display(resolved) if resolved is not None else "<untitled>"
     result = Analysis(text, resolved, filename)
     folder = resolved.parent if resolved is not None else None
-    loader = CachedLoader([*([folder] if folder else []), BUNDLED_SPECS], folder, cache)
+    unsaved = {p: t for p, t in unsaved.items() if p != resolved}
+    loader = CachedLoader([*([folder] if folder else []), BUNDLED_SPECS], folder, cache,
+                          unsaved)
     try:
         with paused_gc():
             _compile(result, loader, pieces, previous)
@@ -175,7 +203,7 @@ def _compile(result: Analysis, loader: CachedLoader, pieces: Pieces | None,
              previous: Analysis | None) -> None:
     result.module = parse(result.text, result.filename) if pieces is None else \
         parse_document(result.text, result.filename, pieces)
-    if _unchanged(previous, result):
+    if _unchanged(previous, result, loader.unsaved):
         result.loaded, result.graph, result.stamps = previous.loaded, previous.graph, \
             previous.stamps
         result.errors, result.library, result.reused = previous.errors, previous.library, True
@@ -187,13 +215,14 @@ def _compile(result: Analysis, loader: CachedLoader, pieces: Pieces | None,
     result.graph = recursion_guard(lambda: instantiate(network, {}, result.filename))
 
 
-def _unchanged(previous: Analysis | None, result: Analysis) -> bool:
+def _unchanged(previous: Analysis | None, result: Analysis, unsaved: Mapping[Path, str]) -> bool:
     """Whether the previous check of this document stands: the same tree (see
-    incremental.same_tree), compiled under the same name, with every import as it was."""
+    incremental.same_tree), compiled under the same name, with every import as it was (on
+    disk, and not open with unsaved changes: a buffer has no stamp to compare)."""
     if previous is None or previous.module is None or result.module is None or \
             previous.filename != result.filename or previous.loaded is None:
         return False
-    return all(_stamp(p) == s for p, s in previous.stamps.items()) and \
+    return all(p not in unsaved and _stamp(p) == s for p, s in previous.stamps.items()) and \
         same_tree(previous.module, result.module)
 
 

@@ -37,17 +37,39 @@ class NetdslServer(LanguageServer):
         self.latest: dict[str, Analysis] = {}  # uri -> the analysis of its current text
         self.good: dict[str, Analysis] = {}  # uri -> the last one that parsed (navigation)
         self.pieces: dict[str, Pieces] = {}  # uri -> its statements as last parsed
+        self.unsaved: set[str] = set()  # uris edited since they were opened or saved
 
     def check(self, uri: str) -> Analysis:
         document = self.workspace.get_text_document(uri)
         result = analyse(document.source, _path(uri), self.cache,
-                         self.pieces.setdefault(uri, {}), self.latest.get(uri))
+                         self.pieces.setdefault(uri, {}), self.latest.get(uri),
+                         self._unsaved_texts())
         self.latest[uri] = result
         if result.module is not None:
             self.good[uri] = result
         self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
             uri, diagnostics(result), version=document.version))
         return result
+
+    def _unsaved_texts(self) -> dict[Path, str]:
+        """The open documents with unsaved changes, by file: what imports of them read."""
+        texts = {}
+        for uri in self.unsaved:
+            path = _path(uri)
+            if path is not None:
+                texts[path.resolve()] = self.workspace.get_text_document(uri).source
+        return texts
+
+    def check_importers(self, uri: str) -> None:
+        """Checks again the open documents that import ``uri``'s file (through any chain of
+        imports): it was edited, saved or closed, and they read it."""
+        changed = _path(uri)
+        if changed is None:
+            return
+        changed = changed.resolve()
+        for other, analysis in list(self.latest.items()):
+            if other != uri and changed in analysis.deps:
+                self.check(other)
 
     def parsed(self, uri: str) -> Analysis | None:
         """The analysis whose syntax tree matches the document now, else the last that parsed."""
@@ -107,19 +129,22 @@ def did_open(ls: NetdslServer, params: lsp.DidOpenTextDocumentParams) -> None:
 @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
 @safe()
 def did_change(ls: NetdslServer, params: lsp.DidChangeTextDocumentParams) -> None:
-    ls.check(params.text_document.uri)
+    """An edit is checked at once, and so are the open documents importing the file: they
+    read its unsaved text, as the editor shows it."""
+    uri = params.text_document.uri
+    ls.unsaved.add(uri)
+    ls.check(uri)
+    ls.check_importers(uri)
 
 
 @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
 @safe()
 def did_save(ls: NetdslServer, params: lsp.DidSaveTextDocumentParams) -> None:
     """A saved file may be imported by other open documents: they are checked again."""
-    saved = _path(params.text_document.uri)
-    ls.check(params.text_document.uri)
-    for uri, analysis in list(ls.latest.items()):
-        if uri != params.text_document.uri and saved is not None and \
-                saved.resolve() in analysis.deps:
-            ls.check(uri)
+    uri = params.text_document.uri
+    ls.unsaved.discard(uri)
+    ls.check(uri)
+    ls.check_importers(uri)
 
 
 @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
@@ -130,6 +155,9 @@ def did_close(ls: NetdslServer, params: lsp.DidCloseTextDocumentParams) -> None:
     ls.good.pop(uri, None)
     ls.pieces.pop(uri, None)
     ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri, []))
+    if uri in ls.unsaved:  # its changes are gone: the files importing it read the disk again
+        ls.unsaved.discard(uri)
+        ls.check_importers(uri)
 
 
 def _at(ls: NetdslServer, params) -> tuple[Analysis, int, int] | None:
