@@ -9,7 +9,7 @@ modification time (of the file and of everything it imports in turn). The docume
 is always re-parsed and re-expanded: expansion is where its shapes come from.
 
 An imported file that is open in the editor with unsaved changes is read from its buffer, as
-the editor shows it (``open_texts``), and never through the shared cache: neither it nor a
+the editor shows it (``unsaved``), and never through the shared cache: neither it nor a
 cached import that reads it stands for what is on disk.
 """
 
