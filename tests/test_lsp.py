@@ -315,6 +315,23 @@ async def test_an_unsaved_edit_of_an_import_checks_the_files_importing_it(client
     assert not await _diagnostics_of(client, main.as_uri(), lambda d: len(d) == 0)
 
 
+@run
+async def test_a_buffer_opened_unsaved_is_what_the_files_importing_it_read(client,
+                                                                          tmp_path_factory):
+    folder = tmp_path_factory.mktemp("restored")
+    lib, main = folder / "lib.net", folder / "main.net"
+    lib.write_text("block unit(c) = conv(c, 3x3, pad=1) -> relu\n")
+    main.write_text('import "lib.net"\nnetwork t:\n    input 3x8x8\n    unit(4)\n')
+    assert await _open(client, main.as_uri(), main.read_text()) == []
+    client.text_document_did_open(lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(
+        lib.as_uri(), "netdsl", 1, "block unit(c, k) = conv(c, k) -> relu\n")))  # restored
+    found = await _diagnostics_of(client, main.as_uri(), lambda d: len(d) > 0)
+    assert [d.code for d in found] == ["E003"]
+    client.text_document_did_close(lsp.DidCloseTextDocumentParams(
+        lsp.TextDocumentIdentifier(lib.as_uri())))
+    assert not await _diagnostics_of(client, main.as_uri(), lambda d: len(d) == 0)
+
+
 def _failures(client: LanguageClient) -> list[str]:
     """What the server logged as its own failures (a feature that raised, then answered
     nothing: the session goes on, but it is a bug)."""

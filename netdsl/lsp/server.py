@@ -123,7 +123,26 @@ server = NetdslServer()
 @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
 @safe()
 def did_open(ls: NetdslServer, params: lsp.DidOpenTextDocumentParams) -> None:
-    ls.check(params.text_document.uri)
+    """An editor may open a buffer it kept unsaved (restored at start-up): the files importing
+    it read that text, as after an edit."""
+    uri = params.text_document.uri
+    if _differs_from_disk(uri, params.text_document.text):
+        ls.unsaved.add(uri)
+        ls.check(uri)
+        ls.check_importers(uri)
+    else:
+        ls.check(uri)
+
+
+def _differs_from_disk(uri: str, text: str) -> bool:
+    path = _path(uri)
+    if path is None:
+        return False
+    try:
+        with open(path, encoding="utf-8", newline="") as file:  # line endings as written
+            return file.read() != text
+    except (OSError, UnicodeDecodeError, ValueError):  # not on disk (yet), or not text
+        return False
 
 
 @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
