@@ -259,30 +259,23 @@ async def test_symbols_and_inlay_hints(client: LanguageClient):
         [("E009", lsp.DiagnosticSeverity.Information)]
 
 
-@run
-async def test_saving_an_imported_file_checks_the_files_importing_it(client, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("saved")
+UNIT_NEEDS_K = "block unit(c, k) = conv(c, k) -> relu\n"  # main.net's unit(4) lacks k: E003
+
+
+async def _lib_and_main(client: LanguageClient, folder: Path) -> tuple[Path, Path]:
+    """lib.net (a block) and main.net (a network importing it) on disk, main open and clean."""
     lib, main = folder / "lib.net", folder / "main.net"
     lib.write_text("block unit(c) = conv(c, 3x3, pad=1) -> relu\n")
     main.write_text('import "lib.net"\nnetwork t:\n    input 3x8x8\n    unit(4)\n')
     assert await _open(client, main.as_uri(), main.read_text()) == []
-    await _open(client, lib.as_uri(), lib.read_text())
-    lib.write_text("block unit(c, k) = conv(c, k) -> relu\n")  # saved by the editor
-    os.utime(lib, ns=(1, 1))
-    client.text_document_did_change(lsp.DidChangeTextDocumentParams(
-        lsp.VersionedTextDocumentIdentifier(2, lib.as_uri()),
-        [lsp.TextDocumentContentChangeWholeDocument(lib.read_text())]))
-    await _published(client, lib.as_uri())
-    client.text_document_did_save(lsp.DidSaveTextDocumentParams(
-        lsp.TextDocumentIdentifier(lib.as_uri())))
-    # two notifications follow (lib's, then main's): read main's from the client's record,
-    # since waiting for one notification after another could miss the second
-    for _ in range(6000):
-        found = client.diagnostics.get(main.as_uri())
-        if found:
-            break
-        await asyncio.sleep(0.01)
-    assert [d.code for d in found] == ["E003"] and found[0].range.start.line == 3  # unit needs k
+    return lib, main
+
+
+async def _close_and_recheck(client: LanguageClient, closed: Path, importer: Path) -> None:
+    """Closes ``closed`` without saving; ``importer`` is checked against the disk again."""
+    client.text_document_did_close(lsp.DidCloseTextDocumentParams(
+        lsp.TextDocumentIdentifier(closed.as_uri())))
+    assert not await _diagnostics_of(client, importer.as_uri(), lambda d: len(d) == 0)
 
 
 async def _diagnostics_of(client: LanguageClient, uri: str, until) -> list[lsp.Diagnostic]:
@@ -297,39 +290,43 @@ async def _diagnostics_of(client: LanguageClient, uri: str, until) -> list[lsp.D
 
 
 @run
+async def test_saving_an_imported_file_checks_the_files_importing_it(client, tmp_path_factory):
+    lib, main = await _lib_and_main(client, tmp_path_factory.mktemp("saved"))
+    await _open(client, lib.as_uri(), lib.read_text())
+    lib.write_text(UNIT_NEEDS_K)  # saved by the editor
+    os.utime(lib, ns=(1, 1))
+    client.text_document_did_change(lsp.DidChangeTextDocumentParams(
+        lsp.VersionedTextDocumentIdentifier(2, lib.as_uri()),
+        [lsp.TextDocumentContentChangeWholeDocument(lib.read_text())]))
+    await _published(client, lib.as_uri())
+    client.text_document_did_save(lsp.DidSaveTextDocumentParams(
+        lsp.TextDocumentIdentifier(lib.as_uri())))
+    found = await _diagnostics_of(client, main.as_uri(), lambda d: len(d) > 0)
+    assert [d.code for d in found] == ["E003"] and found[0].range.start.line == 3  # unit needs k
+
+
+@run
 async def test_an_unsaved_edit_of_an_import_checks_the_files_importing_it(client,
                                                                          tmp_path_factory):
-    folder = tmp_path_factory.mktemp("unsaved")
-    lib, main = folder / "lib.net", folder / "main.net"
-    lib.write_text("block unit(c) = conv(c, 3x3, pad=1) -> relu\n")
-    main.write_text('import "lib.net"\nnetwork t:\n    input 3x8x8\n    unit(4)\n')
-    assert await _open(client, main.as_uri(), main.read_text()) == []
+    lib, main = await _lib_and_main(client, tmp_path_factory.mktemp("unsaved"))
     await _open(client, lib.as_uri(), lib.read_text())
     client.text_document_did_change(lsp.DidChangeTextDocumentParams(  # typed, not saved
         lsp.VersionedTextDocumentIdentifier(2, lib.as_uri()),
-        [lsp.TextDocumentContentChangeWholeDocument("block unit(c, k) = conv(c, k) -> relu\n")]))
+        [lsp.TextDocumentContentChangeWholeDocument(UNIT_NEEDS_K)]))
     found = await _diagnostics_of(client, main.as_uri(), lambda d: len(d) > 0)
-    assert [d.code for d in found] == ["E003"] and found[0].range.start.line == 3  # needs k
-    client.text_document_did_close(lsp.DidCloseTextDocumentParams(  # closed without saving
-        lsp.TextDocumentIdentifier(lib.as_uri())))
-    assert not await _diagnostics_of(client, main.as_uri(), lambda d: len(d) == 0)
+    assert [d.code for d in found] == ["E003"] and found[0].range.start.line == 3
+    await _close_and_recheck(client, lib, main)
 
 
 @run
 async def test_a_buffer_opened_unsaved_is_what_the_files_importing_it_read(client,
                                                                           tmp_path_factory):
-    folder = tmp_path_factory.mktemp("restored")
-    lib, main = folder / "lib.net", folder / "main.net"
-    lib.write_text("block unit(c) = conv(c, 3x3, pad=1) -> relu\n")
-    main.write_text('import "lib.net"\nnetwork t:\n    input 3x8x8\n    unit(4)\n')
-    assert await _open(client, main.as_uri(), main.read_text()) == []
+    lib, main = await _lib_and_main(client, tmp_path_factory.mktemp("restored"))
     client.text_document_did_open(lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(
-        lib.as_uri(), "netdsl", 1, "block unit(c, k) = conv(c, k) -> relu\n")))  # restored
+        lib.as_uri(), "netdsl", 1, UNIT_NEEDS_K)))  # an editor restoring unsaved work
     found = await _diagnostics_of(client, main.as_uri(), lambda d: len(d) > 0)
     assert [d.code for d in found] == ["E003"]
-    client.text_document_did_close(lsp.DidCloseTextDocumentParams(
-        lsp.TextDocumentIdentifier(lib.as_uri())))
-    assert not await _diagnostics_of(client, main.as_uri(), lambda d: len(d) == 0)
+    await _close_and_recheck(client, lib, main)
 
 
 def _failures(client: LanguageClient) -> list[str]:
