@@ -37,7 +37,6 @@ def compile(spec: str | os.PathLike, *, base: str | os.PathLike | None = None,  
     return _lower.lower_spec(spec, _values(params), base=base)
 
 
-
 def screen(spec: str | os.PathLike, params: Mapping[str, object] | None = None, *,
            max_params: int | None = None, max_macs: int | None = None,
            max_activations: int | None = None, batch: int = 1):

@@ -197,7 +197,6 @@ class _BuiltinNames(Mapping):
         return sum(1 for _ in self)
 
 
-
 @functools.cache
 def prelude() -> Env:
     """Layers, builtins, constants and the prelude's blocks: read once per process, then

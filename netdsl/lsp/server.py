@@ -60,6 +60,12 @@ class NetdslServer(LanguageServer):
                 texts[path.resolve()] = self.workspace.get_text_document(uri).source
         return texts
 
+    def check_with_importers(self, uri: str) -> None:
+        """Checks ``uri``, then the open documents that import its file (through any chain of
+        imports): it was edited or saved, and they read it."""
+        self.check(uri)
+        self.check_importers(uri)
+
     def check_importers(self, uri: str) -> None:
         """Checks again the open documents that import ``uri``'s file (through any chain of
         imports): it was edited, saved or closed, and they read it."""
@@ -128,8 +134,7 @@ def did_open(ls: NetdslServer, params: lsp.DidOpenTextDocumentParams) -> None:
     uri = params.text_document.uri
     if _differs_from_disk(uri, params.text_document.text):
         ls.unsaved.add(uri)
-        ls.check(uri)
-        ls.check_importers(uri)
+        ls.check_with_importers(uri)
     else:
         ls.check(uri)
 
@@ -152,8 +157,7 @@ def did_change(ls: NetdslServer, params: lsp.DidChangeTextDocumentParams) -> Non
     read its unsaved text, as the editor shows it."""
     uri = params.text_document.uri
     ls.unsaved.add(uri)
-    ls.check(uri)
-    ls.check_importers(uri)
+    ls.check_with_importers(uri)
 
 
 @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
@@ -162,8 +166,7 @@ def did_save(ls: NetdslServer, params: lsp.DidSaveTextDocumentParams) -> None:
     """A saved file may be imported by other open documents: they are checked again."""
     uri = params.text_document.uri
     ls.unsaved.discard(uri)
-    ls.check(uri)
-    ls.check_importers(uri)
+    ls.check_with_importers(uri)
 
 
 @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
