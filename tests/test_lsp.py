@@ -12,12 +12,16 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import pytest_lsp
 from lsprotocol import types as lsp
+from pygls.protocol import default_converter
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
 
 from netdsl.errors import NetDSLError, SpecErrors
 from netdsl.lower import lower_spec
@@ -28,6 +32,7 @@ from conftest import ROOT, SPECS
 
 run = pytest.mark.asyncio(loop_scope="module")  # every client test shares the module's server
 
+T = TypeVar("T")
 SCRATCH = ROOT / "tests" / "lsp_scratch"  # never written: documents live in the client only
 BOTTLENECKS = """\
 import "resnet_family.net"
@@ -40,8 +45,30 @@ network t:
 """
 
 
+# What a helper waits for the server, at most: far above any answer (under a second when
+# idle, a few seconds on a loaded machine), so a lost notification fails the test with what it
+# waited for instead of hanging the run (pytest-timeout is the backstop, not the deadline).
+DEADLINE = 60.0
+
+
+def _recording_client() -> LanguageClient:
+    """pytest-lsp's client, also keeping every publishDiagnostics in order, with its version:
+    the helpers wait for a state (a publication after the request, of its version), never for
+    "the next notification", which may have come already or belong to another document."""
+    client = LanguageClient(converter_factory=default_converter)
+    client.publications = {}
+
+    def published(client: LanguageClient, params: lsp.PublishDiagnosticsParams) -> None:
+        client.diagnostics[params.uri] = params.diagnostics
+        client.publications.setdefault(params.uri, []).append(params)
+
+    register_lsp_features(client, {**DEFAULT_CLIENT_FEATURES,
+                                   lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS: published})
+    return client
+
+
 @pytest_lsp.fixture(scope="module", config=ClientServerConfig(
-    server_command=[sys.executable, "-m", "netdsl", "lsp"],
+    server_command=[sys.executable, "-m", "netdsl", "lsp"], client_factory=_recording_client,
     server_env={**os.environ, "PYTHONPATH": str(ROOT)}))
 async def client(lsp_client: LanguageClient):
     await lsp_client.initialize_session(lsp.InitializeParams(
@@ -50,28 +77,61 @@ async def client(lsp_client: LanguageClient):
     await lsp_client.shutdown_session()
 
 
+async def until(what: str, found: Callable[[], T | None], deadline: float = DEADLINE) -> T:
+    """``found()`` once it is not None, polled; fails after ``deadline`` seconds saying
+    ``what`` it waited for."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline
+    while (result := found()) is None:
+        if loop.time() > end:
+            raise AssertionError(f"waited {deadline:.0f} s for {what}")
+        await asyncio.sleep(0.005)
+    return result
+
+
 def _uri(name: str) -> str:
     return (SCRATCH / name).as_uri()
 
 
+def _mark(client: LanguageClient, uri: str) -> int:
+    """How many publications of ``uri`` the client has had: what came before a request."""
+    return len(client.publications.get(uri, ()))
+
+
+async def _published(client: LanguageClient, uri: str, mark: int,
+                     version: int | None) -> list[lsp.Diagnostic]:
+    """The diagnostics of ``uri`` published after the ``mark``-th publication for ``version``
+    of the document or a later one (``None``: as it was closed, with no version)."""
+    def latest() -> list[lsp.Diagnostic] | None:
+        after = client.publications.get(uri, [])[mark:]
+        if after and (after[-1].version == version if version is None
+                      else (after[-1].version or 0) >= version):
+            return list(after[-1].diagnostics)
+        return None
+    return await until(f"diagnostics of {uri} version {version} from the server "
+                       f"(latest: {client.publications.get(uri, [])[-1:]})", latest)
+
+
 async def _open(client: LanguageClient, uri: str, text: str) -> list[lsp.Diagnostic]:
+    mark = _mark(client, uri)
     client.text_document_did_open(lsp.DidOpenTextDocumentParams(
         lsp.TextDocumentItem(uri, "netdsl", 1, text)))
-    return await _published(client, uri)
-
-
-async def _published(client: LanguageClient, uri: str) -> list[lsp.Diagnostic]:
-    while True:
-        params = await client.wait_for_notification(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
-        if params.uri == uri:
-            return list(params.diagnostics)
+    return await _published(client, uri, mark, 1)
 
 
 async def _change(client: LanguageClient, uri: str, version: int, text: str):
+    mark = _mark(client, uri)
     client.text_document_did_change(lsp.DidChangeTextDocumentParams(
         lsp.VersionedTextDocumentIdentifier(version, uri),
         [lsp.TextDocumentContentChangeWholeDocument(text)]))
-    return await _published(client, uri)
+    return await _published(client, uri, mark, version)
+
+
+async def _close(client: LanguageClient, uri: str) -> None:
+    mark = _mark(client, uri)
+    client.text_document_did_close(lsp.DidCloseTextDocumentParams(
+        lsp.TextDocumentIdentifier(uri)))
+    assert await _published(client, uri, mark, None) == []
 
 
 def _cli_errors(spec: str | Path) -> list[NetDSLError]:
@@ -125,9 +185,7 @@ async def test_every_golden_diagnostic_has_the_clis_code_and_span(client: Langua
                 assert _where(d) == _span(e), spec.name
             elif e.span is not None:  # in an imported file: shown here, pointing there
                 assert d.related_information, spec.name
-        client.text_document_did_close(lsp.DidCloseTextDocumentParams(
-            lsp.TextDocumentIdentifier(spec.as_uri())))
-        await _published(client, spec.as_uri())
+        await _close(client, spec.as_uri())
 
 
 async def _hover(client, uri, line, text_on_line) -> str:
@@ -273,20 +331,18 @@ async def _lib_and_main(client: LanguageClient, folder: Path) -> tuple[Path, Pat
 
 async def _close_and_recheck(client: LanguageClient, closed: Path, importer: Path) -> None:
     """Closes ``closed`` without saving; ``importer`` is checked against the disk again."""
-    client.text_document_did_close(lsp.DidCloseTextDocumentParams(
-        lsp.TextDocumentIdentifier(closed.as_uri())))
+    await _close(client, closed.as_uri())
     assert not await _diagnostics_of(client, importer.as_uri(), lambda d: len(d) == 0)
 
 
-async def _diagnostics_of(client: LanguageClient, uri: str, until) -> list[lsp.Diagnostic]:
-    """The client's latest diagnostics of ``uri`` once ``until`` holds for them (several
+async def _diagnostics_of(client: LanguageClient, uri: str, holds) -> list[lsp.Diagnostic]:
+    """The client's latest diagnostics of ``uri`` once ``holds`` is true of them (several
     documents publish in turn: waiting for one notification after another could miss one)."""
-    for _ in range(6000):
+    def latest() -> list[lsp.Diagnostic] | None:
         found = client.diagnostics.get(uri)
-        if found is not None and until(found):
-            return found
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"no diagnostics of {uri} as expected: {client.diagnostics.get(uri)}")
+        return list(found) if found is not None and holds(found) else None
+    return await until(f"diagnostics of {uri} as expected (latest: "
+                       f"{client.diagnostics.get(uri)})", latest)
 
 
 @run
@@ -295,10 +351,7 @@ async def test_saving_an_imported_file_checks_the_files_importing_it(client, tmp
     await _open(client, lib.as_uri(), lib.read_text())
     lib.write_text(UNIT_NEEDS_K)  # saved by the editor
     os.utime(lib, ns=(1, 1))
-    client.text_document_did_change(lsp.DidChangeTextDocumentParams(
-        lsp.VersionedTextDocumentIdentifier(2, lib.as_uri()),
-        [lsp.TextDocumentContentChangeWholeDocument(lib.read_text())]))
-    await _published(client, lib.as_uri())
+    await _change(client, lib.as_uri(), 2, lib.read_text())
     client.text_document_did_save(lsp.DidSaveTextDocumentParams(
         lsp.TextDocumentIdentifier(lib.as_uri())))
     found = await _diagnostics_of(client, main.as_uri(), lambda d: len(d) > 0)
@@ -345,10 +398,11 @@ async def test_typing_a_spec_key_by_key(client: LanguageClient):
     document = lsp.TextDocumentIdentifier(uri)
     for version, char in enumerate(BOTTLENECKS, 2):
         here = lsp.Position(line, column)
+        mark = _mark(client, uri)
         client.text_document_did_change(lsp.DidChangeTextDocumentParams(
             lsp.VersionedTextDocumentIdentifier(version, uri),
             [lsp.TextDocumentContentChangePartial(lsp.Range(here, here), char)]))
-        found = await _published(client, uri)
+        found = await _published(client, uri, mark, version)
         line, column = (line + 1, 0) if char == "\n" else (line, column + 1)
         cursor = lsp.Position(line, column)
         if version % 5 == 0:
