@@ -90,7 +90,7 @@ def test_sigkill_leaves_a_recognisable_temporary_that_the_next_write_removes(tmp
             time.sleep(0.05)
     finally:
         child.kill()
-        child.wait()
+        child.wait(timeout=60)
     [left] = temporaries(tmp_path)
     assert left.startswith(f".model.pt.{child.pid}.")
     assert not target.exists()
@@ -109,23 +109,36 @@ def test_stale_cleanup_keeps_live_processes_and_other_files_temporaries(tmp_path
 def test_interrupt_during_the_write_leaves_the_target_and_says_interrupted(tmp_path):
     target = tmp_path / "n.net"
     target.write_text(UNFORMATTED)
-    code = ("import os, signal, sys\n"
+    # a Ctrl-C from outside, sent once the child says it is inside the write (it then waits
+    # there, checking for signals every 10 ms, whichever of its threads the kernel picks)
+    code = ("import time\n"
             "import netdsl.cli.format as fmt\n"
             "real = fmt._write\n"
             "def write(path, text):\n"
-            "    real(path, text); os.kill(os.getpid(), signal.SIGINT)\n"
+            "    real(path, text); print('inside', flush=True)\n"
+            "    for _ in range(6000): time.sleep(0.01)\n"
             "fmt._write = write\n" + CLI)
-    done = run_cli("fmt", "-i", str(target), code=code)
-    assert done.returncode == 1 and "netdsl: interrupted" in done.stderr
-    assert "already written" not in done.stderr
+    child = subprocess.Popen([sys.executable, "-c", code, "fmt", "-i", str(target)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert child.stdout.readline() == "inside\n"
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+        child.wait(timeout=60)
+    assert child.returncode == 1 and "netdsl: interrupted" in err, (child.returncode, err)
+    assert "already written" not in err
     assert target.read_text() == UNFORMATTED and temporaries(tmp_path) == []
 
 
-# os.replace, then a Ctrl-C at once: the signal lands while the rename commits.
+# os.replace, then a Ctrl-C at once: the signal lands while the rename commits (raise_signal
+# runs the handler in this thread before it returns, so it lands there, never later).
 _LATE_INTERRUPT = ("import os, signal, sys\n"
                    "real = os.replace\n"
                    "def replace(a, b):\n"
-                   "    real(a, b); os.kill(os.getpid(), signal.SIGINT)\n"
+                   "    real(a, b); signal.raise_signal(signal.SIGINT)\n"
                    "os.replace = replace\n" + CLI)
 
 
