@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import site
 import subprocess
 import sys
 from pathlib import Path
@@ -22,14 +23,16 @@ network mine = resnet(basic, [1, 1, 1, 1], num_classes=7)
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory) -> Path:
     """A fresh environment with the wheel installed (not editable); torch and the other
-    dependencies come from the system site-packages, so nothing is downloaded."""
+    dependencies are the running interpreter's, wherever they are installed (a virtual
+    environment, as the README's Quickstart makes, or the system), so nothing is downloaded."""
     root = tmp_path_factory.mktemp("wheel")
     subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps",
                     "--no-build-isolation", "-q", "-w", str(root / "dist")], check=True,
                    capture_output=True, timeout=600)
     (wheel,) = (root / "dist").glob("netdsl-*.whl")
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip",
-                    str(root / "env")], check=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root / "env")],
+                   check=True, timeout=120)
+    see_running_packages(root / "env")
     # no PYTHONPATH: pip asks the new environment what it has, and a clone on PYTHONPATH
     # would answer "netdsl is already installed"
     clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -37,6 +40,17 @@ def venv(tmp_path_factory) -> Path:
                     "install", "-q", "--no-deps", "--no-index", "--force-reinstall", str(wheel)],
                    check=True, capture_output=True, timeout=600, env=clean)
     return root / "env"
+
+
+def see_running_packages(env: Path) -> None:
+    """Puts the running interpreter's site-packages folders after ``env``'s own (a .pth
+    file): ``venv --system-site-packages`` would show the base interpreter's instead, which
+    lack lark and torch when the tests run in a virtual environment. The wheel, installed in
+    ``env`` itself, comes first; this clone's editable netdsl is a finder in a .pth file of
+    those folders, which plain path lines never run."""
+    own = env / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+    folders = [p for p in site.getsitepackages() if Path(p).is_dir()]
+    (own / "running-interpreter.pth").write_text("".join(f"{p}\n" for p in folders))
 
 
 def run(venv: Path, cwd: Path, *command: str) -> str:
