@@ -289,7 +289,7 @@ def test_summary_of_the_largest_spec_is_torch_free():
             f"    rc = main(['summary', {str(largest)!r}, '--format', 'json'])\n"
             "print(rc, 'torch' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                         check=True).stdout.split()
+                         check=True, timeout=120).stdout.split()
     assert out == ["0", "False"], out
 
 

@@ -141,7 +141,7 @@ def test_completion_scripts_complete_commands_options_and_zoo_names(capsys, tmp_
              "COMP_WORDS=(netdsl build --wei); COMP_CWORD=2; _netdsl; echo ${COMPREPLY[@]}; "
              "COMP_WORDS=(netdsl check resnet15); COMP_CWORD=2; _netdsl; echo ${COMPREPLY[@]}")
     done = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, cwd=tmp_path,
-                          check=True)
+                          check=True, timeout=60)
     assert done.stdout.splitlines() == ["build", "--weights", "resnet152"]
     assert "bashcompinit" in (tmp_path / "c.zsh").read_text()
 

@@ -85,7 +85,7 @@ def test_generated_source_is_ruff_clean(tmp_path, resnet18):
     path = tmp_path / "m.py"
     export.save(model, graph, path, x)
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--isolated",
-                             str(path)], capture_output=True, text=True)
+                             str(path)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout
 
 

@@ -142,7 +142,7 @@ def test_weights_the_spec_could_not_hold_are_a_named_error():
 def _cli(*args: str, cwd) -> subprocess.CompletedProcess:
     code = "import sys; from netdsl.cli import main; sys.exit(main())"
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                          cwd=cwd, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+                          cwd=cwd, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=300)
 
 
 def test_cli_writes_a_spec_that_builds(tmp_path):

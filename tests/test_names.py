@@ -38,7 +38,7 @@ def test_every_nn_module_attribute_is_refused_as_a_label():
     # and other backends' helpers), which is not what a user's build sees
     code = "from torch import nn; print(*(set(dir(nn.Module)) | set(vars(nn.Module()))))"
     torch_names = set(subprocess.run([sys.executable, "-c", code], capture_output=True,
-                                     text=True, check=True).stdout.split())
+                                     text=True, check=True, timeout=120).stdout.split())
     missing = {n for n in torch_names if module_name_problem(n) is None}
     assert not missing, f"torch added nn.Module attributes: {sorted(missing)}"
     assert {"forward", "training", "eval", "cuda", "_modules", "add_module"} <= MODULE_ATTRIBUTES
