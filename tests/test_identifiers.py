@@ -97,6 +97,13 @@ def test_a_dunder_parameter_is_not_mangled_at_the_call_site():
                          "network n:\n    input 3x8x8\n    a: b(4, 5)\n    c: b(6, 7)\n")
 
 
+def test_a_parameter_named_like_a_literal_leaves_the_literal_alone():
+    # the parameter is renamed False_; bias=False is a literal, not the parameter
+    built = assert_export_agrees("block b(c, False) = conv(c, 1x1, bias=false) -> conv(False, 1x1)\n"
+                                 "network n:\n    input 3x8x8\n    a: b(4, 5)\n    c: b(6, 7)\n")
+    assert "a.0.bias" not in built.state_dict()
+
+
 def test_a_dunder_label_is_not_mangled():
     built = assert_export_agrees("network n:\n    input 3x8x8\n    __x: conv(4, 1x1)\n")
     assert list(built.state_dict()) == ["__x.weight", "__x.bias"]

@@ -143,7 +143,7 @@ class Signature:
 
     params: dict[str, str] = field(default_factory=dict)
     extras: dict[int, str] = field(default_factory=dict)  # hole index -> argument of its own
-    exprs: list[str | None] = field(default_factory=list)
+    exprs: list[str | None] = field(default_factory=list)  # in resolve(): (name, format) too
 
 
 INPUT_CHANNELS = "in_channels"  # the argument every block call has (lower/expand._plain_args)
@@ -176,19 +176,19 @@ def resolve(holes: list[list[Slot]], calls: list[dict], hidden: frozenset[str] =
             trivial = isinstance(values[0], bool | str) or values[0] in (0, 1, (1, 1))
             if len(names) == 1 and not trivial:
                 used.add(names[0])
-                sig.exprs.append(names[0])
+                sig.exprs.append((names[0], "{}"))
             else:
                 sig.exprs.append(_literal(slot, values[0]))
             continue
         if names:
             used.add(names[0])
-            sig.exprs.append(names[0])
+            sig.exprs.append((names[0], "{}"))
             continue
-        spelled = next(((e, n) for n in candidates if (e := _multiple(values, calls, n, n))),
+        spelled = next(((n, e) for n in candidates if (e := _multiple(values, calls, n, "{}"))),
                        None)
         if spelled is not None:
-            used.add(spelled[1])
-            sig.exprs.append(spelled[0])
+            used.add(spelled[0])
+            sig.exprs.append(spelled)
             continue
         same_as = next((i for i in sig.extras if [h[i].value for h in holes] == values), None)
         if same_as is not None:  # the value another argument already carries
@@ -203,17 +203,12 @@ def resolve(holes: list[list[Slot]], calls: list[dict], hidden: frozenset[str] =
             sig.params[name] = identifier(name, taken)
     for index, name in sig.extras.items():
         sig.extras[index] = identifier(name, taken)
-    renames = dict(sig.params)
+    # an argument's expression is (spec name, format) until its Python name is known, and a
+    # literal never is one: a parameter named False must not turn bias=False into bias=False_
     sig.exprs = [sig.extras[i] if i in sig.extras else sig.extras[aliases[i]]
-                 if i in aliases else _rename(e, renames) for i, e in enumerate(sig.exprs)]
+                 if i in aliases else e[1].format(sig.params[e[0]]) if isinstance(e, tuple)
+                 else e for i, e in enumerate(sig.exprs)]
     return sig
-
-
-def _rename(expr: str | None, renames: dict[str, str]) -> str | None:
-    """An expression over spec names, with the Python names of the arguments."""
-    if expr is None:
-        return None
-    return " ".join(renames.get(word, word) for word in expr.split(" "))
 
 
 def render(part: object, exprs: list, names, indent: str = "") -> str:
