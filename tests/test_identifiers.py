@@ -137,7 +137,7 @@ def test_a_keyword_label_is_refused_before_pt2_and_onnx(tmp_path):
 # --- every position, hostile names ---------------------------------------------------------
 
 # names a spec may write unquoted that Python or the generated file treats specially
-_NAMES = ["None", "True", "class", "match", "case", "type", "_", "__k", "__init__", "self",
+_NAMES = ["None", "True", "False", "class", "match", "case", "type", "_", "__k", "__init__", "self",
           "nn", "torch", "super", "range", "getattr", "isinstance", "x", "in_channels", "arg",
           "Model", "N", "B", "Inner", "Outer", "LayerNorm2d", "StochasticDepth",
           "FrozenBatchNorm2d", "layer_norm2d", "stochastic_depth", "none", "true", "inner",
@@ -155,7 +155,7 @@ def test_hostile_names_anywhere_build_what_the_export_builds(block, param, secon
     if like_class:  # a parameter named like the class generated for its block
         param = block[:1].upper() + block[1:]
     text = (f"block {block}({param}, {second}) = conv({param}, 1x1) -> conv({param}, 1x1)"
-            f' -> conv({param}, 1x1) -> relu -> "{label}": conv({second}, 1x1)\n'
+            f' -> conv({param}, 1x1) -> relu -> "{label}": conv({second}, 1x1, bias=false)\n'
             f"block wrap({param}) = {block}({param}, {param} + 1) -> residual(conv({param} + 1, 1x1))\n"
             f"network {network}({net_param}=4):\n    input 3x8x8\n"
             f'    "{label}": wrap({net_param})\n    tail: wrap({net_param} + 2)\n')
