@@ -6,38 +6,12 @@ else by its position among the scope's elements (as ``nn.Sequential`` numbers it
 
 from __future__ import annotations
 
+import unicodedata
 from typing import NamedTuple
 
 from ..errors import ModuleNameError, Span
+from ..ir.identifiers import MODULE_ATTRIBUTES, stable
 from ..syntax import tree as ast
-
-# Names an nn.Module already has (methods, instance attributes such as `training` and
-# `_modules`; torch 2.x's dir(nn.Module) and vars(nn.Module()) without the dunders, which are
-# refused as a family), and the two the generated class adds: a child module of one of these
-# names cannot be registered (add_module raises KeyError). tests/test_names.py checks that
-# the installed torch adds none.
-_ATTRIBUTES = """
-T_destination _apply _backward_hooks _backward_pre_hooks _buffers _call_impl
-_compiled_call_impl _forward_hooks _forward_hooks_always_called _forward_hooks_with_kwargs
-_forward_pre_hooks _forward_pre_hooks_with_kwargs _get_backward_hooks
-_get_backward_pre_hooks _get_name _is_full_backward_hook _load_from_state_dict
-_load_state_dict_post_hooks _load_state_dict_pre_hooks _maybe_warn_non_full_backward_hook
-_modules _named_members _non_persistent_buffers_set _parameters
-_register_load_state_dict_pre_hook _register_state_dict_hook _replicate_for_data_parallel
-_save_to_state_dict _slow_forward _state_dict_hooks _state_dict_pre_hooks _version
-_wrapped_call_impl add_module apply bfloat16 buffers call_super_init children compile cpu
-cuda double dump_patches eval extra_repr float forward get_buffer get_extra_state
-get_parameter get_submodule half ipu load_state_dict modules mtia named_buffers
-named_children named_modules named_parameters parameters register_backward_hook
-register_buffer register_forward_hook register_forward_pre_hook
-register_full_backward_hook register_full_backward_pre_hook
-register_load_state_dict_post_hook register_load_state_dict_pre_hook register_module
-register_parameter register_state_dict_post_hook register_state_dict_pre_hook
-requires_grad_ set_extra_state set_submodule share_memory state_dict to to_empty train
-training type xpu zero_grad
-reset_parameters netdsl_graph
-"""
-MODULE_ATTRIBUTES = frozenset(_ATTRIBUTES.split())
 
 
 def module_name_problem(name: str) -> tuple[str, str] | None:
@@ -50,6 +24,11 @@ def module_name_problem(name: str) -> tuple[str, str] | None:
                 '"layer1.0": ...')
     if not name.isprintable():
         return "a module name cannot contain control characters", "use printable characters"
+    if not stable(name):  # 'ｘ' would alias 'x' wherever it is written as an attribute
+        plain = unicodedata.normalize("NFKC", name)
+        return (f"Python reads '{name}' as '{plain}' (NFKC normalisation), so code that "
+                f"writes it as a name (torch.export's, ONNX's) would reach another module",
+                f"write it as '{plain}', or choose another name")
     if name in MODULE_ATTRIBUTES or (name.startswith("__") and name.endswith("__")):
         return (f"'{name}' is an attribute every nn.Module has",
                 f"choose another name, such as '{name.strip('_')}_'")

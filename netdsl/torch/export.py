@@ -18,6 +18,7 @@ from torch import nn
 from ..errors import BuildError
 from ..files import atomic_write, check_writable
 from ..ir.graph import Graph
+from ..ir.identifiers import foreign_problem
 from . import pyexport
 
 FORMATS = {
@@ -47,6 +48,8 @@ def save(model: nn.Module, graph: Graph, path: Path, example: torch.Tensor,
     """Writes ``model`` in the format the suffix of ``path`` names (see :data:`FORMATS`);
     ``.pt2`` and ``.onnx`` programs take any batch size unless ``dynamic="none"``."""
     check_output(path)
+    if path.suffix.lower() in (".pt2", ".onnx"):
+        _check_traceable_names(graph, path.suffix.lower())
     writers: dict[str, Callable[[str], None]] = {
         ".pt": lambda p: torch.save(model.state_dict(), p),
         ".safetensors": lambda p: _save_safetensors(model, p),
@@ -55,6 +58,20 @@ def save(model: nn.Module, graph: Graph, path: Path, example: torch.Tensor,
         ".onnx": lambda p: _save_onnx(export_program(model, example, dynamic), p),
     }
     atomic_write(path, writers[path.suffix.lower()])
+
+
+def _check_traceable_names(graph: Graph, suffix: str) -> None:
+    """Refuses, before tracing, a module name that torch.fx's code (a ``.pt2``'s
+    ``.module()``, the ONNX exporter) would write as ``self.<name>`` and Python read as another
+    name or not at all: a label ``"None"`` gave a ``.pt2`` whose ``.module()`` raised
+    SyntaxError. netdsl's own code reaches such a module through ``getattr``."""
+    for node in graph.named():
+        problem = next(filter(None, map(foreign_problem, node.name.split("."))), None)
+        if problem is not None:
+            raise BuildError(f"cannot write '{node.name}' to {suffix}: {problem}", node.span,
+                             notes=("torch.export and ONNX write module names as Python "
+                                    "attributes; choose another label (the .pt, .safetensors "
+                                    "and .py outputs keep this one)",))
 
 
 def _check_resizable(model: nn.Module, example: torch.Tensor) -> None:

@@ -14,7 +14,6 @@ a validated identifier or a ``repr`` literal (``getattr(self, '2')``, ``add_modu
 from __future__ import annotations
 
 import inspect
-import keyword
 import re
 
 import torch
@@ -22,8 +21,8 @@ from torch import nn
 
 from ..ir.dataflow import reader_counts, runs_in_place
 from ..ir.graph import Graph, Node
+from ..ir.identifiers import MODULE_ATTRIBUTES, identifier, plain
 from ..ir.ops import OPS
-from ..lower.naming import MODULE_ATTRIBUTES
 from . import emit
 from .blocks import ROOT, Container, Tree
 from .forward import forward_lines
@@ -51,15 +50,11 @@ _RUNTIME = {c.__name__: c for c in RUNTIME_CLASSES}
 _INDENT = "        "
 
 
-def _safe(name: str) -> bool:
-    return name.isidentifier() and not keyword.iskeyword(name)
-
-
 def camel(name: str) -> str:
     """``bottleneck`` -> ``Bottleneck``, ``dense_layer`` -> ``DenseLayer`` ('' if no
     identifier comes of it)."""
     out = "".join(p[:1].upper() + p[1:] for p in re.split(r"[^0-9A-Za-z]+", name))
-    return out if out.isidentifier() and out.isascii() and not keyword.iskeyword(out) else ""
+    return out if plain(out) and out.isascii() else ""
 
 
 def _defaults(cls: str) -> dict[str, object]:
@@ -132,7 +127,7 @@ class Writer:
                 continue
             mark = self.fingerprint(self.constructor(node))
             if mark not in shared:
-                base = node.op if _safe(node.op) else "layer"
+                base = node.op if plain(node.op) else "layer"
                 candidate, n = base, 1
                 while candidate in taken:
                     n += 1
@@ -162,7 +157,7 @@ class Writer:
         name = self.attributes(box).get(name, name)
         if self._sequential(box):
             return f"{expr}[{name}]"
-        return f"{expr}.{name}" if _safe(name) else f"getattr({expr}, {name!r})"
+        return f"{expr}.{name}" if plain(name) else f"getattr({expr}, {name!r})"
 
     def ref(self, box: Container, path: str) -> str:
         expr, current = "self", box
@@ -261,7 +256,7 @@ class Writer:
 
     @staticmethod
     def _assign(pre: str, name: str, part: object) -> list:
-        if _safe(name):
+        if plain(name):
             return [f"{pre}.{name} = ", part]
         return [f"{pre}.add_module({name!r}, ", part, ")"]
 
@@ -291,20 +286,23 @@ class Writer:
                 self.groups.append(found[mark])
             found[mark].boxes.append(box)
             self.group_of[box.path] = found[mark]
-        for group in self.groups:  # by height: a class's parts are resolved before it
-            self._resolve(group)
+        # classes are named first: a constructor's arguments must not hide them
         self._name_classes()
+        hidden = frozenset({*(g.name for g in self.groups), emit._class_name(self.graph),
+                            *emit.import_roots(self.graph)})
+        for group in self.groups:  # by height: a class's parts are resolved before it
+            self._resolve(group, hidden)
 
     def _calls(self, box: Container) -> dict:
         if box.call is not None:
             return dict(box.call.args)
         return {INPUT_CHANNELS: self.graph.nodes[box.input].shape[0]}
 
-    def _resolve(self, group: Group) -> None:
+    def _resolve(self, group: Group, hidden: frozenset[str]) -> None:
         expanded = [expand(self.templates[b.path], self.call_of) for b in group.boxes]
         holes = [slots(e) for e in expanded]
         calls = [self._calls(b) for b in group.boxes]
-        group.sig = sig = resolve(holes, calls)
+        group.sig = sig = resolve(holes, calls, hidden)
         for box, own, call in zip(group.boxes, holes, calls, strict=True):
             args = [(py, call[spec], False) for spec, py in sig.params.items()]
             args += [(py, own[i].value, own[i].pair) for i, py in sig.extras.items()]
@@ -317,7 +315,7 @@ class Writer:
         return Call(group, items)
 
     def _name_classes(self) -> None:
-        taken = {"Model", "nn", "torch", emit._class_name(self.graph.name), *_RUNTIME}
+        taken = {"Model", emit._class_name(self.graph), *emit.import_roots(self.graph)}
         first: dict[str, Group] = {}
         # the plainest variant of a block (fewest children) takes the block's name
         for group in sorted(self.groups, key=lambda g: (len(g.boxes[0].children),
@@ -328,13 +326,8 @@ class Writer:
                 extra = [c for c in group.boxes[0].children if c not in known]
                 if known <= set(group.boxes[0].children):  # else numbered below
                     name = name + "".join(camel(c) for c in extra)
-            candidate, n = name, 1
-            while candidate in taken:
-                n += 1
-                candidate = f"{name}{n}"
-            taken.add(candidate)
             first.setdefault(group.base, group)
-            group.name = candidate
+            group.name = identifier(name, taken, fallback="Block")
 
     def class_source(self, group: Group) -> list[str]:
         box = group.boxes[0]
@@ -353,7 +346,7 @@ class Writer:
         template = expand(self.body(root), self.call_of)
         exprs = [None if _is_default(s, s.value) else _literal(s, s.value)
                  for s in slots(template)]
-        cls = emit._class_name(self.graph.name)
+        cls = emit._class_name(self.graph)
         out = [f"class {cls}(nn.Module):", f"    {emit._docstring(self.graph, 'generated by netdsl')}",
                "", "    def __init__(self):", "        super().__init__()"]
         out += [_INDENT + render(line, exprs, lambda g: g.name, _INDENT) for line in template]
@@ -380,6 +373,6 @@ def idiomatic_source(graph: Graph) -> str:
     imports = [*(["import torch"] if "torch." in body else []), "from torch import nn",
                *emit.import_lines(graph)]
     header = emit._docstring(graph, "as plain PyTorch, generated by netdsl")
-    cls = emit._class_name(graph.name)
+    cls = emit._class_name(graph)
     footer = "" if cls == "Model" else f"\n\nModel = {cls}\n"
     return f"{header}\n\n" + "\n".join(imports) + "\n\n\n" + body + footer

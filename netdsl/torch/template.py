@@ -10,16 +10,14 @@ own. Values reach the text through :func:`netdsl.torch.source.literal` only.
 
 from __future__ import annotations
 
-import keyword
 from dataclasses import dataclass, field
 
+from ..ir.identifiers import identifier
 from .source import literal
 
 MISSING = object()
 # torch.nn keyword arguments that take a number for a square pair ((3, 3) is written 3)
 PAIRS = frozenset({"kernel_size", "stride", "padding", "dilation", "output_padding"})
-# names a generated constructor must not take: they would hide what its body uses
-TAKEN = frozenset({"self", "nn", "torch", "super", "range", "getattr"})
 
 
 @dataclass
@@ -95,17 +93,6 @@ def slots(part: object) -> list[Slot]:
     return []
 
 
-def python_name(name: str, taken: set[str]) -> str:
-    """``name`` as a constructor argument: a Python identifier no other argument has."""
-    base = name if name.isidentifier() and not keyword.iskeyword(name) else "arg"
-    candidate, n = base + "_" if base in TAKEN else base, 1  # self_, as PEP 8 has it
-    while candidate in taken or candidate in TAKEN:
-        n += 1
-        candidate = f"{base}{n}" if base[-1:].isalpha() else f"{base}_{n}"
-    taken.add(candidate)
-    return candidate
-
-
 def _same(value: object, arg: object, pair: bool) -> bool:
     if isinstance(value, bool) != isinstance(arg, bool):
         return False
@@ -156,21 +143,24 @@ class Signature:
 
     params: dict[str, str] = field(default_factory=dict)
     extras: dict[int, str] = field(default_factory=dict)  # hole index -> argument of its own
-    exprs: list[str | None] = field(default_factory=list)
+    exprs: list[str | None] = field(default_factory=list)  # in resolve(): (name, format) too
 
 
 INPUT_CHANNELS = "in_channels"  # the argument every block call has (lower/expand._plain_args)
 
 
-def resolve(holes: list[list[Slot]], calls: list[dict]) -> Signature:
+def resolve(holes: list[list[Slot]], calls: list[dict], hidden: frozenset[str] = frozenset()
+            ) -> Signature:
     """Decides every hole of a class from its instances' values (``holes[i]`` are instance
-    i's, in order; ``calls[i]`` its block call's plain arguments)."""
+    i's, in order; ``calls[i]`` its block call's plain arguments). The constructor's
+    arguments are named by :func:`netdsl.ir.identifiers.identifier`, never one of ``hidden``
+    (the generated classes and imports its body may call)."""
     sig = Signature()
     order = list(calls[0])
     # the input's channels are never a window (kernel, stride, padding, dilation): a 3x3
     # kernel in a block applied to RGB matches in_channels=3 by value alone
     sizing = [n for n in order if n != INPUT_CHANNELS]  # what may fill a window slot
-    taken: set[str] = set()
+    taken: set[str] = set(hidden)
     used: set[str] = set()
     aliases: dict[int, int] = {}  # hole -> the earlier hole whose argument it reuses
     for index, slot in enumerate(holes[0]):
@@ -186,19 +176,19 @@ def resolve(holes: list[list[Slot]], calls: list[dict]) -> Signature:
             trivial = isinstance(values[0], bool | str) or values[0] in (0, 1, (1, 1))
             if len(names) == 1 and not trivial:
                 used.add(names[0])
-                sig.exprs.append(names[0])
+                sig.exprs.append((names[0], "{}"))
             else:
                 sig.exprs.append(_literal(slot, values[0]))
             continue
         if names:
             used.add(names[0])
-            sig.exprs.append(names[0])
+            sig.exprs.append((names[0], "{}"))
             continue
-        spelled = next(((e, n) for n in candidates if (e := _multiple(values, calls, n, n))),
+        spelled = next(((n, e) for n in candidates if (e := _multiple(values, calls, n, "{}"))),
                        None)
         if spelled is not None:
-            used.add(spelled[1])
-            sig.exprs.append(spelled[0])
+            used.add(spelled[0])
+            sig.exprs.append(spelled)
             continue
         same_as = next((i for i in sig.extras if [h[i].value for h in holes] == values), None)
         if same_as is not None:  # the value another argument already carries
@@ -210,20 +200,15 @@ def resolve(holes: list[list[Slot]], calls: list[dict]) -> Signature:
     # arguments in the block's order, then the holes that needed their own
     for name in order:
         if name in used:
-            sig.params[name] = python_name(name, taken)
+            sig.params[name] = identifier(name, taken)
     for index, name in sig.extras.items():
-        sig.extras[index] = python_name(name, taken)
-    renames = dict(sig.params)
+        sig.extras[index] = identifier(name, taken)
+    # an argument's expression is (spec name, format) until its Python name is known, and a
+    # literal never is one: a parameter named False must not turn bias=False into bias=False_
     sig.exprs = [sig.extras[i] if i in sig.extras else sig.extras[aliases[i]]
-                 if i in aliases else _rename(e, renames) for i, e in enumerate(sig.exprs)]
+                 if i in aliases else e[1].format(sig.params[e[0]]) if isinstance(e, tuple)
+                 else e for i, e in enumerate(sig.exprs)]
     return sig
-
-
-def _rename(expr: str | None, renames: dict[str, str]) -> str | None:
-    """An expression over spec names, with the Python names of the arguments."""
-    if expr is None:
-        return None
-    return " ".join(renames.get(word, word) for word in expr.split(" "))
 
 
 def render(part: object, exprs: list, names, indent: str = "") -> str:
