@@ -1,4 +1,5 @@
-"""docs/language.md describes the whole language: every grammar rule, layer and builtin."""
+"""docs/language.md describes the whole language: every grammar rule, layer and builtin; and the
+README's Quickstart is what CI runs."""
 
 from __future__ import annotations
 
@@ -41,3 +42,14 @@ def test_readme_spec_table_lists_every_spec_with_its_line_count():
                            re.M))
     specs = {p.name: str(len(p.read_text().splitlines())) for p in all_specs()}
     assert rows == specs
+
+
+def test_ci_runs_the_readmes_quickstart_verbatim():
+    """What a newcomer types is what CI runs: the Quickstart's two lines (a virtual
+    environment, install and build; then the tests) appear in .ci/run as they are written."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    quickstart = readme.split("## Quickstart", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    commands = quickstart.strip().splitlines()
+    assert len(commands) == 2 and "venv" in commands[0] and "pytest" in commands[1]
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert all(command in ci for command in commands), commands
