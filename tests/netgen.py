@@ -79,7 +79,7 @@ def _branches(g: Gen, shape, depth, count: int, same_channels: int | None):
 
 def _merge(g: Gen, shape, depth):
     kind = g.pick(["concat", "add", "mul"])
-    count = g.int(1, 3)
+    count = g.int(2, 3)  # a merge of one branch is refused (it would merge nothing)
     if kind == "concat":
         texts, widths = _branches(g, shape, depth, count, None)
         return f"concat({', '.join(texts)})", (sum(widths), *shape[1:])

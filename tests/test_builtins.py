@@ -50,7 +50,7 @@ def test_inception_still_takes_a_users_unit_when_asked():
     ("residual()", "residual needs a value for 'body'",
      "residual(body, shortcut=identity, scale=1)"),
     ("aux(relu, wen=false)", "aux has no parameter 'wen'", "did you mean 'when'?"),
-    ("concat()", "concat needs at least one branch", "concat(branches...)"),
+    ("concat()", "concat needs at least 2 branches, found 0", "concat(branches...)"),
     ("inception(1x1:4, unitt=conv_relu)", "inception has no parameter 'unitt'",
      "did you mean 'unit'?"),
 ])

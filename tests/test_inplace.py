@@ -10,9 +10,10 @@ import torch
 
 import netdsl
 
+# (a merge of one branch, add(identity), was one too: it is refused now, issue 26)
 VIEWS = ["chunk(0, parts=1)", "crop(4x4)", "stochastic_depth(0.1)", "shuffle(1)", "shuffle(2)",
          "permute([0, 1, 2])", "flatten -> relu -> fc(32) -> relu -> dropout -> fc(32)",
-         "dropout", "add(identity)", "mul(identity)", "adaptive_avgpool(4x4)"]
+         "dropout", "adaptive_avgpool(4x4)"]
 
 
 @pytest.mark.parametrize("view", VIEWS)

@@ -90,6 +90,11 @@ def test_each_shape_rule_refuses_what_does_not_fit(op, attrs, shapes, message):
     ("conv", CONV, [(16,)], "CxHxW", "16"),
     ("conv_transpose", TRANSPOSED, [(2, 1, 1)], "at least 1x1", "-1x-1"),
     ("conv_transpose", {**TRANSPOSED, "kernel": (2, 3)}, [(2, 1, 1)], "at least 1x1", "0x1"),
+    # per axis, below the stride or the dilation, whichever is larger (torch's rule)
+    ("conv_transpose", {**TRANSPOSED, "stride": (2, 1), "dilation": (1, 3), "output_pad": (2, 1)},
+     [(2, 4, 4)], "output_pad <= 1x2", "output_pad=2x1"),
+    ("conv_transpose", {**TRANSPOSED, "stride": (2, 1), "dilation": (1, 3), "output_pad": (1, 3)},
+     [(2, 4, 4)], "output_pad <= 1x2", "output_pad=1x3"),
 ])
 def test_a_refusal_says_what_was_expected_and_found(op, attrs, shapes, expected, found):
     with pytest.raises(ShapeProblem) as caught:

@@ -201,7 +201,11 @@ class _Convert:
             dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
             if dim not in (1, -3):
                 raise Unsupported(f"concatenation along dim {dim} (netdsl joins channels)")
-            return self.add(node, "concat", {}, [self.value(node, t) for t in tensors])
+            inputs = [self.value(node, t) for t in tensors]
+            if len(inputs) == 1:  # a cat of one tensor is that tensor (netdsl has no such merge)
+                self.of[node] = inputs[0]
+                return
+            return self.add(node, "concat", {}, inputs)
         if target in ops_map.ADD:
             a, b = node.args[:2]
             if not (isinstance(a, fx.Node) and isinstance(b, fx.Node)) or node.kwargs:

@@ -14,11 +14,15 @@ REQUIRED = object()  # marks a parameter without default
 
 
 class ShapeProblem(Exception):
-    """A shape rule's complaint; the checker adds the span and turns it into a SpecShapeError."""
+    """A shape rule's complaint; the checker adds the span and turns it into a SpecShapeError.
+    ``argument`` names the parameter at fault where the arguments refuse each other whatever
+    the input (``output_pad`` not below ``stride``): the caret goes under its value."""
 
-    def __init__(self, message: str, expected: str | None = None, found: str | None = None):
+    def __init__(self, message: str, expected: str | None = None, found: str | None = None,
+                 argument: str | None = None):
         super().__init__(message)
         self.message, self.expected, self.found = message, expected, found
+        self.argument = argument
 
 
 class Size(tuple):

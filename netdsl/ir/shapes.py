@@ -8,20 +8,25 @@ call :func:`infer_shape`, so the two can never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from ..errors import PRELUDE, Span, SpecShapeError, call_note
 from .ops import OPS, Shape, ShapeProblem, fmt_shape
 
 
 def infer_shape(op: str, attrs: Mapping[str, object], ins: list[Shape], span: Span | None,
-                trace: tuple[Span, ...] = ()) -> Shape:
+                trace: tuple[Span, ...] = (),
+                where: Callable[[str], Span | None] | None = None) -> Shape:
     """The output shape of ``op`` on inputs of shapes ``ins``; a SpecShapeError at ``span``
-    (with a note for each block call in ``trace``) when they do not fit."""
+    (with a note for each block call in ``trace``) when they do not fit, or at the value of
+    the argument at fault, where ``where`` finds it written in the user's text."""
     try:
         return OPS[op].infer(dict(attrs), ins)
     except ShapeProblem as problem:
-        raise shape_error(op, attrs, problem, ins, span, trace) from None
+        at = where(problem.argument) if where is not None and problem.argument else None
+        if at is None or at.source.filename == PRELUDE:
+            at = span
+        raise shape_error(op, attrs, problem, ins, at, trace) from None
 
 
 def shape_error(op: str, attrs: Mapping[str, object], problem: ShapeProblem, ins: list[Shape],

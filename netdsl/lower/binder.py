@@ -41,6 +41,17 @@ def bind_op(op: OpRecord, args, kwargs, call: ast.Node) -> dict:
     return finish_window(op, attrs, call)
 
 
+def argument_span(op: OpRecord, args, kwargs, name: str) -> Span | None:
+    """Where the call wrote the value of parameter ``name`` (None where it is defaulted)."""
+    position = next(i for i, p in enumerate(op.params) if p.name == name)
+    if position < len(args):
+        return args[position][1]
+    if name in kwargs:
+        _, span, node = kwargs[name]
+        return node.span if node is not None else span
+    return None
+
+
 def binding_key(op: OpRecord, args, kwargs) -> tuple | None:
     """What :func:`bind_op`'s result depends on, as a dict key: the op, the argument values
     with their types, and the keyword names (never the spans, which only its errors read).

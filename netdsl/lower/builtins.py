@@ -38,11 +38,13 @@ if TYPE_CHECKING:  # pragma: no cover
 @dataclass(frozen=True)
 class Signature:
     """A builtin's parameters: required ones in order, optional ones with their default as a
-    spec writes it, and an optional variadic tail (``concat(a, b, ...)``)."""
+    spec writes it, and an optional variadic tail (``concat(a, b, ...)``) of at least
+    ``least`` arguments."""
 
     required: tuple[str, ...]
     optional: tuple[tuple[str, str], ...] = ()
     variadic: str | None = None
+    least: int = 1
 
     def text(self, name: str) -> str:
         parts = [*self.required, *(f"{k}={v}" for k, v in self.optional)]
@@ -60,9 +62,8 @@ def bind(name: str, signature: Signature, call: ast.Node) -> dict[str, object]:
     bound: dict[str, object] = {}
     if signature.variadic:
         tail = args[len(signature.required):]
-        if not tail:
-            raise SpecArgumentError(f"{name} needs at least one {signature.variadic[:-2]}",
-                                    call.span, notes=(signature.text(name),))
+        if len(tail) < signature.least:
+            raise _too_few(name, signature, len(tail), call.span)
         bound[signature.variadic] = tail
         args = args[:len(signature.required)]
         names = [k for k, _ in signature.optional]
@@ -78,6 +79,20 @@ def bind(name: str, signature: Signature, call: ast.Node) -> dict[str, object]:
             raise SpecArgumentError(f"{name} needs a value for '{required}'", call.span,
                                     notes=(signature.text(name),))
     return bound
+
+
+def _too_few(name: str, signature: Signature, given: int, span: Span) -> SpecArgumentError:
+    """A merge of one branch would compile to nothing (the branch itself): almost always a
+    forgotten ``identity`` (a residual sum) or a branch lost in editing."""
+    one = signature.variadic[:-2] if signature.variadic else "argument"
+    if signature.least == 1:
+        return SpecArgumentError(f"{name} needs at least one {one}", span,
+                                 notes=(signature.text(name),))
+    alone = (f"{name} of one {one} is that {one} itself: write the {one} alone, or give "
+             f"the other (identity is the input: {name}(identity, ...))",) if given == 1 else ()
+    return SpecArgumentError(
+        f"{name} needs at least {signature.least} {signature.variadic}, found {given}", span,
+        notes=(*alone, signature.text(name)))
 
 
 def _stack(lw: Lowerer, a: dict, call: ast.Node, env: Env, x: int, ctx: Context) -> int:
@@ -259,10 +274,12 @@ BUILTINS: dict[str, tuple[Callable, Signature, str]] = {
               'names="layer{}" labels each copy with its number'),
     "residual": (_residual, Signature(("body",), (("shortcut", "identity"), ("scale", "1"))),
                  "residual(body, shortcut=identity|project|layers, scale=1)"),
-    "concat": (_branches("concat"), Signature((), (), "branches"),
+    # a merge of one branch would be a silent no-op: two at least
+    "concat": (_branches("concat"), Signature((), (), "branches", least=2),
                "concat(a, b, ...): branches joined along channels"),
-    "add": (_branches("add"), Signature((), (), "branches"), "add(a, b, ...): branches summed"),
-    "mul": (_branches("mul"), Signature((), (), "branches"),
+    "add": (_branches("add"), Signature((), (), "branches", least=2),
+            "add(a, b, ...): branches summed"),
+    "mul": (_branches("mul"), Signature((), (), "branches", least=2),
             "mul(a, b, ...): branches multiplied elementwise (squeeze-and-excitation)"),
     "aux": (_aux, Signature(("layers",), (("when", "true"),)),
             "aux(layers, when=true): an auxiliary output, active in training"),

@@ -30,7 +30,7 @@ from ..ir.graph import BlockCall, Graph, Node, frozen, lint
 from ..ir.ops import OPS, OpRecord, Shape, Size, Symbol, describe, fmt_shape
 from ..ir.shapes import infer_shape
 from ..syntax import tree as ast
-from .binder import _where, bind_names, bind_op, binding_key, keywords
+from .binder import _where, argument_span, bind_names, bind_op, binding_key, keywords
 from .builtins import bind
 from .evaluate import evaluate, resolve, truth
 from .naming import Context, _Pending, _Scope, check_label, enter, label_span, module_paths
@@ -87,7 +87,8 @@ class Lowerer:
         return attrs
 
     def add(self, op: str, inputs: list[int], attrs: Mapping[str, object], span: Span | None,
-            ctx: Context | None, element: bool = True) -> int:
+            ctx: Context | None, element: bool = True,
+            where: Callable[[str], Span | None] | None = None) -> int:
         if len(self.nodes) >= limits.MAX_NODES:
             raise SpecLimitError(f"network expands to more than {limits.MAX_NODES:,} layers", span)
         if span is not None and span.source.filename == PRELUDE and ctx is not None:
@@ -102,7 +103,7 @@ class Lowerer:
         key = (op, id(attrs), *ins) if id(attrs) in self._shared else None
         shape = self._shapes.get(key) if key is not None else None
         if shape is None:
-            shape = infer_shape(op, attrs, ins, span)
+            shape = infer_shape(op, attrs, ins, span, where=where)
             if key is not None:
                 self._shapes[key] = shape
         node = _Pending(len(self.nodes), op, tuple(inputs), attrs, span,
@@ -233,9 +234,10 @@ class Lowerer:
         return self.scoped(None, ctx, conv_bn)
 
     def apply(self, callee, args, kwargs, call: ast.Node, env: Env, x: int, ctx: Context) -> int:
-        if isinstance(callee, OpRecord):
+        if isinstance(callee, OpRecord):  # a misfit of its arguments points at the one at fault
             return self.add(callee.name, [x], self.bind_layer(callee, args, kwargs, call),
-                            call.span, ctx)
+                            call.span, ctx,
+                            where=lambda name: argument_span(callee, args, kwargs, name))
         if isinstance(callee, BlockValue):
             return self.call_block(callee, args, kwargs, call, x, ctx)
         if isinstance(callee, Builtin):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -187,23 +188,67 @@ def transfer(model: nn.Module, state: dict, strict: bool = True,
              source: str = "the state_dict") -> nn.Module:
     """Copies a reference ``state_dict`` (torchvision, timm) into a netdsl module, with a
     clear error naming the keys that do not match (or hold no tensor, or a tensor of
-    another kind: complex or integer numbers where the network has real ones)."""
+    another kind: complex or integer numbers where the network has real ones; or no plain
+    values: on the meta device, sparse, nested, quantised).
+
+    Nothing is copied until every value has been checked and converted to the network's
+    device and dtype: ``load_state_dict`` copies tensor by tensor, so a value it refused
+    halfway would leave the module loaded partly."""
     if not isinstance(state, dict):
         raise BuildError(f"{source} holds no state_dict")
     _check_values(state, source)
     ours = model.state_dict()
-    missing = [k for k in ours if k not in state]
-    unexpected = [str(k) for k in state if k not in ours]
-    shapes = [k for k in ours if k in state and tuple(state[k].shape) != tuple(ours[k].shape)]
-    kinds = [f"{k} ({state[k].dtype}, the network has {ours[k].dtype})" for k in ours
-             if k in state and _kind(state[k]) != _kind(ours[k])]
-    if shapes or kinds or (strict and (missing or unexpected)):
-        problems = [f"{what}: {_head(keys)}" for what, keys in (
-            ("missing", missing), ("unexpected", unexpected), ("wrong shape", shapes),
-            ("wrong kind of number", kinds)) if keys]
-        raise BuildError(f"{source} does not fit the network", notes=tuple(problems))
-    model.load_state_dict(state, strict=strict)
+    problems = _problems(ours, state, strict)
+    if problems:
+        raise BuildError(f"{source} does not fit the network", notes=problems)
+    model.load_state_dict(_converted(ours, state, source), strict=strict)
     return model
+
+
+def _problems(ours: dict, state: dict, strict: bool) -> tuple[str, ...]:
+    """What keeps ``state`` from fitting ``ours``, one note per kind of problem. A value
+    without plain values is reported for that alone: its shape or dtype may not mean much."""
+    shared = [k for k in ours if k in state]
+    meta = [k for k in shared if state[k].is_meta]
+    layouts = [f"{k} ({_layout(state[k])})" for k in shared
+               if k not in meta and _layout(state[k]) != "dense"]
+    quantised = [f"{k} ({state[k].dtype})" for k in shared if k not in meta and state[k].is_quantized]
+    plain = [k for k in shared if not state[k].is_meta and _layout(state[k]) == "dense"
+             and not state[k].is_quantized]
+    found = (
+        ("missing", [k for k in ours if k not in state] if strict else []),
+        ("unexpected", [str(k) for k in state if k not in ours] if strict else []),
+        ("on the meta device (no values)", meta),
+        ("not a dense tensor", layouts),
+        ("quantised", quantised),
+        ("wrong shape", [k for k in plain if tuple(state[k].shape) != tuple(ours[k].shape)]),
+        ("wrong kind of number", [f"{k} ({state[k].dtype}, the network has {ours[k].dtype})"
+                                  for k in plain if _kind(state[k]) != _kind(ours[k])]),
+    )
+    return tuple(f"{what}: {_head(keys)}" for what, keys in found if keys)
+
+
+def _layout(tensor: torch.Tensor) -> str:
+    if tensor.is_nested:
+        return "nested"
+    return "dense" if tensor.layout == torch.strided else str(tensor.layout).removeprefix("torch.")
+
+
+def _converted(ours: dict, state: dict, source: str) -> dict:
+    """``state`` with each value the network has on its device and in its dtype (the same
+    tensor where it already is), so that ``load_state_dict`` only copies like to like.
+    The torch metadata (module versions) that ``load_state_dict`` reads is kept."""
+    ready = OrderedDict(state)
+    ready._metadata = getattr(state, "_metadata", None)  # type: ignore[attr-defined]
+    for key, value in state.items():
+        if key not in ours:
+            continue
+        try:
+            ready[key] = value.detach().to(device=ours[key].device, dtype=ours[key].dtype)
+        except Exception as error:  # noqa: BLE001 - whatever torch refuses, before any copy
+            raise BuildError(f"{source} does not fit the network: cannot convert {key}: "
+                             f"{str(error).strip().splitlines()[0]}") from None
+    return ready
 
 
 def _check_values(state: dict, source: str) -> None:

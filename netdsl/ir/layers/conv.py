@@ -18,7 +18,7 @@ from ..record import (
     Window,
     fmt_shape,
 )
-from .common import kernel_window, last_axis, sliding, spatial, strided
+from .common import kernel_window, last_axis, side, sliding, spatial, strided
 
 # per-layer standard deviation for `init trunc_normal` (Inception-v3's auxiliary head)
 _STD = Param("std", "optfloat", None)
@@ -97,6 +97,7 @@ FC = OpRecord(
 
 def _transposed_infer(a: Attrs, ins: list[Shape]) -> Shape:
     """PyTorch's ConvTranspose2d: (H - 1) * s - 2p + d * (k - 1) + output_pad + 1."""
+    _check_output_pad(a)
     c, h, w = spatial("conv_transpose", ins[0])
     if c % a["groups"] or a["out"] % a["groups"]:
         raise ShapeProblem(f"groups={a['groups']} must divide both the input channels ({c}) "
@@ -108,6 +109,18 @@ def _transposed_infer(a: Attrs, ins: list[Shape]) -> Shape:
         raise ShapeProblem(f"conv_transpose gives {size[0]}x{size[1]}", expected="at least 1x1",
                            found=f"{size[0]}x{size[1]}")
     return (a["out"], *size)
+
+
+def _check_output_pad(a: Attrs) -> None:
+    """torch refuses an output padding not below the stride or the dilation on either axis
+    (it would add rows that no input value reaches), whatever the input."""
+    below = tuple(max(a["stride"][i], a["dilation"][i]) for i in range(2))
+    if any(a["output_pad"][i] >= below[i] for i in range(2)):
+        raise ShapeProblem(f"conv_transpose output_pad={side(a['output_pad'])} must be smaller "
+                           f"than its stride ({side(a['stride'])}) or its dilation "
+                           f"({side(a['dilation'])})",
+                           expected=f"output_pad <= {side(tuple(b - 1 for b in below))}",
+                           found=f"output_pad={side(a['output_pad'])}", argument="output_pad")
 
 
 def _transposed_window(a: Attrs, ins: list[Shape], out: Shape):
