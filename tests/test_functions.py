@@ -335,3 +335,25 @@ def test_functions_cannot_hide_behind_plugin_ops():
     with pytest.raises(RegistrationError, match="not reserved"):
         register_op(__import__("dataclasses").replace(OPS["relu"], name="round"))
     assert "round" not in OPS
+
+
+def test_an_imported_module_keeps_every_digit_of_its_floats():
+    """`netdsl import` writes a float's repr: 17 digits once made a spec it could not read."""
+    from torch import nn
+
+    from netdsl.importer import from_module
+
+    module = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8, eps=0.1 + 0.2),
+                           nn.LeakyReLU(1.7139588594436646))
+    text = from_module(module, (3, 8, 8))
+    assert "eps=0.30000000000000004" in text
+    attrs = [dict(n.attrs) for n in netdsl.compile(text).nodes]
+    assert attrs[2]["eps"] == 0.1 + 0.2 and attrs[3]["slope"] == 1.7139588594436646
+
+
+@pytest.mark.parametrize("layer,found", [("round(2.5)", "expected a layer, found the number 2"),
+                                         ("round", "expected a layer, found the function 'round'")])
+def test_a_function_is_not_a_layer(layer, found):
+    with pytest.raises(NetDSLError, match=re.escape(found)) as caught:
+        netdsl.compile(f"network t:\n    input 3x8x8\n    relu -> {layer}\n")
+    assert (caught.value.code, caught.value.line, caught.value.column) == ("E004", 3, 13)
