@@ -72,6 +72,7 @@ def test_round_with_ndigits_is_pythons(x, n):
     assert same(value(f"round({literal(x)}, ndigits={n})"), round(x, n))
 
 
+@settings(deadline=None)  # the first call may read the grammar
 @given(x=numbers, n=st.integers(400, BIG))
 def test_round_with_huge_ndigits_is_pythons_without_building_huge_powers(x, n):
     assert same(value(f"round({literal(x)}, {n})"), round(x, n))
@@ -145,6 +146,16 @@ def test_numbers_beyond_the_limit_are_coded_errors_not_overflow(name, huge):
             "round": "round(x, 2)"}.get(name, f"{name}(x)")
     found = error(text, x=huge)
     assert found.code == "E007" and found.column == text.rindex("x") + 1
+
+
+@settings(max_examples=100, deadline=None)
+@given(huge=st.one_of(st.integers(min_value=limits.MAX_NUMBER + 1),
+                      st.integers(max_value=-limits.MAX_NUMBER - 1),
+                      st.integers(10**300, 10**4000)))
+def test_huge_ints_keep_the_integer_limit_in_every_function(huge):
+    for name in FUNCTIONS:
+        text = f"{name}(x, 1)" if name in ("min", "max", "make_divisible") else f"{name}(x)"
+        assert error(text, x=huge).code == "E007", name
 
 
 @settings(max_examples=300, deadline=None)
