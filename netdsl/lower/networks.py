@@ -121,7 +121,7 @@ def _bind_network(network: NetworkValue, overrides: dict, lw: Lowerer) -> Env:
 
 
 OVERRIDE_NOTE = "whole numbers have at most 15 digits, decimals at most 40 characters, and " \
-    "every number is at most 10^15, as literals in a spec (docs/security.md)"
+    "every number is at most 10^15, as for a spec's literals (docs/security.md)"
 
 
 def _check_override(name: str, value: object, definition: ast.Node) -> None:
