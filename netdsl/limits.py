@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import math
 import sys
 from collections.abc import Callable
 
@@ -19,12 +20,42 @@ MAX_IMPORT_DEPTH = 32
 MAX_REPORTED = 10  # independent errors reported from one network
 MAX_SWEEP_POINTS = 10_000  # points of one design-space grid (netdsl sweep)
 MAX_NUMBER = 10**15
+MAX_DIGITS = 15  # of a whole number (a literal below 10^15), a size's dimension, an rN count
+# A decimal literal is bounded by length and value, not by precision: 17 significant digits
+# round-trip every double (timm's 1.7139588594436646), and 40 characters hold any of them.
+MAX_LITERAL = 40
+MIN_FLOAT = sys.float_info.min  # the least normal double: below it digits are lost, or all
 # What the parser reads of one file (the largest spec is a few KB; benchmarks/run.py's
 # generated network of 10,000 residual blocks has 200 KB, 10,000 lines, 70,000 tokens).
 MAX_SOURCE = 4_000_000  # characters
 MAX_LINES = 50_000
 MAX_TOKENS = 150_000
 MAX_SIZES = 1_024  # input sizes one sweep checks (netdsl check --sizes; 32:512 is 481)
+
+
+def decimal_problem(text: str) -> str | None:
+    """Why a decimal literal (``0.17``, ``1e-3``) is refused, as the end of a sentence about
+    it (``is beyond 1e+15``), or None. The same rule holds for a spec's literal and an
+    override's float: at most :data:`MAX_LITERAL` characters, a finite value of at most
+    :data:`MAX_NUMBER`, and 0 or at least :data:`MIN_FLOAT` (a smaller one reads as 0 or
+    loses digits)."""
+    if len(text) > MAX_LITERAL:
+        return f"has {len(text):,} characters; at most {MAX_LITERAL} allowed"
+    value = abs(float(text))
+    if not (math.isfinite(value) and value <= MAX_NUMBER):  # 1e999 reads as inf
+        return f"is beyond {MAX_NUMBER:.0e}"
+    if 0 < value < MIN_FLOAT or (value == 0 and any(d in "123456789" for d in _mantissa(text))):
+        return f"is below {MIN_FLOAT:.1e}, the least normal double"
+    return None
+
+
+def shown(text: str) -> str:
+    """A number's text for a message: a 5,000-digit one is cut."""
+    return text if len(text) <= MAX_LITERAL else f"{text[:20]}..."
+
+
+def _mantissa(text: str) -> str:
+    return text.lower().split("e")[0]
 
 
 @contextlib.contextmanager

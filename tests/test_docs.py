@@ -10,6 +10,7 @@ import pytest
 from netdsl.ir.ops import OPS
 from netdsl.lower import Loader
 from netdsl.lower.builtins import BUILTINS
+from netdsl.lower.functions import FUNCTIONS
 
 from conftest import ROOT
 
@@ -27,6 +28,14 @@ def test_every_grammar_rule_is_documented(rule):
 @pytest.mark.parametrize("name", sorted(OPS) + sorted(BUILTINS))
 def test_every_layer_and_builtin_is_documented(name):
     assert f"`{name}" in DOC
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_every_function_is_documented_with_an_example(name):
+    rows = [line.split("|") for line in DOC.splitlines() if line.startswith("| `")]
+    row = next((cells for cells in rows if f"`{name}(" in cells[1]), None)
+    assert row, f"no row for {name} in docs/language.md, Functions"
+    assert f"{name}(" in row[3], f"the example of {name} does not call it"
 
 
 def test_every_prelude_block_is_documented():

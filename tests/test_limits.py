@@ -84,7 +84,24 @@ def test_other_nesting(text):
 def test_number_with_5000_digits():
     _fails(NET.format("conv(" + "9" * 5_000 + ", 3x3)"), words="5000 digits", memory=True)
     _fails(NET.format("conv(16, 3x" + "9" * 5_000 + ")"), words="5000-digit")
-    _fails(NET.format("dropout(0." + "9" * 5_000 + ")"), words="digits")
+    _fails(NET.format("dropout(0." + "9" * 5_000 + ")"), words="5,002 characters; at most 40")
+
+
+@pytest.mark.parametrize("literal,words", [
+    ("0.1" + "0" * 38, "41 characters; at most 40"),  # length, not digits, bounds a decimal
+    ("1e-400", "below 2.2e-308"),  # would read as 0
+    ("4e-320", "below 2.2e-308"),  # a subnormal double: digits lost
+    ("1.0000000000000001e15", "beyond 1e+15"),
+])
+def test_a_decimal_literal_is_bounded_by_length_and_value(literal, words):
+    _fails(NET.format(f"scale({literal})"), words=words)
+
+
+@pytest.mark.parametrize("literal", ["1.7139588594436646", "0.1" + "0" * 37, "2.2250738585072014e-308",
+                                     "0.0e-999", "1e15", "0.30000000000000004"])
+def test_a_decimal_literal_keeps_every_digit_of_a_double(literal):
+    graph = _compile(NET.format(f"scale({literal})"))
+    assert graph.nodes[1].attrs["factor"] == float(literal)
 
 
 def test_arithmetic_beyond_limits():

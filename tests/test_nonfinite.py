@@ -38,4 +38,8 @@ def test_non_finite_override_is_rejected(value):
 
 def test_largest_finite_literal_still_builds():
     assert getattr(netdsl.build(_spec("bn(eps=1e15)")), "1").eps == 1e15
-    assert getattr(netdsl.build(_spec("bn(eps=1e-999)")), "1").eps == 0.0
+    assert getattr(netdsl.build(_spec("bn(eps=2.2250738585072014e-308)")), "1").eps == 2.2250738585072014e-308
+    # a literal that would read as 0 is refused rather than silently changed (docs/errors.md E007)
+    with pytest.raises(netdsl.NetDSLError, match="below 2.2e-308") as caught:
+        netdsl.compile(_spec("bn(eps=1e-999)"))
+    assert caught.value.code == "E007"

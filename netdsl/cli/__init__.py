@@ -11,9 +11,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import math
+import re
 import sys
 from collections.abc import Callable
 
+from .. import limits
 from ..errors import NetDSLError, OverrideError
 
 Command = tuple[str, str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
@@ -28,11 +30,11 @@ def parse_overrides(items: list[str]) -> dict[str, object]:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
+    items, params = _checked_numbers(items)
     try:
         overrides = OverridesParser.create().parse_overrides(items)
     except HydraException as error:
         raise OverrideError(f"malformed override: {str(error).splitlines()[0]}") from None
-    params: dict[str, object] = {}
     for override in overrides:
         key = _plain_key(override, sweeps=False)
         params[key] = _to_value(override.value())
@@ -45,13 +47,12 @@ def parse_sweep(items: list[str]) -> dict[str, list]:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
-    from .. import limits
-
+    items, bad = _checked_numbers(items)
     try:
         overrides = OverridesParser.create().parse_overrides(items)
     except HydraException as error:
         raise OverrideError(f"malformed sweep: {str(error).splitlines()[0]}") from None
-    axes: dict[str, list] = {}
+    axes: dict[str, list] = {key: [value] for key, value in bad.items()}
     points = 1
     for override in overrides:
         key = _plain_key(override, sweeps=True)
@@ -63,6 +64,46 @@ def parse_sweep(items: list[str]) -> dict[str, list]:
                                 notes=("sweep fewer values, or screen a coarser grid first",))
         axes[key] = [_to_value(v) for v in values]
     return axes
+
+
+_PIECES = re.compile(r"[^0-9A-Za-z_.+-]+")  # what separates numbers in a value: , [ ] ( ) ...
+_NUMERIC = re.compile(r"[+-]?[0-9_.]+([eE][+-]?[0-9_]+)?")
+_HYDRA_INT_DIGITS = 4_000  # Python's int() refuses over 4,300 digits (a ValueError, in Hydra)
+
+
+def _checked_numbers(items: list[str]) -> tuple[list[str], dict[str, object]]:
+    """The items Hydra may read, and for each other one a :class:`~netdsl.lower.BadNumber`:
+    an override's decimals obey a spec literal's rule, at most 40 characters and a value in
+    range (:func:`netdsl.limits.decimal_problem`), and a whole number Hydra cannot read is
+    refused (one above 10^15 that it can is refused by value, at the network). Read
+    from the text, since Hydra's float has lost how it was written (a 5,000-digit decimal)
+    and its int refuses 4,300 digits with a ValueError. Linear: one split, a match a piece.
+    The problem is reported by lowering, at the network, as every override's is."""
+    from ..lower import BadNumber
+
+    good, bad = [], {}
+    for item in items:
+        key, _, value = item.partition("=")
+        problem = next(filter(None, map(_number_problem, _PIECES.split(value))), None)
+        if problem is None:
+            good.append(item)
+        else:
+            bad[key] = BadNumber(limits.shown(value), problem)
+    return good, bad
+
+
+def _number_problem(piece: str) -> str | None:
+    if not any(c.isdigit() for c in piece) or not _NUMERIC.fullmatch(piece):
+        return None
+    number = piece.lstrip("+-").replace("_", "")
+    if not any(c in number for c in ".eE"):  # a whole number above 10^15 is refused by
+        # value at the network (as an API int is); only one Hydra cannot read is caught here
+        too_long = len(number.lstrip("0")) > _HYDRA_INT_DIGITS
+        return f"is beyond {limits.MAX_NUMBER:.0e}" if too_long else None
+    try:
+        return limits.decimal_problem(number)
+    except ValueError:  # not a number after all ("1.2.3"): Hydra reads it as text
+        return None
 
 
 def _plain_key(override, sweeps: bool) -> str:

@@ -1,12 +1,13 @@
 """Syntax tree to IR: resolve imports and names, bind arguments, expand blocks, name every
 module. ``values`` (what specs compute with), ``loader`` (files, imports, the prelude),
-``evaluate`` (value expressions), ``binder`` (arguments to parameters), ``naming`` (module
-scopes), ``expand`` (layers to nodes), ``builtins`` (stack, residual, ...), ``networks``
-(parameters, overrides, the entry point :func:`lower_spec`)."""
+``evaluate`` (value expressions), ``functions`` (round, make_divisible, ...), ``binder``
+(arguments to parameters), ``naming`` (module scopes), ``expand`` (layers to nodes),
+``builtins`` (stack, residual, ...), ``networks`` (parameters, overrides, the entry point
+:func:`lower_spec`)."""
 
 from .loader import BUNDLED_SPECS, Loader, load, main_network, spec_path
 from .networks import instantiate, lower_spec
-from .values import SpecText
+from .values import BadNumber, SpecText
 
 __all__ = ["lower_spec", "load", "instantiate", "main_network", "spec_path", "Loader", "SpecText",
-           "BUNDLED_SPECS"]
+           "BadNumber", "BUNDLED_SPECS"]

@@ -96,7 +96,7 @@ def finish_window(op: OpRecord, attrs: dict, call: ast.Node) -> dict:
 
 def bind_names(what: str, names: list[str], args, kwargs, call: ast.Node) -> dict:
     if len(args) > len(names):
-        most = f"at most {len(names)} arguments" if names else "no arguments"
+        most = f"at most {len(names)} argument{'s' * (len(names) != 1)}" if names else "no arguments"
         raise SpecArgumentError(f"{what} takes {most}, got "
                                 f"{len(args)}", args[len(names)][1],
                                 notes=(f"{what}({', '.join(names)})",))

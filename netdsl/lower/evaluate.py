@@ -1,7 +1,9 @@
 """Evaluating value expressions: arithmetic, comparisons, conditions, lists and names.
 
-Layer expressions are not evaluated here: a call of a layer, block or builtin, a chain or a
-label evaluates to a :class:`~netdsl.lower.values.Thunk`, expanded where it is used.
+A call of a function of numbers (``round``, ``make_divisible``; netdsl/lower/functions.py)
+is evaluated to its number. Layer expressions are not evaluated here: a call of a layer,
+block or builtin, a chain or a label evaluates to a :class:`~netdsl.lower.values.Thunk`,
+expanded where it is used.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from .. import limits
 from ..errors import SpecLimitError, SpecNameError, SpecTypeError, TensorNameError
 from ..ir.ops import OpRecord, Size, describe
 from ..syntax import tree as ast
-from .values import BlockValue, Builtin, Env, ReduceCount, Thunk, Unbound
+from .values import BlockValue, Builtin, Env, Function, ReduceCount, Thunk, Unbound
 
 
 def evaluate(node: ast.Node, env: Env) -> object:
@@ -49,6 +51,8 @@ def evaluate(node: ast.Node, env: Env) -> object:
         return index(node, env)
     if isinstance(node, ast.Call):
         callee = evaluate(node.func, env)
+        if isinstance(callee, Function):  # round(c * 0.75): a number now
+            return callee.call(callee, node, env)
         if isinstance(callee, OpRecord | BlockValue | Builtin):
             return Thunk(node, env)
         raise SpecTypeError(f"{describe(callee)} cannot be called", node.func.span)

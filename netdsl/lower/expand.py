@@ -38,6 +38,7 @@ from .values import (
     BlockValue,
     Builtin,
     Env,
+    Function,
     NetworkValue,
     TensorValue,
     Thunk,
@@ -189,6 +190,9 @@ class Lowerer:
         callee = evaluate(node.func, env)
         if isinstance(callee, Builtin):
             return self.builtin(callee, node, env, x, ctx)
+        if isinstance(callee, Function):  # `-> round(c / 2) ->`: a number, not a layer
+            raise SpecTypeError(f"expected a layer, found {describe(evaluate(node, env))}",
+                                node.span)
         args = [(evaluate(a, env), a.span) for a in node.args]
         return self.apply(callee, args, keywords(node, env), node, env, x, ctx)
 

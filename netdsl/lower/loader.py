@@ -22,6 +22,7 @@ from ..limits import recursion_guard
 from ..syntax import tree as ast
 from ..syntax.parser import parse
 from .builtins import BUILTINS
+from .functions import FUNCTIONS
 from .values import ABSENT, CONSTANTS, BlockValue, Builtin, Env, NetworkValue
 
 
@@ -203,12 +204,12 @@ def prelude() -> Env:
     shared (no spec changes them: a spec's own names live in a child scope)."""
     builtins = {name: Builtin(name, handler, doc, signature)
                 for name, (handler, signature, doc) in BUILTINS.items()}
-    env = Env(_BuiltinNames({**builtins, **CONSTANTS}))  # type: ignore[arg-type]
+    env = Env(_BuiltinNames({**builtins, **FUNCTIONS, **CONSTANTS}))  # type: ignore[arg-type]
     text = resources.files(__package__).joinpath("prelude.net").read_text(encoding="utf-8")
     blocks = Env({}, env)
     for item in parse(text, PRELUDE).definitions:
         _define(blocks, item)
-    reserve_names(set(builtins) | set(blocks.names))  # a plugin op may not hide behind them
+    reserve_names(set(builtins) | set(FUNCTIONS) | set(blocks.names))  # a plugin op may not hide behind them
     return blocks
 
 

@@ -33,7 +33,7 @@ from .evaluate import evaluate, finite, number, resolve
 from .expand import Lowerer
 from .loader import load, main_network, prelude
 from .naming import Context, _Scope
-from .values import Env, NetworkValue, SpecText, TensorValue, tensor_scope
+from .values import BadNumber, Env, NetworkValue, SpecText, TensorValue, tensor_scope
 
 
 def network_params(network: NetworkValue, lw: Lowerer) -> dict[str, ast.Param]:
@@ -120,24 +120,43 @@ def _bind_network(network: NetworkValue, overrides: dict, lw: Lowerer) -> Env:
     return local
 
 
+OVERRIDE_NOTE = "whole numbers have at most 15 digits, decimals at most 40 characters, and " \
+    "every number is at most 10^15, as for a spec's literals (docs/security.md)"
+
+
 def _check_override(name: str, value: object, definition: ast.Node) -> None:
     """What Hydra or a Python caller may hand over that no netdsl literal can be: null,
-    nan/inf, and numbers beyond the 15-digit limit every literal obeys."""
+    nan/inf, and numbers beyond the rule every literal obeys (limits.decimal_problem)."""
     if value is None:
         raise OverrideError(f"override {name}=null gives no value", definition.span,
                             notes=("netdsl has no null: give a number, a size, a list, or a "
                                    "name the spec defines",))
+    if isinstance(value, BadNumber):  # found in the command line's text (cli._checked_numbers)
+        raise SpecLimitError(f"override {name}={value.text} {value.problem}", definition.span,
+                             notes=(OVERRIDE_NOTE,))
     if not finite(value):  # a Python or Hydra nan/inf: no output could write it
         raise OverrideError(f"override {name}={value!r} is not a finite number", definition.span)
-    if _beyond_limit(value):
-        raise SpecLimitError(f"override {name}={value!r} is beyond {limits.MAX_NUMBER:.0e}",
-                             definition.span, notes=("numbers in netdsl have at most 15 digits",))
+    if _out_of_range(value, lambda v: abs(v) > limits.MAX_NUMBER):
+        raise SpecLimitError(f"override {name}={_shown(value)} is beyond {limits.MAX_NUMBER:.0e}",
+                             definition.span, notes=(OVERRIDE_NOTE,))
+    if _out_of_range(value, lambda v: isinstance(v, float) and 0 < abs(v) < limits.MIN_FLOAT):
+        raise SpecLimitError(f"override {name}={_shown(value)} is below "
+                             f"{limits.MIN_FLOAT:.1e}, the least normal double",
+                             definition.span, notes=(OVERRIDE_NOTE,))
 
 
-def _beyond_limit(value: object) -> bool:
+def _out_of_range(value: object, test) -> bool:
     if isinstance(value, tuple | list):
-        return any(map(_beyond_limit, value))
-    return isinstance(value, int | float) and abs(value) > limits.MAX_NUMBER
+        return any(_out_of_range(v, test) for v in value)
+    return isinstance(value, int | float) and not isinstance(value, bool) and test(value)
+
+
+def _shown(value: object) -> str:
+    """``value`` for a message: a Python int of 5,000 digits has no str (ValueError)."""
+    try:
+        return limits.shown(repr(value))
+    except ValueError:
+        return "a number of thousands of digits"
 
 
 def _lower_body(definition: ast.NetworkDef, env: Env, lw: Lowerer, input_override,
@@ -237,8 +256,12 @@ def _override_shape(given: object) -> tuple[int, ...]:
             isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= limits.MAX_NUMBER
             for v in value):
         return tuple(value)
-    shown = given if isinstance(given, str) else \
-        str(list(given)) if isinstance(given, tuple | list) else repr(given)
+    try:
+        shown = given if isinstance(given, str) else given.text \
+            if isinstance(given, BadNumber) else \
+            str(list(given)) if isinstance(given, tuple | list) else repr(given)
+    except ValueError:  # a Python int of 5,000 digits has no str
+        shown = "a number of thousands of digits"
     raise OverrideError(f"input must be a shape like 3x224x224, found {shown}",
                         notes=("every dimension a whole number from 1 to 10^15: input=3x64x64 "
                                "or input=[3,64,64]",))

@@ -58,6 +58,28 @@ class Builtin:
 
 
 @dataclass(frozen=True)
+class Function:
+    """A function of numbers (``round``, ``make_divisible``): a call of it in a value is
+    evaluated at once to a number, never run as a layer (netdsl/lower/functions.py)."""
+
+    name: str
+    call: Callable  # (function, call node, env) -> number: binds and checks, then computes
+    compute: Callable  # the function of bound arguments (or of numbers, for min and max)
+    doc: str
+    params: tuple[tuple[str, str | None], ...]  # (name, default as a spec writes it or None)
+    variadic: bool = False  # min/max: two numbers or more, or a list
+
+    @property
+    def description(self) -> str:
+        return f"the function '{self.name}'"
+
+    def text(self) -> str:
+        if self.variadic:
+            return f"{self.name}(a, b, ...) or {self.name}(list)"
+        return f"{self.name}({', '.join(n if d is None else f'{n}={d}' for n, d in self.params)})"
+
+
+@dataclass(frozen=True)
 class TensorValue:
     """A tensor a network line named (``skip1 = ...``): used as a layer, it gives that tensor,
     whatever the chain's input (``concat(identity, skip1 -> crop(56x56))``)."""
@@ -78,6 +100,16 @@ class Unbound:
 class SpecText(str):
     """An override given as text (``unit=basic``, ``kernel=7x7``): read as a netdsl expression
     in the network's scope, so a command line can name blocks and write sizes."""
+
+
+@dataclass(frozen=True)
+class BadNumber:
+    """An override whose text holds a number no literal may be (``eps=1e-400``, 5,000
+    digits), found before Hydra read it; lowering reports it at the network."""
+
+    text: str
+    problem: str
+    description = "a number out of range"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from lsprotocol import types as lsp
 
 from ..ir.ops import REQUIRED, OpRecord
 from ..lower.loader import prelude
-from ..lower.values import BlockValue, Builtin, NetworkValue
+from ..lower.values import BlockValue, Builtin, Function, NetworkValue
 from ..syntax import tree as ast
 from ..syntax.diagnostics import RESERVED
 from .locate import Definition, path_at, text_of
@@ -59,6 +59,8 @@ def parameters(value: object) -> list[tuple[str, str | None, str]]:
         sig = value.signature
         return [*((n, None, value.doc) for n in sig.required),
                 *((n, d, value.doc) for n, d in sig.optional)]
+    if isinstance(value, Function):
+        return [(n, d, value.doc) for n, d in value.params]
     if isinstance(value, BlockValue | NetworkValue):
         definition = value.definition
         return [(p.name, text_of(p.default.span) if p.default else None,
@@ -67,7 +69,7 @@ def parameters(value: object) -> list[tuple[str, str | None, str]]:
 
 
 def _kind(value: object) -> lsp.CompletionItemKind:
-    if isinstance(value, OpRecord):
+    if isinstance(value, OpRecord | Function):
         return lsp.CompletionItemKind.Function
     if isinstance(value, Builtin):
         return lsp.CompletionItemKind.Keyword
@@ -83,6 +85,8 @@ def _detail(name: str, value: object) -> str:
         return f"{name}({value.signature()})"
     if isinstance(value, Builtin):
         return value.signature.text(name)  # type: ignore[attr-defined]
+    if isinstance(value, Function):
+        return f"{value.text()} · function of numbers"
     if isinstance(value, BlockValue | NetworkValue):
         return f"{name}({', '.join(n if d is None else f'{n}={d}' for n, d, _ in parameters(value))})"
     return "constant"

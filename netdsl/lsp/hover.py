@@ -10,7 +10,7 @@ from lsprotocol import types as lsp
 
 from ..errors import Span
 from ..ir.ops import OpRecord, fmt_shape
-from ..lower.values import Builtin
+from ..lower.values import Builtin, Function
 from ..syntax import tree as ast
 from .analysis import Analysis
 from .completion import parameters
@@ -38,6 +38,8 @@ def signature(target: Target) -> str:
         return f"**{target.name}**({value.signature()}) · layer  \n{value.doc}"
     if isinstance(value, Builtin):
         return f"**{target.name}** · builtin  \n{value.doc}"
+    if isinstance(value, Function):
+        return f"**{value.text()}** · function of numbers  \n{value.doc}"
     if isinstance(value, ast.BlockDef | ast.NetworkDef | ast.NetworkAlias):
         params = ", ".join(p.name if p.default is None else f"{p.name}={text_of(p.default.span)}"
                            for p in value.params)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from ..errors import Span
 from ..ir.ops import OpRecord
 from ..lower.naming import label_span
-from ..lower.values import BlockValue, Builtin, NetworkValue, name_span
+from ..lower.values import BlockValue, Builtin, Function, NetworkValue, name_span
 from ..syntax import tree as ast
 from ..syntax.tree import children, walk
 
@@ -111,6 +111,8 @@ def _of_value(name: str, value: object) -> Target | None:
         return Target(name, "op", None, value)
     if isinstance(value, Builtin):
         return Target(name, "builtin", None, value)
+    if isinstance(value, Function):
+        return Target(name, "function", None, value)
     if value is not None:
         return Target(name, "constant", None, value)
     return None

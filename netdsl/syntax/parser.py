@@ -23,8 +23,7 @@ from . import tree as ast
 from .diagnostics import syntax_error
 
 MAX_NESTING = 100  # calls/brackets inside each other; far beyond any real network
-MAX_DIGITS = 15
-
+MAX_DIGITS = limits.MAX_DIGITS
 
 
 class _Layout:
@@ -117,11 +116,11 @@ class _Builder(Transformer):
         return self._node(ast.Int, c, int(self._number(c[0])))
 
     def float(self, c):
-        value = float(self._number(c[0]))
-        if not value <= limits.MAX_NUMBER:  # 1e999 reads as inf, which no output can write
-            raise SpecLimitError(f"number {c[0].value} is beyond {limits.MAX_NUMBER:.0e}",
+        problem = limits.decimal_problem(c[0].value)  # length and value, not digits
+        if problem is not None:
+            raise SpecLimitError(f"number {limits.shown(c[0].value)} {problem}",
                                  _span_of(self.source, c))
-        return self._node(ast.Float, c, value)
+        return self._node(ast.Float, c, float(c[0].value))
 
     def dims(self, c):
         for part in c[0].value.split("x"):
