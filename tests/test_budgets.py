@@ -1,9 +1,14 @@
 """Issue 12, item 4: unbounded work. Each hostile spec is refused with a coded error within
-2 s of CPU and 500 MB of address space, enforced by the kernel (``resource.setrlimit`` with
-RLIMIT_CPU and RLIMIT_AS in a child process), not by timing asserts: a case over budget
-dies of SIGXCPU or a MemoryError and fails the test.
+2 s of CPU and 500 MB of address space in a child process: its memory enforced by the kernel
+(``resource.setrlimit`` with RLIMIT_AS), its CPU time measured by the child itself (user and
+system time of the case alone, as ``getrusage`` counts it) and compared exactly, with the
+kernel's RLIMIT_CPU a second past the budget as the hard stop for a case that runs away.
 
-The limits themselves are in :mod:`netdsl.limits`; these cases run against their real values.
+Measured rather than killed at the budget (issue 29): RLIMIT_CPU counts whole seconds and the
+time the process spent before the case, so the kill gave a case anything from 1.6 to 2.9 s
+depending on how long ``import torch`` happened to take; a case over budget now fails with the
+time it took. The limits themselves are in :mod:`netdsl.limits`; these cases run against their
+real values. ``benchmarks/hostile.py`` prints each case's time, to see the margin.
 """
 
 from __future__ import annotations
@@ -26,8 +31,12 @@ import netdsl
 {setup}
 netdsl.compile("network t:\\n input 3x8x8\\n relu")  # the parser is built once per process
 text = {text}
-used = resource.getrusage(resource.RUSAGE_SELF).ru_utime
-resource.setrlimit(resource.RLIMIT_CPU, (math.ceil(used) + {cpu}, math.ceil(used) + {cpu} + 1))
+def cpu():  # what RLIMIT_CPU counts: user and system time
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    return used.ru_utime + used.ru_stime
+start = cpu()
+stop = math.ceil(start + {cpu}) + 1  # whole seconds: at least a second past the budget
+resource.setrlimit(resource.RLIMIT_CPU, (stop, stop + 1))
 status = open("/proc/self/status").read()
 base = int(status.split("VmSize:")[1].split()[0]) * 1024  # the interpreter, netdsl, the text
 resource.setrlimit(resource.RLIMIT_AS, (base + {extra}, base + {extra}))
@@ -35,6 +44,7 @@ try:
     {run}
 except netdsl.NetDSLError as error:
     print(error.code, error.message)
+print("cpu", cpu() - start)
 """
 
 
@@ -50,7 +60,10 @@ def _bounded(text_expression: str, cpu: int = CPU_SECONDS, extra: int = MEMORY,
     done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
                           text=True, env=env, cwd=ROOT, timeout=120)
     assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
-    return done.stdout.strip()
+    *out, used = done.stdout.strip().split("\n")
+    seconds = float(used.removeprefix("cpu "))
+    assert seconds <= cpu, f"{seconds:.2f} s of CPU, over the budget of {cpu} s: {out}"
+    return "\n".join(out)
 
 
 NET = '"network t:\\n    input 3x8x8\\n    " + {} + "\\n"'
