@@ -78,7 +78,8 @@ class Lowerer:
     def bind_layer(self, op: OpRecord, args, kwargs, call: ast.Node) -> Mapping[str, object]:
         """:func:`bind_op`'s attributes, shared read-only by every call of ``op`` with the same
         argument values (a binding that fails is never stored: each call reports its own)."""
-        key = binding_key(op, args, kwargs)
+        # a layer without arguments (relu, bn) has the key binding_key gives, without its work
+        key = (op.name, (), ()) if not args and not kwargs else binding_key(op, args, kwargs)
         if key is None:
             return bind_op(op, args, kwargs, call)
         attrs = self._bindings.get(key)
@@ -122,15 +123,7 @@ class Lowerer:
         module ``fc`` and ``conv3x3(64)`` a conv, but ``outer: (inner: x)`` is ``outer.inner``."""
         child = _Scope(None, origin)
         out = lower(Context(child, ctx.trace, ctx.blocks, ctx.project_target))
-        # a labelled single element keeps its label: `outer: (inner: x)` is outer.inner, and
-        # an unlabelled block holding one labelled layer keeps it as its child (MobileNetV2)
-        if len(child.elements) == 1 and not child.elements[0].labelled:
-            ctx.scope.adopt(child.elements[0], label, where)
-            child.merged = ctx.scope
-        elif child.elements:
-            ctx.scope.adopt(child, label, where)
-        else:
-            child.merged = ctx.scope
+        _file(child, label, ctx.scope, where)
         return out
 
     def lower(self, node: ast.Node, env: Env, x: int, ctx: Context) -> int:
@@ -203,6 +196,10 @@ class Lowerer:
         """A bare name in a chain: a layer with default arguments, or a layer-valued name."""
         if isinstance(value, Thunk):
             return self.lower(value.node, value.env, x, ctx)
+        if type(value) is BlockValue:  # the common case, without apply's tests
+            return self.call_block(value, [], {}, ref, x, ctx)
+        if isinstance(value, _LAYERS):  # before `==`, which a dataclass answers in Python
+            return self.apply(value, [], {}, ref, env, x, ctx)
         if value == IDENTITY:
             return x
         if isinstance(value, TensorValue):  # a named tensor: the chain goes on from it
@@ -212,8 +209,6 @@ class Lowerer:
                 raise SpecTypeError("'project' is only meaningful as a residual shortcut",
                                     ref.span)
             return self.project(x, ctx.project_target, ref, ctx)
-        if isinstance(value, OpRecord | BlockValue | Builtin):
-            return self.apply(value, [], {}, ref, env, x, ctx)
         raise SpecTypeError(f"expected a layer, found {describe(value)}", ref.span)
 
     def builtin(self, callee: Builtin, call: ast.Node, env: Env, x: int, ctx: Context) -> int:
@@ -276,8 +271,7 @@ class Lowerer:
                 raise SpecArgumentError(f"{definition.name} needs a value for '{p.name}'",
                                         call.span, notes=(f"block {definition.name} is defined "
                                                           f"at {_where(name_at)}",))
-        inner = Context(ctx.scope, (*ctx.trace, call.span), (*ctx.blocks, definition),
-                        ctx.project_target)
+        trace, blocks = (*ctx.trace, call.span), (*ctx.blocks, definition)
         try:
             for p in params:
                 if p.name in values:
@@ -291,9 +285,13 @@ class Lowerer:
             if not isinstance(body, ast.Lines) and self.block_tensors(body):  # fresh per call
                 local = tensor_scope((body,), local, self.block_tensors)
             if definition.inline:
-                return self.lower(body, local, x, inner)
-            return self.scoped(None, inner, lambda c: self.lower(body, local, x, c),
-                               origin=origin)
+                return self.lower(body, local, x, Context(ctx.scope, trace, blocks,
+                                                          ctx.project_target))
+            # what scoped does, without its closure (a block call is the hot path)
+            child = _Scope(None, origin)
+            out = self.lower(body, local, x, Context(child, trace, blocks, ctx.project_target))
+            _file(child, None, ctx.scope, None)
+            return out
         except NetDSLError as error:  # say which call of the block it happened in
             user_call = call.span.source.filename != PRELUDE
             raise error.within(call_note(call.span, definition.name) if user_call else None,
@@ -315,12 +313,26 @@ class Lowerer:
 
 
 IDENTITY, PROJECT = Symbol("identity"), Symbol("project")
+_LAYERS = (OpRecord, BlockValue, Builtin)  # values a bare name applies, with no arguments
 # the layer forms `lower` expands, by their exact syntax-tree class
 _FORMS: dict[type, Callable] = {
     ast.Chain: Lowerer._chain, ast.Lines: Lowerer._lines, ast.Label: Lowerer._label,
     ast.Assign: Lowerer._assign, ast.Cond: Lowerer._cond, ast.Call: Lowerer._call,
     ast.Ref: Lowerer._ref,
 }
+
+
+def _file(child: _Scope, label: str | None, scope: _Scope, where: Span | None) -> None:
+    """Files a finished child scope in ``scope`` under ``label`` (see Lowerer.scoped)."""
+    # a labelled single element keeps its label: `outer: (inner: x)` is outer.inner, and
+    # an unlabelled block holding one labelled layer keeps it as its child (MobileNetV2)
+    if len(child.elements) == 1 and not child.elements[0].labelled:
+        scope.adopt(child.elements[0], label, where)
+        child.merged = scope
+    elif child.elements:
+        scope.adopt(child, label, where)
+    else:
+        child.merged = scope
 
 
 def _plain_args(in_channels: int, definition: ast.BlockDef, local: Env) -> tuple:

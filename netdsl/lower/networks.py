@@ -32,7 +32,7 @@ from .binder import _literal
 from .evaluate import evaluate, finite, number, resolve
 from .expand import Lowerer
 from .loader import load, main_network, prelude
-from .naming import Context, _Scope
+from .naming import Context, _Scope, unlink
 from .values import BadNumber, Env, NetworkValue, SpecText, TensorValue, tensor_scope
 
 
@@ -60,7 +60,12 @@ def _alias_target(network: NetworkValue, lw: Lowerer) -> NetworkValue:
 def instantiate(network: NetworkValue, overrides: Mapping[str, object], filename: str,
                 lw: Lowerer | None = None) -> Graph:
     """Binds a network's parameters (defaults, then ``overrides``) and expands it."""
-    lw = lw or Lowerer(prelude())
+    if lw is None:  # this compile's own lowering: its scopes are unlinked when it is done
+        lw = Lowerer(prelude())
+        try:
+            return instantiate(network, overrides, filename, lw)
+        finally:
+            unlink(lw.nodes)
     overrides = dict(overrides)
     input_override = overrides.pop("input", None)
     definition = network.definition
