@@ -53,6 +53,7 @@ def _budgets(args: argparse.Namespace) -> dict[str, int]:
 
 def _run(args: argparse.Namespace) -> int:
     from ..lower import lower_spec, spec_path
+    from ..lower.loader import load
     from ..passes.explore import FIGURES, MEASURED, explore, grid, join_results, mark_pareto
     from ..render.plot import check_plot, plot_sweep
 
@@ -69,6 +70,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.plot:
         check_plot(Path(args.plot))
     path = spec_path(args.spec)
+    load(path)  # a spec that is missing or does not parse fails every point: say it once
     points = explore(lambda params: lower_spec(path, params),
                      grid(parse_sweep(args.axes)), _budgets(args), ("macs", "params"), args.batch)
     if args.results:
@@ -78,7 +80,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.plot:
         plot_sweep(points, [_label(p) for p in points], Path(args.plot))
         print(f"wrote {args.plot}", file=sys.stderr)
-    return 0
+    return 1 if points and all(p.error is not None for p in points) else 0  # nothing screened
 
 
 def load_trials(folder: Path, spec: Path) -> list[dict]:
