@@ -94,7 +94,8 @@ def read_text(path: str | os.PathLike, limit: int | None = None) -> str:
     the limit (a UTF-8 character has at most 4 bytes, so a larger file is refused unread).
     """
     limit = MAX_SOURCE if limit is None else limit
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    # Windows has no O_NONBLOCK (nor FIFOs) and needs O_BINARY to keep '\r\n' as written
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
