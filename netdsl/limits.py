@@ -32,6 +32,8 @@ MAX_SIZES = 1_024  # input sizes one sweep checks (netdsl check --sizes; 32:512 
 # is 248,000 layer checks, a sweep of 100 ResNet-152 variants 52,000 layers.
 MAX_SIZE_CHECKS = 1_000_000  # layers x input sizes (netdsl check --sizes; about 1 s)
 MAX_SWEEP_LAYERS = 500_000  # layers compiled over all points of a sweep (netdsl sweep; ~30 s)
+MAX_TRIALS = 100_000  # metrics.json files read by netdsl sweep --results
+MAX_TRIAL_CHARACTERS = 1 << 20  # of one metrics.json
 MAX_LABEL_PARTS = 32  # parts of one dotted label ("fpn.inner_blocks.3.0" has 4)
 MAX_OVERRIDE = 10_000  # characters of one key=value override
 MAX_OVERRIDE_NESTING = 100  # lists inside lists in an override value (as MAX_NESTING in specs)

@@ -324,3 +324,17 @@ def test_a_sweep_whose_every_point_fails_exits_1(tmp_path):
     assert out.count("error E005") == 2 and out.endswith("exit 1\n")
     out = _cli("sweep", str(spec), "c=1,2", "input=3x16x16")
     assert out.endswith("exit 0\n")
+
+
+def test_sweep_results_skip_a_fifo_and_a_huge_file_unread(tmp_path):
+    for name in ("0", "1", "2"):
+        (tmp_path / name).mkdir()
+    os.mkfifo(tmp_path / "0" / "metrics.json")  # reading it would wait for a writer for ever
+    with open(tmp_path / "1" / "metrics.json", "wb") as file:
+        file.truncate(600 * 2**20)
+    (tmp_path / "2" / "metrics.json").write_text(json.dumps(
+        {"accuracy": 0.5, "train_seconds": 1.0, "model": {"width": 8}}))
+    out = _cli("sweep", "digits", "width=8", "--results", str(tmp_path), "--format", "csv")
+    assert "0/metrics.json: not a regular file" in out
+    assert "1/metrics.json: a file of 629,145,600 bytes" in out
+    assert out.endswith("exit 0\n") and "0.5000" in out, out

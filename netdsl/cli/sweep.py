@@ -16,6 +16,7 @@ import os
 import sys
 from pathlib import Path
 
+from ..errors import NetDSLError
 from ..render.numbers import human, human_bytes
 from . import Command, budget, parse_sweep, whole_number
 
@@ -86,31 +87,32 @@ def _run(args: argparse.Namespace) -> int:
 def load_trials(folder: Path, spec: Path) -> list[dict]:
     """Every readable metrics.json under ``folder`` that a trial of ``spec`` wrote; the others
     are named on stderr and left out (a half-finished sweep still shows what has finished)."""
+    from .. import limits
+
     trials = []
     for i, file in enumerate(sorted(folder.rglob("metrics.json"))):
-        if i >= MAX_TRIALS:
-            print(f"netdsl sweep: read the first {MAX_TRIALS:,} metrics.json only", file=sys.stderr)
+        if i >= limits.MAX_TRIALS:
+            print(f"netdsl sweep: read the first {limits.MAX_TRIALS:,} metrics.json only",
+                  file=sys.stderr)
             break
         try:
             trial = _trial(file)
-        except (OSError, ValueError) as error:
-            print(f"netdsl sweep: skipped {file}: {error}", file=sys.stderr)
+        except (OSError, ValueError, NetDSLError) as error:
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else \
+                getattr(error, "message", error)
+            print(f"netdsl sweep: skipped {file}: {reason}", file=sys.stderr)
             continue
         if "spec" not in trial or _same_file(trial["spec"], spec):
             trials.append(trial)
     return trials
 
 
-MAX_TRIALS = 100_000
-MAX_TRIAL_BYTES = 1 << 20
-
-
 def _trial(file: Path) -> dict:
+    from .. import limits
     from ..passes.explore import MEASURED
 
-    if file.stat().st_size > MAX_TRIAL_BYTES:
-        raise ValueError("larger than 1 MiB")
-    trial = json.loads(file.read_text(encoding="utf-8"))
+    # a regular file only (a FIFO named metrics.json would block), measured before it is read
+    trial = json.loads(limits.read_text(file, limits.MAX_TRIAL_CHARACTERS))
     if not isinstance(trial, dict) or not isinstance(trial.get("model"), dict):
         raise ValueError("no 'model' object (the network parameters the trial built)")
     for key in MEASURED:
