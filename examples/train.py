@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -35,6 +36,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate, to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 from rich.progress import Progress
@@ -126,7 +128,9 @@ def main(cfg: DictConfig) -> float:
     if not point.fits:  # another sweeper, or a single run: refuse before building anything
         why = point.error or f"over budget: {', '.join(point.over)}"
         log.error(f"not trained: {why}")
-        return float("nan")
+        if HydraConfig.get().mode != RunMode.MULTIRUN:
+            sys.exit(1)  # a single run that trained nothing has failed
+        return float("nan")  # a sweep goes on: nan is this point's objective for its sweeper
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // world))
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)

@@ -162,16 +162,21 @@ def check_activations(graph: Graph, max_activations: int, batch: int = 1) -> Non
 def _values(params: Mapping[str, object]) -> dict[str, object]:
     """Python values to netdsl values: lists (also OmegaConf's, from a Hydra config) become
     tuples; a string names a block or is a netdsl literal (``"basic"``, ``"7x7"``)."""
+    from . import limits
+    from .errors import SpecLimitError
     from .lower import SpecText
 
-    def convert(value: object) -> object:
+    def convert(value: object, depth: int = 0) -> object:
         if "omegaconf" in sys.modules:
             from omegaconf import Container, OmegaConf
 
             if isinstance(value, Container):
                 value = OmegaConf.to_container(value, resolve=True)
         if isinstance(value, list | tuple):
-            return tuple(convert(v) for v in value)
+            if depth >= limits.MAX_OVERRIDE_NESTING:  # also a list that holds itself
+                raise SpecLimitError(f"override value nests more than "
+                                     f"{limits.MAX_OVERRIDE_NESTING} lists deep")
+            return tuple(convert(v, depth + 1) for v in value)
         if isinstance(value, str):
             return SpecText(value)
         return value

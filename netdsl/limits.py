@@ -6,11 +6,14 @@ Every limit is a module attribute read at use (``limits.MAX_NODES``), so tests c
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import math
+import os
+import stat
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 
 from .errors import NetDSLError, SpecLimitError
 
@@ -32,6 +35,21 @@ MAX_SOURCE = 4_000_000  # characters
 MAX_LINES = 50_000
 MAX_TOKENS = 150_000
 MAX_SIZES = 1_024  # input sizes one sweep checks (netdsl check --sizes; 32:512 is 481)
+# Layers times points a sweep may shape-check or compile: `check --sizes 32:512` on ResNet-152
+# is 248,000 layer checks, a sweep of 100 ResNet-152 variants 52,000 layers.
+MAX_SIZE_CHECKS = 1_000_000  # layers x input sizes (netdsl check --sizes; about 1 s)
+MAX_SWEEP_LAYERS = 500_000  # layers compiled over all points of a sweep (netdsl sweep; ~30 s)
+MAX_TRIALS = 100_000  # metrics.json files read by netdsl sweep --results
+MAX_TRIAL_CHARACTERS = 1 << 20  # of one metrics.json
+MAX_LABEL_PARTS = 32  # parts of one dotted label ("fpn.inner_blocks.3.0" has 4)
+MAX_OVERRIDE = 10_000  # characters of one key=value override
+MAX_OVERRIDE_NESTING = 100  # lists inside lists in an override value (as MAX_NESTING in specs)
+# A .safetensors header (JSON, parsed whole before any tensor is read) is refused unparsed
+# when it lists more tensors than this many per tensor of the model, or declares more bytes
+# than this many per tensor it may list (torchvision's entries take about 100 bytes).
+WEIGHTS_ENTRIES_PER_TENSOR = 10  # a full model's file may load into a smaller one (strict=False)
+WEIGHTS_SPARE_ENTRIES = 1_000
+WEIGHTS_HEADER_BYTES_PER_ENTRY = 1_024
 
 
 def decimal_problem(text: str) -> str | None:
@@ -94,3 +112,43 @@ def recursion_guard(work: Callable):
         raise SpecLimitError("spec nests too deeply to expand") from None
     finally:
         sys.setrecursionlimit(limit)
+
+
+def length(values: Sized) -> int:
+    """``len(values)``, also for a range longer than ``sys.maxsize`` (``len`` overflows)."""
+    try:
+        return len(values)
+    except OverflowError:
+        if not isinstance(values, range):
+            raise
+        return max(0, -((values.start - values.stop) // values.step))
+
+
+def read_text(path: str | os.PathLike, limit: int | None = None) -> str:
+    """A spec file's text, read only from a regular file and only up to ``limit`` characters
+    (default :data:`MAX_SOURCE`), so a huge file, ``/dev/zero`` or a FIFO costs nothing.
+
+    The file is opened without blocking (a FIFO's open waits for a writer otherwise) and
+    measured on the open descriptor, so it cannot be swapped between the check and the read.
+    No newline translation: the lexer reads a lone '\\r' as a space. Raises OSError for a
+    file that is not a regular file or cannot be read, :class:`SpecLimitError` for one over
+    the limit (a UTF-8 character has at most 4 bytes, so a larger file is refused unread).
+    """
+    limit = MAX_SOURCE if limit is None else limit
+    # Windows has no O_NONBLOCK (nor FIFOs) and needs O_BINARY to keep '\r\n' as written
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        if info.st_size > 4 * limit:
+            raise SpecLimitError(f"a file of {info.st_size:,} bytes; at most {limit:,} "
+                                 "characters are read")
+        with open(fd, encoding="utf-8", newline="", closefd=False) as file:
+            text = file.read(limit + 1)  # a file that grew since: still no more than this
+    finally:
+        os.close(fd)
+    if len(text) > limit:
+        raise SpecLimitError(f"a file of more than {limit:,} characters; at most {limit:,} "
+                             "are read")
+    return text

@@ -110,7 +110,7 @@ def test_a_single_run_over_budget_refuses_before_training(tmp_path):
     done = subprocess.run([sys.executable, TRAIN, "model=resnet_digits", "screen.max_macs=1e5",
                            f"hydra.run.dir={tmp_path}"], capture_output=True, text=True,
                           cwd=ROOT, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert done.returncode == 0
+    assert done.returncode == 1  # a run that trained nothing failed (it exited 0, issue 26)
     assert "not trained: over budget: macs" in done.stdout + done.stderr
     assert not (tmp_path / "metrics.json").exists() and not (tmp_path / "checkpoint.pt").exists()
 

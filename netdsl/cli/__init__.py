@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable
 
 from .. import limits
-from ..errors import NetDSLError, OverrideError
+from ..errors import NetDSLError, OverrideError, SpecLimitError
 
 Command = tuple[str, str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 
@@ -27,14 +27,8 @@ def parse_overrides(items: list[str]) -> dict[str, object]:
     """``key=value`` strings to network parameters, with Hydra's override parser."""
     if not items:
         return {}
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import HydraException
-
     items, params = _checked_numbers(items)
-    try:
-        overrides = OverridesParser.create().parse_overrides(items)
-    except HydraException as error:
-        raise OverrideError(f"malformed override: {str(error).splitlines()[0]}") from None
+    overrides = _hydra_parse(items, "override")
     for override in overrides:
         key = _plain_key(override, sweeps=False)
         params[key] = _to_value(override.value())
@@ -44,20 +38,14 @@ def parse_overrides(items: list[str]) -> dict[str, object]:
 def parse_sweep(items: list[str]) -> dict[str, list]:
     """``key=a,b,c`` / ``key=range(16,64,16)`` / ``key=value`` strings to the values of each
     axis of a design-space grid, with Hydra's sweep syntax (a plain value is a one-point axis)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import HydraException
-
     items, bad = _checked_numbers(items)
-    try:
-        overrides = OverridesParser.create().parse_overrides(items)
-    except HydraException as error:
-        raise OverrideError(f"malformed sweep: {str(error).splitlines()[0]}") from None
+    overrides = _hydra_parse(items, "sweep")
     axes: dict[str, list] = {key: [value] for key, value in bad.items()}
     points = 1
     for override in overrides:
         key = _plain_key(override, sweeps=True)
-        values = list(override.sweep_iterator()) if override.is_sweep_override() \
-            else [override.value()]
+        values = _axis(override, limits.MAX_SWEEP_POINTS // points) \
+            if override.is_sweep_override() else [override.value()]
         points *= max(1, len(values))
         if points > limits.MAX_SWEEP_POINTS:
             raise OverrideError(f"the grid has more than {limits.MAX_SWEEP_POINTS:,} points",
@@ -104,6 +92,57 @@ def _number_problem(piece: str) -> str | None:
         return limits.decimal_problem(number)
     except ValueError:  # not a number after all ("1.2.3"): Hydra reads it as text
         return None
+
+
+def _hydra_parse(items: list[str], what: str) -> list:
+    """Hydra's parse of ``items``, each measured first: its parser recurses once per
+    bracket (3,000 nested lists overflow the stack) and reads integers of any length."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+
+    for item in items:
+        if len(item) > limits.MAX_OVERRIDE:
+            raise SpecLimitError(f"{what} of {len(item):,} characters; at most "
+                                 f"{limits.MAX_OVERRIDE:,} are read", notes=(f"{item[:40]}...",))
+        depth = deepest = 0
+        for char in item:
+            depth += (char in "([{") - (char in ")]}")
+            deepest = max(deepest, depth)
+        if deepest > limits.MAX_OVERRIDE_NESTING:
+            raise SpecLimitError(f"{what} nests more than {limits.MAX_OVERRIDE_NESTING} "
+                                 "brackets deep", notes=(f"{item[:40]}...",))
+    try:
+        return OverridesParser.create().parse_overrides(items)
+    except HydraException as error:
+        raise OverrideError(f"malformed {what}: {str(error).splitlines()[0]}") from None
+    except ValueError as error:  # Python's limit on converting digits to an int
+        raise SpecLimitError(f"{what} has a number too long to read ({str(error).split(':')[0]});"
+                             " numbers have at most 15 digits") from None
+
+
+def _axis(override, room: int) -> list:
+    """The values of one swept axis, at most ``room + 1`` of them: a range is counted as it
+    is enumerated, never listed whole (range(0,100000000) would take gigabytes)."""
+    import itertools
+    import random
+
+    from hydra.core.override_parser.types import RangeSweep
+    from hydra.errors import HydraException
+
+    sweep = override.value()
+    try:
+        if isinstance(sweep, RangeSweep):  # Hydra lists a shuffled range whole: shuffle here
+            values = list(itertools.islice(sweep.range(), room + 1))
+            if sweep.shuffle:
+                random.shuffle(values)
+            return values
+        return list(itertools.islice(override.sweep_iterator(), room + 1))
+    except (HydraException, ValueError) as error:  # interval(0,1), range(0,4,0)
+        raise OverrideError(f"sweep '{override.input_line}' cannot be listed: "
+                            f"{str(error).splitlines()[0]}",
+                            notes=("a grid takes listed values: a,b,c or range(start,stop,step)",
+                                   )) from None
 
 
 def _plain_key(override, sweeps: bool) -> str:

@@ -6,7 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import SpecImportError
 from . import Command
 
 
@@ -29,10 +28,7 @@ def _run(args: argparse.Namespace) -> int:
         if interrupt_pending():  # a Ctrl-C held back while the previous file was committed
             raise KeyboardInterrupt
         path = Path(name)
-        try:
-            text = read_spec(path)
-        except (OSError, UnicodeDecodeError) as error:
-            raise SpecImportError(f"cannot read {path}: {error}") from None
+        text = read_spec(path)  # a coded error for a file that is missing, too large or a FIFO
         formatted = format_text(text, str(path))
         if args.check:
             if formatted != text:

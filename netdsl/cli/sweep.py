@@ -16,6 +16,7 @@ import os
 import sys
 from pathlib import Path
 
+from ..errors import NetDSLError
 from ..render.numbers import human, human_bytes
 from . import Command, budget, parse_sweep, whole_number
 
@@ -53,6 +54,7 @@ def _budgets(args: argparse.Namespace) -> dict[str, int]:
 
 def _run(args: argparse.Namespace) -> int:
     from ..lower import lower_spec, spec_path
+    from ..lower.loader import load
     from ..passes.explore import FIGURES, MEASURED, explore, grid, join_results, mark_pareto
     from ..render.plot import check_plot, plot_sweep
 
@@ -69,6 +71,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.plot:
         check_plot(Path(args.plot))
     path = spec_path(args.spec)
+    load(path)  # a spec that is missing or does not parse fails every point: say it once
     points = explore(lambda params: lower_spec(path, params),
                      grid(parse_sweep(args.axes)), _budgets(args), ("macs", "params"), args.batch)
     if args.results:
@@ -78,37 +81,38 @@ def _run(args: argparse.Namespace) -> int:
     if args.plot:
         plot_sweep(points, [_label(p) for p in points], Path(args.plot))
         print(f"wrote {args.plot}", file=sys.stderr)
-    return 0
+    return 1 if points and all(p.error is not None for p in points) else 0  # nothing screened
 
 
 def load_trials(folder: Path, spec: Path) -> list[dict]:
     """Every readable metrics.json under ``folder`` that a trial of ``spec`` wrote; the others
     are named on stderr and left out (a half-finished sweep still shows what has finished)."""
+    from .. import limits
+
     trials = []
     for i, file in enumerate(sorted(folder.rglob("metrics.json"))):
-        if i >= MAX_TRIALS:
-            print(f"netdsl sweep: read the first {MAX_TRIALS:,} metrics.json only", file=sys.stderr)
+        if i >= limits.MAX_TRIALS:
+            print(f"netdsl sweep: read the first {limits.MAX_TRIALS:,} metrics.json only",
+                  file=sys.stderr)
             break
         try:
             trial = _trial(file)
-        except (OSError, ValueError) as error:
-            print(f"netdsl sweep: skipped {file}: {error}", file=sys.stderr)
+        except (OSError, ValueError, NetDSLError) as error:
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else \
+                getattr(error, "message", error)
+            print(f"netdsl sweep: skipped {file}: {reason}", file=sys.stderr)
             continue
         if "spec" not in trial or _same_file(trial["spec"], spec):
             trials.append(trial)
     return trials
 
 
-MAX_TRIALS = 100_000
-MAX_TRIAL_BYTES = 1 << 20
-
-
 def _trial(file: Path) -> dict:
+    from .. import limits
     from ..passes.explore import MEASURED
 
-    if file.stat().st_size > MAX_TRIAL_BYTES:
-        raise ValueError("larger than 1 MiB")
-    trial = json.loads(file.read_text(encoding="utf-8"))
+    # a regular file only (a FIFO named metrics.json would block), measured before it is read
+    trial = json.loads(limits.read_text(file, limits.MAX_TRIAL_CHARACTERS))
     if not isinstance(trial, dict) or not isinstance(trial.get("model"), dict):
         raise ValueError("no 'model' object (the network parameters the trial built)")
     for key in MEASURED:

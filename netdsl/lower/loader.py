@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from .. import limits
-from ..errors import PRELUDE, Span, SpecArgumentError, SpecImportError, SpecNameError
+from ..errors import PRELUDE, Span, SpecArgumentError, SpecImportError, SpecLimitError, SpecNameError
 from ..ir.ops import OPS, OpRecord, reserve_names
 from ..limits import recursion_guard
 from ..syntax import tree as ast
@@ -82,11 +82,7 @@ class Loader:
             raise SpecImportError(f"import cycle: {chain}", span)
         if resolved in self.cache:
             return self.cache[resolved]
-        try:
-            text = read_spec(resolved)
-        except (OSError, UnicodeDecodeError) as error:
-            reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
-            raise SpecImportError(f"cannot read {path}: {reason}", span) from None
+        text = read_spec(resolved, span, path)
         loaded = self._link(parse(text, _display(resolved)), resolved)
         self.cache[resolved] = loaded
         return loaded
@@ -135,11 +131,18 @@ class Loader:
                               notes=(f"looked in {looked}",))
 
 
-def read_spec(path: Path) -> str:
+def read_spec(path: Path, span: Span | None = None, shown: Path | None = None) -> str:
     """A spec file's text as the lexer must see it: no newline translation (Python's default
-    turns a lone '\\r', which the grammar reads as a space, into a line break)."""
-    with open(path, encoding="utf-8", newline="") as file:
-        return file.read()
+    turns a lone '\\r', which the grammar reads as a space, into a line break), read only from
+    a regular file and only up to the source limit (:func:`netdsl.limits.read_text`).
+    ``span`` is the import that reads it; ``shown`` the path as diagnostics name it."""
+    try:
+        return limits.read_text(path)
+    except SpecLimitError as error:
+        raise SpecLimitError(f"cannot read {shown or path}: {error.message}", span) from None
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        raise SpecImportError(f"cannot read {shown or path}: {reason}", span) from None
 
 
 def _note_hidden(env: Env, imported: _Loaded, item: ast.Import) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import unicodedata
 from typing import NamedTuple
 
-from ..errors import ModuleNameError, Span
+from .. import limits
+from ..errors import ModuleNameError, Span, SpecLimitError
 from ..ir.identifiers import MODULE_ATTRIBUTES, stable
 from ..syntax import tree as ast
 
@@ -37,7 +38,11 @@ def module_name_problem(name: str) -> tuple[str, str] | None:
 
 def check_label(name: str, span: Span, path: bool = False) -> None:
     """A label names a module; with ``path``, a dotted one names a path of them
-    (``"fpn.inner_blocks.3"``), each part of which must be able to name a module."""
+    (``"fpn.inner_blocks.3"``), each part of which must be able to name a module. Each part
+    is a module nested in the previous one, so the parts are counted before they are split."""
+    if path and name.count(".") >= limits.MAX_LABEL_PARTS:
+        raise SpecLimitError(f"label has {name.count('.') + 1:,} dotted parts; at most "
+                             f"{limits.MAX_LABEL_PARTS} modules nest in one label", span)
     parts = name.split(".") if path else [name]
     problem = next(filter(None, map(module_name_problem, parts)), None)
     if problem is not None and "." in name and "" in name.split("."):

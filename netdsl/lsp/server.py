@@ -12,10 +12,12 @@ import logging
 from pathlib import Path
 
 from lsprotocol import types as lsp
+from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
 from pygls.uris import to_fs_path
 
-from .. import __version__
+from .. import __version__, limits
 from ..errors import NetDSLError
 from ..syntax import tree as ast
 from ..syntax.fmt import format_text
@@ -30,9 +32,22 @@ from .outline import inlay_hints, symbols
 log = logging.getLogger(__name__)
 
 
+class _Protocol(LanguageServerProtocol):
+    """pygls drops a request whose parameters do not deserialise (a position with a negative
+    line) before reading its id, and the editor waits for an answer for ever: answer it."""
+
+    def structure_message(self, data):
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as error:
+            if "method" in data and "id" in data and isinstance(data["id"], int | str):
+                self._send_response(data["id"], None, error.to_response_error())
+            raise  # pygls logs it and tells the user, as before
+
+
 class NetdslServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__("netdsl", __version__)
+        super().__init__("netdsl", __version__, protocol_cls=_Protocol)
         self.cache = ImportCache()
         self.latest: dict[str, Analysis] = {}  # uri -> the analysis of its current text
         self.good: dict[str, Analysis] = {}  # uri -> the last one that parsed (navigation)
@@ -143,11 +158,12 @@ def _differs_from_disk(uri: str, text: str) -> bool:
     path = _path(uri)
     if path is None:
         return False
-    try:
-        with open(path, encoding="utf-8", newline="") as file:  # line endings as written
-            return file.read() != text
+    try:  # line endings as written; a regular file only, and no more than a spec may have
+        return limits.read_text(path, min(len(text), limits.MAX_SOURCE)) != text
     except (OSError, UnicodeDecodeError, ValueError):  # not on disk (yet), or not text
         return False
+    except NetDSLError:  # longer than the buffer: it differs
+        return True
 
 
 @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)

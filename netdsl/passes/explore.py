@@ -13,7 +13,8 @@ import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
-from ..errors import NetDSLError
+from .. import limits
+from ..errors import NetDSLError, SpecLimitError
 from .analyse import summarize
 
 FIGURES = ("params", "macs", "activation_bytes", "receptive_field", "depth")
@@ -63,16 +64,34 @@ def explore(compile_point: Callable[[dict], object], points: list[dict],
     unknown = set(budgets) - set(FIGURES)
     if unknown:
         raise ValueError(f"unknown budget {sorted(unknown)[0]!r}; budgets: {', '.join(FIGURES)}")
-    out = []
+    out: list[Point] = []
+    compiled = 0  # layers compiled so far (limits.MAX_SWEEP_LAYERS)
     for params in points:
         try:
-            measured = figures(compile_point(params), batch, dtype)
+            graph = compile_point(params)
+        except NetDSLError as error:
+            out.append(Point(params, error=error))
+            continue
+        compiled += len(graph.nodes)
+        _within_budget(compiled, len(graph.nodes), len(points) - len(out) - 1, len(points), graph)
+        try:
+            measured = figures(graph, batch, dtype)
         except NetDSLError as error:
             out.append(Point(params, error=error))
             continue
         over = tuple(k for k, limit in budgets.items() if measured[k] > limit)
         out.append(Point(params, measured, over=over))
     return mark_pareto(out, pareto)
+
+
+def _within_budget(compiled: int, layers: int, left: int, points: int, graph) -> None:
+    """Refuses a sweep whose points, at this point's size, would compile more layers than
+    :data:`netdsl.limits.MAX_SWEEP_LAYERS`: known after its first point, not hours later."""
+    if compiled + layers * left > limits.MAX_SWEEP_LAYERS:
+        raise SpecLimitError(f"a sweep of {points:,} points of {layers:,} layers; at most "
+                             f"{limits.MAX_SWEEP_LAYERS:,} layers are compiled in one sweep",
+                             graph.input.span,
+                             notes=("sweep fewer values, or screen a coarser grid first",))
 
 
 def mark_pareto(points: list[Point], axes: tuple[str, str]) -> list[Point]:

@@ -34,10 +34,15 @@ def sweep(graph: Graph, sizes: Sequence[int]) -> list[SizeResult]:
     [(4, 'conv'), (5, 'maxpool'), (6, 'maxpool'), (7, None)]
     """
 
-    if len(sizes) > limits.MAX_SIZES:  # a range's length is known before any work
-        raise SpecLimitError(f"a sweep of {len(sizes):,} input sizes; at most "
+    count = limits.length(sizes)  # a range's length is known before any work
+    if count > limits.MAX_SIZES:
+        raise SpecLimitError(f"a sweep of {count:,} input sizes; at most "
                              f"{limits.MAX_SIZES:,} are checked at once", graph.input.span,
                              notes=("sweep a coarser range with a step: 32:4096:32",))
+    if count * len(graph.nodes) > limits.MAX_SIZE_CHECKS:  # each size checks every layer
+        raise SpecLimitError(f"a sweep of {count:,} input sizes over {len(graph.nodes):,} layers; "
+                             f"at most {limits.MAX_SIZE_CHECKS:,} layer checks are done at once",
+                             graph.input.span, notes=("sweep fewer sizes: 32:512:32",))
     channels = graph.input.attrs["shape"][0]
     out = []
     for size in sizes:

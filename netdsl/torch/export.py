@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .. import limits
 from ..errors import BuildError
 from ..files import atomic_write, check_writable
 from ..ir.graph import Graph
@@ -36,7 +37,19 @@ def check_output(path: Path) -> None:
     if path.suffix.lower() not in FORMATS:
         raise BuildError(f"cannot write '{path}': unknown format '{path.suffix or path.name}'",
                          notes=(f"known formats: {', '.join(FORMATS)}",))
+    if path.suffix.lower() == ".safetensors":
+        _safetensors()
     check_writable(path)
+
+
+def _safetensors():
+    """The safetensors package (its torch half), or a BuildError saying how to install it."""
+    try:
+        import safetensors.torch
+    except ImportError:
+        raise BuildError("reading or writing .safetensors needs the safetensors package "
+                         "(pip install safetensors)") from None
+    return safetensors.torch
 
 
 # What may vary in an exported program's input: "batch" (the default: N of NxCxHxW), "hw"
@@ -115,9 +128,7 @@ def export_program(model: nn.Module, example: torch.Tensor, dynamic: str = "batc
 
 
 def _save_safetensors(model: nn.Module, path: str) -> None:
-    from safetensors.torch import save_model
-
-    save_model(model, path)
+    _safetensors().save_model(model, path)
 
 
 def _save_onnx(program, path: str) -> None:
@@ -142,8 +153,8 @@ def load_weights(model: nn.Module, path: str | os.PathLike, strict: bool = True)
     path = Path(path)
     try:
         if path.suffix.lower() == ".safetensors":
-            from safetensors.torch import load_file
-
+            load_file = _safetensors().load_file
+            _check_header(path, len(model.state_dict()))
             state = load_file(str(path))  # never compressed: memory is bounded by the file
         else:
             _check_unpacked_size(path, _weight_bytes(model))
@@ -182,6 +193,25 @@ def _check_unpacked_size(path: Path, weights: int) -> None:
                          f"network's {weights:,} bytes of weights",
                          notes=("it was not read: a weights file for this network is at most "
                                 f"{limit:,} bytes unpacked",))
+
+
+def _check_header(path: Path, tensors: int) -> None:
+    """Refuses a .safetensors file whose JSON header is larger, or lists more tensors, than
+    a model of ``tensors`` tensors could need, before safetensors parses it (a header of
+    300,000 empty tensors took 6 s and 414 MB to refuse). Each tensor is one JSON object,
+    and nothing else in a valid header is, so counting braces bounds the entries."""
+    entries = limits.WEIGHTS_ENTRIES_PER_TENSOR * tensors + limits.WEIGHTS_SPARE_ENTRIES
+    most = entries * limits.WEIGHTS_HEADER_BYTES_PER_ENTRY
+    with open(path, "rb") as file:
+        declared = int.from_bytes(file.read(8), "little")  # the header's length comes first
+        if declared > most:
+            raise BuildError(f"'{path}' declares a header of {declared:,} bytes, far more than "
+                             f"{tensors:,} tensors need", notes=(f"it was not read: at most "
+                                                                f"{most:,} bytes are",))
+        found = file.read(declared).count(b"{") - 1  # the header is one object of objects
+    if found > entries:
+        raise BuildError(f"'{path}' lists {found:,} tensors, far more than the network's "
+                         f"{tensors:,}", notes=(f"it was not read: at most {entries:,} are",))
 
 
 def transfer(model: nn.Module, state: dict, strict: bool = True,
