@@ -102,7 +102,10 @@ class NetDSLError(Exception):
             return _printable("\n".join([head, *self._footer()]))
         s = self.span
         head = f"{s.source.filename}:{s.line}:{s.column}: error: {self.message}"
-        text = _printable(s.source.line(s.line).expandtabs(1))  # one character per column
+        # a tab is one space and a control character one replacement (the whole text is made
+        # printable below): one character per column either way, so the window is cut first
+        # and a 4 MB line costs what 100 characters do
+        text = s.source.line(s.line)
         gutter = " " * len(str(s.line))
         last = s.end_column if s.end_line == s.line else len(text) + 1
         column = min(s.column, len(text) + 1)
@@ -114,6 +117,7 @@ class NetDSLError(Exception):
             column = column - start + (3 if start else 0)
             width = max(1, min(width, len(cut) + 1 - (column - (3 if start else 0) - 1)))
         caret = " " * (column - 1) + "^" * width
+        text = text.expandtabs(1)
         return _printable("\n".join([head, f"{gutter} |", f"{s.line} | {text}",
                                       f"{gutter} | {caret}", *self._footer(gutter)]))
 
