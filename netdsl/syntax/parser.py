@@ -10,6 +10,7 @@ with a real line and column and, for the common mistakes, a hint.
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import threading
 from importlib import resources
@@ -321,6 +322,31 @@ def _check_size(source: Source) -> None:
         what = f"{size:,} characters" if size > limits.MAX_SOURCE else f"{lines:,} lines"
         raise SpecLimitError(f"spec has {what}; at most {limits.MAX_SOURCE:,} characters and "
                              f"{limits.MAX_LINES:,} lines are read", Span(start, 1, 1, 1, 2))
+    if size > limits.MAX_TOKENS:  # shorter texts cannot hold more tokens than characters
+        _check_tokens(source)
+
+
+# Pieces of text each of which lies in a token of its own: names and keywords (a number or
+# size holds at most one run of letters: 1e-3, 3x3), arrows and single-character brackets
+# and commas, once strings and comments (which may hold anything) are blanked out.
+_HIDDEN = re.compile(r'"[^"\\\n]*"|#[^\n]*')
+_SURELY_TOKENS = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|->|\u2192|[()\[\],]")
+
+
+def _check_tokens(source: Source) -> None:
+    """Refuses a text with more than ``MAX_TOKENS`` tokens before Lark reads any of them: Lark
+    takes about 10 us a token, so a 4 MB chain of 1.2 million tokens cost 1.5 s of parsing
+    up to the limit (the parser's own count). These pieces are at most as many as the tokens
+    (each lies in a token of its own), so a text refused here would be refused by the parser
+    too, only later; the count stops at the limit."""
+    text = _HIDDEN.sub(lambda m: " " * len(m.group()), source.text)  # offsets stay the same
+    pieces = _SURELY_TOKENS.finditer(text)
+    over = next(itertools.islice(pieces, limits.MAX_TOKENS, None), None)
+    if over is not None:
+        line = text.count("\n", 0, over.start()) + 1
+        column = over.start() - text.rfind("\n", 0, over.start())
+        raise SpecLimitError(f"spec has more than {limits.MAX_TOKENS:,} tokens",
+                             Span(source, line, column, line, column + len(over.group())))
 
 
 MAX_REPORTED = 10  # syntax errors reported from one file
