@@ -9,8 +9,8 @@ with a real line and column and, for the common mistakes, a hint.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import itertools
 import re
 import threading
 from importlib import resources
@@ -21,6 +21,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput
 from .. import limits
 from ..errors import NetDSLError, Source, Span, SpecErrors, SpecLimitError, SpecSyntaxError
 from . import tree as ast
+from .bounds import check_size, tokens_over_limit
 from .diagnostics import syntax_error
 
 MAX_NESTING = 100  # calls/brackets inside each other; far beyond any real network
@@ -300,7 +301,10 @@ def _parse_cached(text: str, filename: str) -> ast.Module:
 
 def _parse(text: str, filename: str) -> ast.Module:
     source = Source(text, filename)
-    _check_size(source)
+    check_size(source)
+    over = tokens_over_limit(source)
+    if over is not None:
+        _refuse_tokens(source, *over)
     try:
         return ast.Module(source, _run(source, text + "\n", "start"))
     except SpecSyntaxError as first:
@@ -311,42 +315,13 @@ def _parse(text: str, filename: str) -> ast.Module:
         raise SpecErrors(errors) from None
 
 
-def _check_size(source: Source) -> None:
-    """Refuses, before any parsing, a text beyond the size and line budgets (parsing costs
-    a few microseconds per token). The error quotes only the text's start, so that drawing
-    it does not read the whole text either."""
-    text = source.text
-    size, lines = len(text), text.count("\n") + 1
-    if size > limits.MAX_SOURCE or lines > limits.MAX_LINES:
-        start = Source(text[:200].split("\n", 1)[0], source.filename)
-        what = f"{size:,} characters" if size > limits.MAX_SOURCE else f"{lines:,} lines"
-        raise SpecLimitError(f"spec has {what}; at most {limits.MAX_SOURCE:,} characters and "
-                             f"{limits.MAX_LINES:,} lines are read", Span(start, 1, 1, 1, 2))
-    if size > limits.MAX_TOKENS:  # shorter texts cannot hold more tokens than characters
-        _check_tokens(source)
-
-
-# Pieces of text each of which lies in a token of its own: names and keywords (a number or
-# size holds at most one run of letters: 1e-3, 3x3), arrows and single-character brackets
-# and commas, once strings and comments (which may hold anything) are blanked out.
-_HIDDEN = re.compile(r'"[^"\\\n]*"|#[^\n]*')
-_SURELY_TOKENS = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|->|\u2192|[()\[\],]")
-
-
-def _check_tokens(source: Source) -> None:
-    """Refuses a text with more than ``MAX_TOKENS`` tokens before Lark reads any of them: Lark
-    takes about 10 us a token, so a 4 MB chain of 1.2 million tokens cost 1.5 s of parsing
-    up to the limit (the parser's own count). These pieces are at most as many as the tokens
-    (each lies in a token of its own), so a text refused here would be refused by the parser
-    too, only later; the count stops at the limit."""
-    text = _HIDDEN.sub(lambda m: " " * len(m.group()), source.text)  # offsets stay the same
-    pieces = _SURELY_TOKENS.finditer(text)
-    over = next(itertools.islice(pieces, limits.MAX_TOKENS, None), None)
-    if over is not None:
-        line = text.count("\n", 0, over.start()) + 1
-        column = over.start() - text.rfind("\n", 0, over.start())
-        raise SpecLimitError(f"spec has more than {limits.MAX_TOKENS:,} tokens",
-                             Span(source, line, column, line, column + len(over.group())))
+def _refuse_tokens(source: Source, over: Span, start_end: int) -> None:
+    """Refuses a text with too many tokens; what the parser refuses in the text's start comes
+    first, as it would when reading the whole text (100,000 brackets are nested too deeply,
+    which the parser finds at the 101st)."""
+    with contextlib.suppress(SpecSyntaxError, SpecErrors):  # the start alone ends mid-way
+        _run(source, source.text[:start_end] + "\n", "start")
+    raise SpecLimitError(f"spec has more than {limits.MAX_TOKENS:,} tokens", over)
 
 
 MAX_REPORTED = 10  # syntax errors reported from one file
