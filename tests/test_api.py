@@ -126,6 +126,7 @@ def test_initialisation_follows_the_reference(spec, reference):
             assert ours[key].abs().max() <= max(value.abs().max() * 1.5, 2.0), key
 
 
+@pytest.mark.timeout(900)  # torch.compile: 300 s at a load of 10
 def test_resnet18_compiles_with_fullgraph_and_exports():
     model = netdsl.build(SPECS / "resnet18.net").eval()
     x = torch.randn(2, 3, 32, 32)

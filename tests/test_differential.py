@@ -181,6 +181,7 @@ FAST = settings(max_examples=200, deadline=None, database=None,
                                        HealthCheck.filter_too_much])
 
 
+@pytest.mark.timeout(900)  # about 80 s; 325 s at a load of 10
 @FAST
 @given(netgen.networks())
 def test_static_analysis_equals_runtime(text):

@@ -12,6 +12,8 @@ import pytest
 
 from conftest import ROOT
 
+pytestmark = pytest.mark.timeout(900)  # the examples train: 250 s of setup alone at a load of 10
+
 TRAIN = str(ROOT / "examples" / "train.py")
 QUICK = ["epochs=5"]  # the reduced run CI can afford; the full run is 15 epochs
 

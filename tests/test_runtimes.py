@@ -34,7 +34,7 @@ class Fast(_Runtime):
 
 
 class Slow(_Runtime):
-    delay = 0.02
+    delay = 0.1  # far beyond the noise of a loaded machine on the stand-ins' tiny network
 
 
 class Wrong(_Runtime):
@@ -68,7 +68,8 @@ def test_the_fastest_agreeing_runtime_wins_whatever_the_order(stand_ins, module,
     with torch.no_grad():
         torch.testing.assert_close(race(X), module(X))
     chosen, seconds = race.choices[(2, 3, 8, 8)]
-    assert chosen == "fast" and seconds["slow"] >= 0.02 > seconds["fast"]
+    # what is certain is the order, not the fast one's time (28 ms under load, once)
+    assert chosen == "fast" and seconds["slow"] >= Slow.delay
     # the loser's compiled network is freed; the winner runs every later input of the shape
     assert race.runners["slow"].shapes == set() and race.runners["fast"].shapes == {X.shape}
 
@@ -78,7 +79,7 @@ def test_a_runtime_that_disagrees_with_eager_is_dropped_however_fast(stand_ins, 
     with torch.no_grad():
         assert torch.equal(race(X), module(X))
     chosen, seconds = race.choices[(2, 3, 8, 8)]
-    assert chosen == "slow" and seconds["wrong"] is None and seconds["slow"] >= 0.02
+    assert chosen == "slow" and seconds["wrong"] is None and seconds["slow"] >= Slow.delay
 
 
 def test_a_runtime_that_cannot_convert_the_network_is_dropped(stand_ins, module):

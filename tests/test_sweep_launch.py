@@ -18,6 +18,8 @@ from netdsl.cli import main
 
 from conftest import ROOT
 
+pytestmark = pytest.mark.timeout(900)  # sweeps train several networks: 300 s at a load of 10
+
 TRAIN = str(ROOT / "examples" / "train.py")
 FAMILY = str(ROOT / "examples" / "resnet_digits.net")
 # 3 widths x 2 depths; width 32 has 8.5M and 17.9M MACs, over the 2e6 budget: 4 trials run.
@@ -29,7 +31,7 @@ FITTING = {(4, 1), (4, 2), (8, 1), (8, 2)}
 def sweep(folder: Path, *launcher: str) -> str:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, TRAIN, "-m", *GRID, f"hydra.sweep.dir={folder}",
-                           *launcher], capture_output=True, text=True, cwd=ROOT, timeout=300,
+                           *launcher], capture_output=True, text=True, cwd=ROOT, timeout=600,
                           env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout + done.stderr
