@@ -204,14 +204,16 @@ def _parent(name: str) -> str:
 
 def containers(graph: Graph) -> list[str]:
     """The block each node sits in: a named node's parent path; a functional node's is the
-    common prefix of its inputs' blocks (a residual ``add`` sits in its unit, ``layer1.0``;
-    an inception ``concat`` in its module, ``inception3a``)."""
+    scope it was written in (a residual ``add`` sits in its unit, ``layer1.0``, even when its
+    shortcut is the unit's input; an inception ``concat`` in its module, ``inception3a``).
+    A graph read from JSON keeps no scopes: there, the common prefix of its inputs' blocks."""
     out: list[str] = []
+    written = len(graph.scopes) == len(graph.nodes)
     for node in graph.nodes:
         if node.name is not None:
             out.append(_parent(node.name))
-        elif not node.inputs:
-            out.append("")
+        elif written or not node.inputs:
+            out.append(graph.scopes[node.id] if written else "")
         else:
             paths = [out[i].split(".") if out[i] else [] for i in node.inputs]
             common = []
@@ -224,14 +226,23 @@ def containers(graph: Graph) -> list[str]:
 
 
 def row_names(graph: Graph) -> list[str]:
-    """Module names, ``input``, and ``block.op`` for functional nodes (``layer1.0.add``)."""
+    """Module names, ``input``, and ``block.op`` for functional nodes (``layer1.0.add``).
+    Names are unique: a second functional node of one op in one block (or one whose name a
+    module already has) is ``block.op#2``, ``#3``, ... in graph order."""
     scope = containers(graph)
+    taken = {node.name for node in graph.nodes if node.name is not None}
     names = []
     for node in graph.nodes:
         if node.name is not None:
             names.append(node.name)
-        else:
-            names.append(f"{scope[node.id]}.{node.op}" if scope[node.id] else node.op)
+            continue
+        base = f"{scope[node.id]}.{node.op}" if scope[node.id] else node.op
+        name, k = base, 1
+        while name in taken:
+            k += 1
+            name = f"{base}#{k}"
+        taken.add(name)
+        names.append(name)
     return names
 
 
