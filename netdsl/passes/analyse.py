@@ -20,13 +20,17 @@ Conventions (printed by ``netdsl summary`` as well, see :data:`CONVENTIONS`):
   identity at inference) and an adaptive pool to the size its input already has (torchvision
   VGG's 7x7 pool at 224x224). VGG-16 thus has 15,237,608 values (tests/test_analyse.py pins it).
 - Forward memory is the peak of values alive at once in inference, each freed after its
-  last reader, as netdsl's generated forward does. Forward + backward keeps every activation
+  last reader, as netdsl's generated forward does, except the input, which the caller holds
+  throughout. Forward + backward keeps every activation
   of the training-mode pass (auxiliary classifiers included) for the backward pass, plus a
   gradient of the same size: 2 x activations (the case-study rule of thumb, an upper bound).
-- The receptive field is the side of the input window one output value can see, the largest
-  over all paths through branches and residuals, padding included (so it may exceed the
-  input); the jump is the distance in input pixels between neighbouring outputs (the
-  effective stride). A fully connected layer sees its whole input grid.
+- The receptive field is the side of the input window the central output value can see
+  (position ``(H - 1) // 2, (W - 1) // 2``) through every path, padding included (so it may
+  exceed the input); the jump is the distance in input pixels between neighbouring outputs
+  (the effective stride). A global op (gap, fc) sees its whole input grid, and a map
+  broadcast into a wider one (squeeze-excitation) adds that fixed window to every position.
+  ``netdsl.passes.fields.input_window`` gives the exact input rows and columns that value
+  depends on, clipped to the input (tests/test_analysis_differential.py measures it).
 """
 
 from __future__ import annotations
@@ -35,23 +39,22 @@ from dataclasses import dataclass, replace
 
 from ..ir.dataflow import main_path, reader_counts, runs_in_place, value_holders
 from ..ir.graph import Graph, Node, outputs_text
-from ..ir.ops import GLOBAL, OPS, Shape
+from ..ir.ops import OPS, Shape
+from .fields import Pair, feature_rf, receptive_fields  # noqa: F401 - part of this API
 
 CONVENTIONS = (
     "a MAC is one multiply-accumulate (conv, fc and projection shortcuts; torch's "
     "FlopCounterMode counts 2 FLOPs per MAC)",
     "activations: the input and every layer output count once, except in-place ReLUs, views "
     "(flatten, identity shortcuts), dropout and no-op adaptive pools",
-    "forward: peak of values alive at once in inference; forward+backward: every training-mode "
-    "activation kept, plus its gradient (2x)",
-    "receptive field: largest over all paths, padding included; jump: effective stride in "
-    "input pixels",
+    "forward: peak of values alive at once in inference (the input throughout); "
+    "forward+backward: every training-mode activation kept, plus its gradient (2x)",
+    "receptive field: the central value's window through every path, padding included; "
+    "jump: effective stride in input pixels",
 )
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 
-
-Pair = tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -329,7 +332,9 @@ def forward_peak(graph: Graph, counts: list[int]) -> int:
         if node.id not in skip:
             for i in node.inputs:
                 last[storage[i]] = node.id
-    for kept in (graph.output, *(i for _, i in graph.outputs)):
+    # the outputs outlive the pass, and so does the input: the caller holds it (a forward
+    # cannot free its argument; tests/test_analysis_differential.py measures it alive)
+    for kept in (0, graph.output, *(i for _, i in graph.outputs)):
         last[storage[kept]] = len(graph.nodes)
     alive, peak = {}, 0
     for node in graph.nodes:
@@ -341,51 +346,6 @@ def forward_peak(graph: Graph, counts: list[int]) -> int:
         for s in [s for s in alive if last.get(s, -1) <= node.id]:
             del alive[s]
     return peak
-
-
-# --- receptive field -----------------------------------------------------------------------
-
-def receptive_fields(graph: Graph) -> list[tuple[Pair, Pair]]:
-    """(receptive field, jump) of every node, per axis: ``r = r_in + (k - 1) * j_in`` and
-    ``j = j_in * s`` along each path; branches and residual sums take the largest.
-
-    >>> import netdsl
-    >>> g = netdsl.compile("network t:\\n input 1x32x32\\n stack(conv3x3(1), 3) -> maxpool(2)")
-    >>> receptive_fields(g)[-1]
-    ((8, 8), (2, 2))
-    """
-    out: list[tuple[Pair, Pair]] = []
-    grid: list[Pair] = []  # the feature-map grid a flat vector came from (fc sees all of it)
-    for node in graph.nodes:
-        if not node.inputs:
-            out.append(((1, 1), (1, 1)))
-            grid.append(node.shape[1:] if len(node.shape) == 3 else (1, 1))
-            continue
-        rf = tuple(max(out[i][0][axis] for i in node.inputs) for axis in range(2))
-        jump = tuple(max(out[i][1][axis] for i in node.inputs) for axis in range(2))
-        ins = [graph.nodes[i].shape for i in node.inputs]
-        window = OPS[node.op].window(dict(node.attrs), ins, node.shape)
-        if window == GLOBAL:  # sees the whole grid its input covers (gap, fc)
-            extent = stride = grid[node.inputs[0]]
-        else:
-            extent, stride = window.extent, window.stride
-        out.append(((rf[0] + (extent[0] - 1) * jump[0], rf[1] + (extent[1] - 1) * jump[1]),
-                    (jump[0] * stride[0], jump[1] * stride[1])))
-        flat = len(node.shape) != 3
-        grid.append((1, 1) if window == GLOBAL else grid[node.inputs[0]] if flat
-                    else node.shape[1:])
-    return out
-
-
-def feature_rf(graph: Graph, fields: list[tuple[Pair, Pair]] | None = None) -> Pair:
-    """The receptive field of the features a classifier head sees: the input of the first
-    global/adaptive pool or flatten on the main path (VGG-16: pool5, 212), else the output's."""
-    fields = fields or receptive_fields(graph)
-    skip = aux_only(graph)
-    for node in graph.nodes:
-        if node.id not in skip and OPS[node.op].ends_features:
-            return fields[node.inputs[0]][0]
-    return fields[graph.output][0]
 
 
 def weight_depth(graph: Graph) -> int:
