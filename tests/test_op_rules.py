@@ -253,10 +253,11 @@ network t:
 @pytest.mark.parametrize(("depth", "rows"), [
     # (id, name, op, count, shape, params, macs, activations, aux): a merged row reports its
     # block's last node and the sums of its rows; one op kind keeps its name, mixed ones are a
-    # "block"; a row is auxiliary when all of its nodes are; two unscoped concats stay two rows
+    # "block"; a row is auxiliary when all of its nodes are; two unscoped concats stay two rows,
+    # the second named concat#2 (names are unique)
     (1, [(0, "input", "input", 1, (3, 8, 8), 0, 0, 192, False),
          (1, "concat", "concat", 1, (6, 8, 8), 0, 0, 384, False),
-         (2, "concat", "concat", 1, (12, 8, 8), 0, 0, 768, False),
+         (2, "concat#2", "concat", 1, (12, 8, 8), 0, 0, 768, False),
          (3, "stem", "conv", 1, (4, 8, 8), 436, 27648, 256, False),
          (6, "side", "block", 3, (2,), 10, 8, 6, True),
          (13, "stage", "block", 7, (4, 8, 8), 306, 18440, 518, False),
@@ -266,7 +267,7 @@ network t:
          (18, "6", "fc", 1, (3,), 15, 12, 3, False)]),
     (2, [(0, "input", "input", 1, (3, 8, 8), 0, 0, 192, False),
          (1, "concat", "concat", 1, (6, 8, 8), 0, 0, 384, False),
-         (2, "concat", "concat", 1, (12, 8, 8), 0, 0, 768, False),
+         (2, "concat#2", "concat", 1, (12, 8, 8), 0, 0, 768, False),
          (3, "stem", "conv", 1, (4, 8, 8), 436, 27648, 256, False),
          (4, "side.0", "gap", 1, (4, 1, 1), 0, 0, 4, True),
          (5, "side.1", "flatten", 1, (4,), 0, 0, 0, True),
