@@ -8,10 +8,13 @@ module does.
   that value with respect to the input, in float64. So that no zero weight or dead zone hides
   a dependency: every weight and input is positive, batch norm's statistics are 0 and 1,
   activations with flat regions (ReLU, ReLU6, hard sigmoid/swish, hard tanh) are replaced by
-  the identity and max pools by sum pools over the same windows (their gradient reaches one
-  tap; both are pointwise or have the pool's window, so the support is the same function of
-  the graph). Networks with an op whose record window is approximate are skipped for this
-  figure (:data:`APPROXIMATE`, and adaptive pools whose bins are not one window).
+  the identity, sigmoid and tanh (which saturate to exactly 1) by softsign (bounded, never
+  flat), and max pools by sum pools over the same windows (their gradient reaches one tap;
+  each swap is pointwise or keeps the pool's window, so the support is the same function of
+  the graph). A layer norm over one channel is constant
+  (its gradient is 0): the campaign reports it, netdsl counts the dependency. Networks with
+  an op whose record window is approximate are skipped for this figure (:data:`APPROXIMATE`,
+  and adaptive pools whose bins are not one window).
 - MACs, exact: ``FlopCounterMode`` of an inference pass / 2; parameters, exact.
 - Peak activation memory, within 10%: the bytes of tensors alive at once in an inference pass
   (every floating-point tensor an op returns, by storage, freed when its last reference dies;
@@ -48,7 +51,10 @@ from netdsl.torch import emit
 import netgen
 
 APPROXIMATE = {"upsample", "conv_transpose", "crop", "permute", "chunk", "linear", "layernorm"}
-FLAT = (nn.ReLU, nn.ReLU6, nn.Hardtanh, nn.Hardsigmoid, nn.Hardswish, nn.LeakyReLU)
+# activations whose derivative is 0 somewhere they may be driven (sigmoid and tanh saturate
+# to exactly 1 in float64 on the large positive values positive weights make)
+FLAT = (nn.ReLU, nn.ReLU6, nn.Hardtanh, nn.Hardsigmoid, nn.Hardswish, nn.LeakyReLU, nn.Sigmoid,
+        nn.Tanh)
 
 
 def _chained(graph) -> bool:
@@ -103,6 +109,8 @@ def _positive(model: nn.Module) -> nn.Module:
                 new = _SumPool(module)
             elif isinstance(module, nn.AdaptiveMaxPool2d):
                 new = nn.AdaptiveAvgPool2d(module.output_size)
+            elif isinstance(module, nn.Sigmoid | nn.Tanh):  # bounded, so no product explodes
+                new = nn.Softsign()
             else:
                 new = nn.Identity()
             setattr(owner, leaf, new)
