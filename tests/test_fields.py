@@ -46,3 +46,11 @@ def test_the_central_window_clips_to_the_input_and_skips_what_strides_drop():
                            "    conv(1, 3x3, stride=3) -> conv(1, 3x3, pad=1)\n")
     assert input_window(graph) == ((0, 8), (0, 8))
     assert receptive_fields(graph)[-1][0] == (9, 9)
+
+
+def test_a_kernel_whose_taps_miss_a_one_wide_map_reads_nothing():
+    # conv 2x1, dilation 2, pad 1 on a 1-high map reads rows -1 and 1: padding only, so its
+    # value is the bias's (torch's gradient is 0), unlike a 1-wide map broadcast into a merge
+    graph = netdsl.compile("network t:\n    input 3x10x8\n    gap -> conv(3, 2x1, stride=2, pad=1,"
+                           " dilation=2)\n")
+    assert input_window(graph)[0] == (1, 0)

@@ -32,9 +32,9 @@ def _reads(window, axis: int, q: int, n: int, flat_from_grid: bool) -> Span:
     input of ``n`` positions."""
     if window == GLOBAL or flat_from_grid:
         return 0, n - 1
-    if n == 1:  # broadcast: every output position reads the only one
-        return 0, 0
     k, s, d, p = window.kernel[axis], window.stride[axis], window.dilation[axis], window.pad[axis]
+    if n == 1 and k == 1 and p == 0:  # broadcast: every output position reads the only one
+        return 0, 0
     taps = [x for x in range(q * s - p, q * s - p + (k - 1) * d + 1, d) if 0 <= x < n]
     return (taps[0], taps[-1]) if taps else (1, 0)
 
