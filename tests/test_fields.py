@@ -54,3 +54,13 @@ def test_a_kernel_whose_taps_miss_a_one_wide_map_reads_nothing():
     graph = netdsl.compile("network t:\n    input 3x10x8\n    gap -> conv(3, 2x1, stride=2, pad=1,"
                            " dilation=2)\n")
     assert input_window(graph)[0] == (1, 0)
+
+
+def test_positions_between_the_taps_of_a_dilated_read_do_not_count():
+    # rows: conv 1x1/2, pad 1, dilation 2: map row q reads input row 2q - 1 (row 0: padding);
+    # then 2x1/2, dilation 2: the central output reads map rows 0 and 2, so input row 3 only,
+    # not rows 1..3 (map row 1, between the taps, is not read)
+    graph = netdsl.compile("network t:\n    input 1x9x7\n"
+                           "    conv(1, 1x1, stride=2, pad=1, dilation=2)"
+                           " -> conv(1, 2x1, stride=2, dilation=2)\n")
+    assert input_window(graph)[0] == (3, 3)

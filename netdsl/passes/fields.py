@@ -27,16 +27,15 @@ def _sides(shape: Shape) -> tuple[int, int]:
     return (shape[1], shape[2]) if len(shape) == 3 else (1, 1)
 
 
-def _reads(window, axis: int, q: int, n: int, flat_from_grid: bool) -> Span:
-    """The first and last input position output position ``q`` reads on ``axis`` of an
-    input of ``n`` positions."""
+def _reads(window, axis: int, q: int, n: int, flat_from_grid: bool) -> range | list[int]:
+    """The input positions output position ``q`` reads on ``axis`` of an input of ``n``
+    positions (padding, outside them, reads nothing)."""
     if window == GLOBAL or flat_from_grid:
-        return 0, n - 1
+        return range(n)
     k, s, d, p = window.kernel[axis], window.stride[axis], window.dilation[axis], window.pad[axis]
     if n == 1 and k == 1 and p == 0:  # broadcast: every output position reads the only one
-        return 0, 0
-    taps = [x for x in range(q * s - p, q * s - p + (k - 1) * d + 1, d) if 0 <= x < n]
-    return (taps[0], taps[-1]) if taps else (1, 0)
+        return [0]
+    return [x for x in range(q * s - p, q * s - p + (k - 1) * d + 1, d) if 0 <= x < n]
 
 
 def central(shape: Shape) -> tuple[int, int]:
@@ -47,31 +46,27 @@ def central(shape: Shape) -> tuple[int, int]:
 
 def input_window(graph: Graph, node: int | None = None) -> tuple[Span, Span]:
     """The input rows and columns (first, last) the central value of ``node`` (the output
-    when None) depends on; ``(1, 0)`` on an axis where it reads no input pixel."""
+    when None) depends on; ``(1, 0)`` on an axis where it reads no input pixel. The positions
+    needed are walked back as sets per axis, not spans: a strided or dilated read leaves
+    gaps, and a gap's neighbours must not count."""
     target = graph.output if node is None else node
-    need: dict[int, list[Span]] = {target: [(q, q) for q in central(graph.nodes[target].shape)]}
+    need: dict[int, list[set[int]]] = {target: [{q} for q in central(graph.nodes[target].shape)]}
     for v in range(target, -1, -1):
-        spans = need.pop(v, None)
-        if spans is None:
+        wanted = need.pop(v, None)
+        if wanted is None:
             continue
         n = graph.nodes[v]
         if not n.inputs:
-            return spans[0], spans[1]
+            return tuple((min(w), max(w)) for w in wanted)
         ins = [graph.nodes[i].shape for i in n.inputs]
         window = OPS[n.op].window(dict(n.attrs), ins, n.shape)
         for i, shape in zip(n.inputs, ins, strict=True):
             flat = len(shape) == 3 and len(n.shape) != 3
-            got = []
-            for axis, side in enumerate(_sides(shape)):
-                first, last = spans[axis]
-                reads = [_reads(window, axis, q, side, flat) for q in range(first, last + 1)]
-                reads = [r for r in reads if r[0] <= r[1]]
-                got.append((min(r[0] for r in reads), max(r[1] for r in reads)) if reads
-                           else (1, 0))
-            if all(a <= b for a, b in got):
+            got = [{x for q in wanted[axis] for x in _reads(window, axis, q, side, flat)}
+                   for axis, side in enumerate(_sides(shape))]
+            if all(got):  # a value that reads nothing on one axis reads nothing at all
                 old = need.get(i)
-                need[i] = got if old is None else [(min(a[0], b[0]), max(a[1], b[1]))
-                                                   for a, b in zip(old, got, strict=True)]
+                need[i] = got if old is None else [a | b for a, b in zip(old, got, strict=True)]
     return (1, 0), (1, 0)
 
 
