@@ -196,6 +196,28 @@ async def _hover(client, uri, line, text_on_line) -> str:
     return result.contents.value if result else ""
 
 
+PROJECTED = """\
+block unit(c, stride=1) = residual(conv(c, 3x3, stride=stride, pad=1), shortcut=project)
+
+network t:
+    input 8x8x8
+    a: unit(16, stride=2)
+    b: unit(16)
+"""
+
+
+@run
+async def test_hover_on_project_counts_one_expansion_for_its_conv_and_bn(client):
+    """``project`` becomes conv + bn in ``a`` and nothing in ``b``: one expansion of two
+    nodes sharing one position, not two (issue 26, item 6)."""
+    uri = _uri("project.net")
+    assert await _open(client, uri, PROJECTED) == []
+    column = PROJECTED.split("\n")[0].index("project") + 2
+    result = await client.text_document_hover_async(lsp.HoverParams(
+        lsp.TextDocumentIdentifier(uri), lsp.Position(0, column)))
+    text = result.contents.value
+    assert "expanded" not in text and "`16x4x4`" in text, text
+
 @run
 async def test_hover_on_a_bottleneck_call_shows_its_shape_and_parameters(client):
     uri = _uri("hover.net")

@@ -41,7 +41,9 @@ class Facts(NamedTuple):
 
 # why each non-obvious entry is what it is:
 # - input: the caller's tensor, so nothing may overwrite it (backward_needs_output).
-# - dropout, stochastic_depth, flatten, chunk, crop: the identity or a view at inference.
+# - dropout, stochastic_depth, flatten, chunk, crop, permute: the identity or a view at inference;
+#   shuffle is a view with one group or groups of one channel (its flatten copies nothing);
+#   add and mul of one tensor are that tensor.
 # - relu, relu6, leaky_relu, silu, hardswish: nn.* takes inplace=True (torchvision uses it);
 #   gelu, sigmoid, tanh have no inplace argument; hardsigmoid has one but torchvision's
 #   MobileNetV3 gate never uses it; add: torchvision's `out += identity`.
@@ -54,7 +56,7 @@ FACTS = {
     "flatten": Facts(1, "shape", True, False, True, None, True, False, True),
     "scale": Facts(1, "merge", False, False, False, None, False, False, False),
     "concat": Facts(-1, "merge", False, False, False, None, False, False, False),
-    "add": Facts(-1, "merge", False, False, False, None, False, True, False),
+    "add": Facts(-1, "merge", False, False, False, None, "fn", True, False),
     "conv": Facts(1, "weight", False, True, False, "conv", False, False, False),
     "fc": Facts(1, "weight", False, True, False, "linear", False, False, False),
     "conv_transpose": Facts(1, "weight", False, True, False, "conv", False, False, False),
@@ -79,12 +81,12 @@ FACTS = {
     "gap": Facts(1, "pool", False, False, True, None, False, False, False),
     "adaptive_avgpool": Facts(1, "pool", False, False, True, None, "fn", False, False),
     "adaptive_maxpool": Facts(1, "pool", False, False, True, None, "fn", False, True),
-    "permute": Facts(1, "shape", True, False, False, None, False, False, False),
-    "shuffle": Facts(1, "shape", True, False, False, None, False, False, False),
+    "permute": Facts(1, "shape", True, False, False, None, True, False, False),
+    "shuffle": Facts(1, "shape", True, False, False, None, "fn", False, False),
     "chunk": Facts(1, "shape", True, False, False, None, True, False, False),
     "crop": Facts(1, "shape", True, False, False, None, True, False, False),
     "upsample": Facts(1, "shape", True, False, False, None, False, False, False),
-    "mul": Facts(-1, "merge", False, False, False, None, False, False, False),
+    "mul": Facts(-1, "merge", False, False, False, None, "fn", False, False),
     "stochastic_depth": Facts(1, "activation", True, False, False, None, True, False, False),
 }
 
@@ -250,12 +252,15 @@ def test_grouped_convolutions_name_their_groups():
 # gathers ceil(extent / stride) inputs per axis; PyTorch's adaptive bins of H inputs into O
 # outputs are [floor(i*H/O), ceil((i+1)*H/O)), at most 3 wide for 7->3 and 5->2, 2 wide for
 # 6->4, 1 wide for 2->4, 4 for 8->2 (the step: input over output, at least 1); a layer over
-# the last axis of CxHxW spans the width.
+# the last axis of CxHxW spans the width. A conv's or pool's window starts its padding before
+# the first input (``same``: (k - 1) * d // 2, as torch pads).
 WINDOWS = [
     ("conv", {**CONV, "kernel": (3, 5), "stride": (2, 1), "dilation": (2, 1)}, [(3, 9, 9)],
-     (64, 3, 5), Window((3, 5), (2, 1), (2, 1))),
+     (64, 3, 5), Window((3, 5), (2, 1), (2, 1), CONV["pad"])),
+    ("conv", {**CONV, "kernel": (3, 5), "stride": (1, 1), "pad": "same", "dilation": (2, 1)}, [(3, 9, 9)],
+     (64, 9, 9), Window((3, 5), (1, 1), (2, 1), (2, 2))),
     ("maxpool", {**POOL, "dilation": (2, 2)}, [(3, 9, 9)], (3, 3, 3),
-     Window((3, 3), (2, 2), (2, 2))),
+     Window((3, 3), (2, 2), (2, 2), POOL["pad"])),
     ("avgpool", {"kernel": (2, 3), "stride": (2, 3), "pad": (0, 0), "ceil": False,
                  "count_pad": True}, [(3, 8, 9)], (3, 4, 3), Window((2, 3), (2, 3))),
     ("conv_transpose", {**CONV, "kernel": (4, 3), "stride": (2, 3), "pad": (0, 0),

@@ -258,10 +258,11 @@ network t:
 @pytest.mark.parametrize(("depth", "rows"), [
     # (id, name, op, count, shape, params, macs, activations, aux): a merged row reports its
     # block's last node and the sums of its rows; one op kind keeps its name, mixed ones are a
-    # "block"; a row is auxiliary when all of its nodes are; two unscoped concats stay two rows
+    # "block"; a row is auxiliary when all of its nodes are; two unscoped concats stay two rows,
+    # the second named concat#2 (names are unique)
     (1, [(0, "input", "input", 1, (3, 8, 8), 0, 0, 192, False),
          (1, "concat", "concat", 1, (6, 8, 8), 0, 0, 384, False),
-         (2, "concat", "concat", 1, (12, 8, 8), 0, 0, 768, False),
+         (2, "concat#2", "concat", 1, (12, 8, 8), 0, 0, 768, False),
          (3, "stem", "conv", 1, (4, 8, 8), 436, 27648, 256, False),
          (6, "side", "block", 3, (2,), 10, 8, 6, True),
          (13, "stage", "block", 7, (4, 8, 8), 306, 18440, 518, False),
@@ -271,7 +272,7 @@ network t:
          (18, "6", "fc", 1, (3,), 15, 12, 3, False)]),
     (2, [(0, "input", "input", 1, (3, 8, 8), 0, 0, 192, False),
          (1, "concat", "concat", 1, (6, 8, 8), 0, 0, 384, False),
-         (2, "concat", "concat", 1, (12, 8, 8), 0, 0, 768, False),
+         (2, "concat#2", "concat", 1, (12, 8, 8), 0, 0, 768, False),
          (3, "stem", "conv", 1, (4, 8, 8), 436, 27648, 256, False),
          (4, "side.0", "gap", 1, (4, 1, 1), 0, 0, 4, True),
          (5, "side.1", "flatten", 1, (4,), 0, 0, 0, True),
@@ -325,9 +326,10 @@ def test_a_network_on_a_two_axis_input_sees_one_position():
 
 def test_an_inplace_relu_keeps_its_input_storage_alive_until_its_own_last_reader():
     # input 64 -> conv 4x6x6 (144) -> ReLU in place (the conv's storage) -> conv 16x6x6 (576):
-    # the first conv's values are alive while the second conv runs, so the peak is 144 + 576
+    # the first conv's values are alive while the second conv runs, so the peak is 144 + 576,
+    # and the input's 64, which the caller holds
     graph = netdsl.compile("network t:\n    input 1x8x8\n    conv(4, 3x3) -> relu -> conv(16, 1x1)\n")
-    assert summarize(graph).forward_peak == 144 + 576
+    assert summarize(graph).forward_peak == 64 + 144 + 576
 
 
 def test_a_classifier_after_global_pooling_sees_the_pooled_field():

@@ -185,12 +185,18 @@ def test_a_view_shares_its_input_storage_at_inference(name):
 @pytest.mark.parametrize(("name", "attrs", "shape"), [
     ("chunk", {"index": 1, "parts": 2}, (4, 3, 3)),
     ("crop", {"size": (2, 2)}, (4, 3, 3)),
+    ("permute", {"order": (1, 2, 0)}, (4, 3, 3)),
+    ("shuffle", {"groups": 1}, (4, 3, 3)),
+    ("shuffle", {"groups": 4}, (4, 3, 3)),
+    ("shuffle", {"groups": 2}, (4, 3, 3)),
 ])
 def test_a_view_expression_shares_its_input_storage(name, attrs, shape):
+    """The record says an expression writes nothing exactly when torch's result shares its
+    input's storage (issue 26: a permute, a one-group shuffle)."""
     x = torch.randn(1, *shape)
     y = eval(OPS[name].torch.expr(attrs, ["x"]), {"torch": torch}, {"x": x})
-    assert OPS[name].writes_nothing(attrs, [shape], tuple(y.shape[1:]))
-    assert y.untyped_storage().data_ptr() == x.untyped_storage().data_ptr()
+    shares = y.untyped_storage().data_ptr() == x.untyped_storage().data_ptr()
+    assert OPS[name].writes_nothing(attrs, [shape], tuple(y.shape[1:])) == shares
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -278,3 +284,13 @@ def test_the_window_formula_is_pytorchs_on_every_small_configuration():
                             assert ours == torch_out, (k, d, s, p, ceil, size)
                             first = first or (size if torch_out else None)
                         assert asked is None or asked == first, (k, d, s, p, ceil)
+
+
+@pytest.mark.parametrize("name", ["add", "mul"])
+@pytest.mark.parametrize("operands", [1, 2])
+def test_a_merge_of_one_tensor_is_that_tensor(name, operands):
+    xs = [torch.randn(1, 4, 3, 3) for _ in range(operands)]
+    names = [f"x{i}" for i in range(operands)]
+    y = eval(OPS[name].torch.expr({}, names), {"torch": torch}, dict(zip(names, xs, strict=True)))
+    shares = y.untyped_storage().data_ptr() == xs[0].untyped_storage().data_ptr()
+    assert OPS[name].writes_nothing({}, [(4, 3, 3)] * operands, (4, 3, 3)) == shares

@@ -23,6 +23,9 @@ class Window:
     kernel: Pair
     stride: Pair
     dilation: Pair = (1, 1)
+    # padding before the first input value: output position q reads input positions
+    # q * stride - pad + i * dilation (those inside the input), as torch's convolutions do
+    pad: Pair = (0, 0)
 
     @property
     def extent(self) -> Pair:

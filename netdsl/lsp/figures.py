@@ -71,7 +71,9 @@ def expansions(graph_of: Analysis, document: Analysis, subject: Span) -> list[li
         repeated = first[0] == subject  # the subject itself, not a part of it, is repeated
         current: list[Node] = []
         for rest, node in members:
-            if repeated and rest == first and current:  # a stack's next copy starts
+            # a stack's next copy starts where the first node's position and op come again;
+            # the nodes of one expansion may share a position (``project``: conv, then bn)
+            if repeated and rest == first and current and node.op == members[0][1].op:
                 out.append(current)
                 current = []
             current.append(node)

@@ -20,13 +20,17 @@ Conventions (printed by ``netdsl summary`` as well, see :data:`CONVENTIONS`):
   identity at inference) and an adaptive pool to the size its input already has (torchvision
   VGG's 7x7 pool at 224x224). VGG-16 thus has 15,237,608 values (tests/test_analyse.py pins it).
 - Forward memory is the peak of values alive at once in inference, each freed after its
-  last reader, as netdsl's generated forward does. Forward + backward keeps every activation
+  last reader, as netdsl's generated forward does, except the input, which the caller holds
+  throughout. Forward + backward keeps every activation
   of the training-mode pass (auxiliary classifiers included) for the backward pass, plus a
   gradient of the same size: 2 x activations (the case-study rule of thumb, an upper bound).
-- The receptive field is the side of the input window one output value can see, the largest
-  over all paths through branches and residuals, padding included (so it may exceed the
-  input); the jump is the distance in input pixels between neighbouring outputs (the
-  effective stride). A fully connected layer sees its whole input grid.
+- The receptive field is the side of the input window the central output value can see
+  (position ``(H - 1) // 2, (W - 1) // 2``) through every path, padding included (so it may
+  exceed the input); the jump is the distance in input pixels between neighbouring outputs
+  (the effective stride). A global op (gap, fc) sees its whole input grid, and a map
+  broadcast into a wider one (squeeze-excitation) adds that fixed window to every position.
+  ``netdsl.passes.fields.input_window`` gives the exact input rows and columns that value
+  depends on, clipped to the input (tests/test_analysis_differential.py measures it).
 """
 
 from __future__ import annotations
@@ -35,23 +39,22 @@ from dataclasses import dataclass, replace
 
 from ..ir.dataflow import main_path, reader_counts, runs_in_place, value_holders
 from ..ir.graph import Graph, Node, outputs_text
-from ..ir.ops import GLOBAL, OPS, Shape
+from ..ir.ops import OPS, Shape
+from .fields import Pair, feature_rf, receptive_fields  # noqa: F401 - part of this API
 
 CONVENTIONS = (
     "a MAC is one multiply-accumulate (conv, fc and projection shortcuts; torch's "
     "FlopCounterMode counts 2 FLOPs per MAC)",
     "activations: the input and every layer output count once, except in-place ReLUs, views "
     "(flatten, identity shortcuts), dropout and no-op adaptive pools",
-    "forward: peak of values alive at once in inference; forward+backward: every training-mode "
-    "activation kept, plus its gradient (2x)",
-    "receptive field: largest over all paths, padding included; jump: effective stride in "
-    "input pixels",
+    "forward: peak of values alive at once in inference (the input throughout); "
+    "forward+backward: every training-mode activation kept, plus its gradient (2x)",
+    "receptive field: the central value's window through every path, padding included; "
+    "jump: effective stride in input pixels",
 )
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 
-
-Pair = tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -204,14 +207,16 @@ def _parent(name: str) -> str:
 
 def containers(graph: Graph) -> list[str]:
     """The block each node sits in: a named node's parent path; a functional node's is the
-    common prefix of its inputs' blocks (a residual ``add`` sits in its unit, ``layer1.0``;
-    an inception ``concat`` in its module, ``inception3a``)."""
+    scope it was written in (a residual ``add`` sits in its unit, ``layer1.0``, even when its
+    shortcut is the unit's input; an inception ``concat`` in its module, ``inception3a``).
+    A graph read from JSON keeps no scopes: there, the common prefix of its inputs' blocks."""
     out: list[str] = []
+    written = len(graph.scopes) == len(graph.nodes)
     for node in graph.nodes:
         if node.name is not None:
             out.append(_parent(node.name))
-        elif not node.inputs:
-            out.append("")
+        elif written or not node.inputs:
+            out.append(graph.scopes[node.id] if written else "")
         else:
             paths = [out[i].split(".") if out[i] else [] for i in node.inputs]
             common = []
@@ -224,14 +229,23 @@ def containers(graph: Graph) -> list[str]:
 
 
 def row_names(graph: Graph) -> list[str]:
-    """Module names, ``input``, and ``block.op`` for functional nodes (``layer1.0.add``)."""
+    """Module names, ``input``, and ``block.op`` for functional nodes (``layer1.0.add``).
+    Names are unique: a second functional node of one op in one block (or one whose name a
+    module already has) is ``block.op#2``, ``#3``, ... in graph order."""
     scope = containers(graph)
+    taken = {node.name for node in graph.nodes if node.name is not None}
     names = []
     for node in graph.nodes:
         if node.name is not None:
             names.append(node.name)
-        else:
-            names.append(f"{scope[node.id]}.{node.op}" if scope[node.id] else node.op)
+            continue
+        base = f"{scope[node.id]}.{node.op}" if scope[node.id] else node.op
+        name, k = base, 1
+        while name in taken:
+            k += 1
+            name = f"{base}#{k}"
+        taken.add(name)
+        names.append(name)
     return names
 
 
@@ -318,7 +332,9 @@ def forward_peak(graph: Graph, counts: list[int]) -> int:
         if node.id not in skip:
             for i in node.inputs:
                 last[storage[i]] = node.id
-    for kept in (graph.output, *(i for _, i in graph.outputs)):
+    # the outputs outlive the pass, and so does the input: the caller holds it (a forward
+    # cannot free its argument; tests/test_analysis_differential.py measures it alive)
+    for kept in (0, graph.output, *(i for _, i in graph.outputs)):
         last[storage[kept]] = len(graph.nodes)
     alive, peak = {}, 0
     for node in graph.nodes:
@@ -330,51 +346,6 @@ def forward_peak(graph: Graph, counts: list[int]) -> int:
         for s in [s for s in alive if last.get(s, -1) <= node.id]:
             del alive[s]
     return peak
-
-
-# --- receptive field -----------------------------------------------------------------------
-
-def receptive_fields(graph: Graph) -> list[tuple[Pair, Pair]]:
-    """(receptive field, jump) of every node, per axis: ``r = r_in + (k - 1) * j_in`` and
-    ``j = j_in * s`` along each path; branches and residual sums take the largest.
-
-    >>> import netdsl
-    >>> g = netdsl.compile("network t:\\n input 1x32x32\\n stack(conv3x3(1), 3) -> maxpool(2)")
-    >>> receptive_fields(g)[-1]
-    ((8, 8), (2, 2))
-    """
-    out: list[tuple[Pair, Pair]] = []
-    grid: list[Pair] = []  # the feature-map grid a flat vector came from (fc sees all of it)
-    for node in graph.nodes:
-        if not node.inputs:
-            out.append(((1, 1), (1, 1)))
-            grid.append(node.shape[1:] if len(node.shape) == 3 else (1, 1))
-            continue
-        rf = tuple(max(out[i][0][axis] for i in node.inputs) for axis in range(2))
-        jump = tuple(max(out[i][1][axis] for i in node.inputs) for axis in range(2))
-        ins = [graph.nodes[i].shape for i in node.inputs]
-        window = OPS[node.op].window(dict(node.attrs), ins, node.shape)
-        if window == GLOBAL:  # sees the whole grid its input covers (gap, fc)
-            extent = stride = grid[node.inputs[0]]
-        else:
-            extent, stride = window.extent, window.stride
-        out.append(((rf[0] + (extent[0] - 1) * jump[0], rf[1] + (extent[1] - 1) * jump[1]),
-                    (jump[0] * stride[0], jump[1] * stride[1])))
-        flat = len(node.shape) != 3
-        grid.append((1, 1) if window == GLOBAL else grid[node.inputs[0]] if flat
-                    else node.shape[1:])
-    return out
-
-
-def feature_rf(graph: Graph, fields: list[tuple[Pair, Pair]] | None = None) -> Pair:
-    """The receptive field of the features a classifier head sees: the input of the first
-    global/adaptive pool or flatten on the main path (VGG-16: pool5, 212), else the output's."""
-    fields = fields or receptive_fields(graph)
-    skip = aux_only(graph)
-    for node in graph.nodes:
-        if node.id not in skip and OPS[node.op].ends_features:
-            return fields[node.inputs[0]][0]
-    return fields[graph.output][0]
 
 
 def weight_depth(graph: Graph) -> int:

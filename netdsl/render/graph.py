@@ -66,10 +66,13 @@ def picture(graph, depth: int | None = None) -> Picture:
     """The boxes, clusters and edges of ``graph`` (blocks below ``depth`` collapsed)."""
     boxes, box_of, holder, _ = _boxes(graph, depth)
     where = _clusters(boxes)
+    from ..passes.analyse import node_params
+
+    params = node_params(graph)  # once: a collapsed box sums its nodes' share
     out = Picture(f"{graph.name}: {fmt_shape(graph.input.shape)} -> {graph.output_text()}")
     for head, box in boxes.items():
         op = "block" if "group" in box else _record(box["nodes"][0]).style
-        out.boxes.append(Box(head, tuple(_box_lines(box, graph, where[head][1])),
+        out.boxes.append(Box(head, tuple(_box_lines(box, params, where[head][1])),
                              _FILL.get(op, "#ffffff"), bool(box["aux"]), where[head][0]))
     seen: set[tuple[int, int]] = set()
     for node in graph.nodes:
@@ -97,13 +100,18 @@ def _boxes(graph, depth: int | None):
     readers = reader_counts(graph, holder)
     box_of: dict[int, int] = {}
     boxes: dict[int, dict] = {}
+    run: tuple[str, int] | None = None  # the block box the previous node went into
     for node in graph.nodes:
         if holder[node.id] != node.id:
             continue
         parts = names[node.id].split(".")
         if depth is not None and len(parts) > depth:
             key = ".".join(parts[:depth])
-            head = next((b for b, box in boxes.items() if box.get("group") == key), None)
+            # a block box holds one run of consecutive nodes: a block whose nodes other ones
+            # interleave (FPN's "fpn.inner_blocks.2", then a top-level add, then
+            # "fpn.layer_blocks.0") is drawn as several boxes, never as a box that feeds
+            # the add which feeds it back (a cycle)
+            head = run[1] if run is not None and run[0] == key else None
             if head is None:
                 head = node.id
                 boxes[head] = {"group": key, "nodes": [], "scope": ".".join(parts[:depth - 1]),
@@ -118,6 +126,7 @@ def _boxes(graph, depth: int | None):
                 boxes[head]["scope"] = _common(boxes[head]["scope"], scope[node.id])
         boxes[head]["nodes"].append(node)
         box_of[node.id] = head
+        run = (boxes[head]["group"], head) if "group" in boxes[head] else None
     return boxes, box_of, holder, names
 
 
@@ -147,14 +156,10 @@ def _fuses(graph, source: int, node, readers, scope, box) -> bool:
     return nested or siblings
 
 
-def _box_lines(box: dict, graph, prefix: str) -> list[str]:
+def _box_lines(box: dict, params: list[int], prefix: str) -> list[str]:
     if "group" in box:
-        from ..passes.analyse import summarize
-
-        params = sum(x.params for x in summarize(graph).layers if x.id in
-                     {n.id for n in box["nodes"]})
-        lines = [box["group"], f"{len(box['nodes'])} layers, {human(params)} params"]
-        return lines
+        total = sum(params[n.id] for n in box["nodes"])
+        return [box["group"], f"{len(box['nodes'])} layers, {human(total)} params"]
     lines: list[str] = []
     for node in box["nodes"]:
         text = layer_text(node)

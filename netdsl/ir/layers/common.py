@@ -38,8 +38,13 @@ def sliding(op: str, size: tuple[int, int], a: Attrs, ceil: bool = False) -> tup
 
 
 def kernel_window(a: Attrs, ins: list[Shape], out: Shape) -> Window:
-    """The window of a conv or pool: its kernel, stride and dilation."""
-    return Window(a["kernel"], a["stride"], a.get("dilation", (1, 1)))
+    """The window of a conv or pool: its kernel, stride, dilation and padding (``same``
+    pads ``(k - 1) * d // 2`` before, as torch does)."""
+    dilation = a.get("dilation", (1, 1))
+    pad = a.get("pad", (0, 0))
+    if pad == "same":
+        pad = tuple((d * (k - 1)) // 2 for k, d in zip(a["kernel"], dilation, strict=True))
+    return Window(a["kernel"], a["stride"], dilation, pad)
 
 
 def same_shape(a: Attrs, ins: list[Shape]) -> Shape:
@@ -52,6 +57,11 @@ def no_params(a: Attrs, ins: list[Shape]) -> int:
 
 def no_macs(a: Attrs, ins: list[Shape], out: Shape) -> int:
     return 0
+
+
+def one_operand(a: Attrs, ins: list[Shape], out: Shape) -> bool:
+    """A merge's ``view``: a sum or product of one tensor is written as that tensor."""
+    return len(ins) == 1
 
 
 def pointwise(a: Attrs, ins: list[Shape], out: Shape) -> Window:

@@ -16,7 +16,7 @@ from ..record import (
     TorchModule,
     Window,
 )
-from .common import no_macs, no_params, pointwise, same_shape, spatial
+from .common import no_macs, no_params, one_operand, pointwise, same_shape, spatial
 
 
 def _shape_op(name: str, doc: str, params, infer, expr, display, *, window=pointwise,
@@ -41,7 +41,7 @@ PERMUTE = _shape_op(
     "permute", "Reorders the axes after the batch: [1, 2, 0] takes CxHxW to HxWxC.",
     (Param("order", "perm"),), _permute_infer,
     lambda a, xs: f"{xs[0]}.permute(0, {', '.join(str(i + 1) for i in a['order'])})",
-    lambda a, out: f"permute {list(a['order'])}")
+    lambda a, out: f"permute {list(a['order'])}", view=True)  # torch's permute copies nothing
 
 
 def _shuffle_infer(a: Attrs, ins: list[Shape]) -> Shape:
@@ -57,7 +57,9 @@ SHUFFLE = _shape_op(
     "shuffle", "Channel shuffle: interleaves the channels of `groups` groups (ShuffleNet).",
     (Param("groups", "count", 2),), _shuffle_infer,
     lambda a, xs: f"{xs[0]}.unflatten(1, ({a['groups']!r}, -1)).transpose(1, 2).flatten(1, 2)",
-    lambda a, out: f"shuffle {a['groups']}")
+    lambda a, out: f"shuffle {a['groups']}",
+    # one group, or groups of one channel, leave the order as it is: flatten copies nothing
+    view=lambda a, ins, out: a["groups"] in (1, ins[0][0]))
 
 
 def _chunk_infer(a: Attrs, ins: list[Shape]) -> Shape:
@@ -149,7 +151,7 @@ MUL = OpRecord(
     name="mul", doc="Multiplies its branches elementwise, broadcasting 1-sized axes.",
     params=(), arity=-1, infer=_broadcast_infer, count_params=no_params,
     # elementwise products are not MACs in torch's flop counter
-    macs=no_macs, window=pointwise, view=False, inplace=False, backward_needs_output=False,
+    macs=no_macs, window=pointwise, view=one_operand, inplace=False, backward_needs_output=False,
     weight_layer=False, ends_features=False, init_role=None,
     torch=TorchExpression(lambda a, xs: " * ".join(xs)),
     display=lambda a, out: "×", style="merge", trailing=False,

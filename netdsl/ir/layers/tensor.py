@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..params import fmt_shape
 from ..record import Attrs, OpRecord, Param, Shape, ShapeProblem, TorchExpression, TorchModule
-from .common import no_macs, no_params, pointwise, same_shape, spatial
+from .common import no_macs, no_params, one_operand, pointwise, same_shape, spatial
 
 INPUT = OpRecord(
     name="input", doc="The network input.", params=(), arity=0,
@@ -84,7 +84,7 @@ def _add_infer(a: Attrs, ins: list[Shape]) -> Shape:
 
 ADD = OpRecord(
     name="add", doc="Sums its branches.", params=(), arity=-1, infer=_add_infer,
-    count_params=no_params, macs=no_macs, window=pointwise, view=False,
+    count_params=no_params, macs=no_macs, window=pointwise, view=one_operand,
     inplace=True,  # torchvision's `out += identity`: a two-way sum may reuse its first input
     backward_needs_output=False, weight_layer=False, ends_features=False, init_role=None,
     torch=TorchExpression(lambda a, xs: " + ".join(xs),
