@@ -169,7 +169,7 @@ def test_a_range_of_a_hundred_million_is_counted_not_listed():
 # --- item 13: coded errors instead of internal errors --------------------------------------
 
 @pytest.mark.parametrize("override,words", [
-    ("num_classes=" + "1" * 5000, "override has a number too long to read"),
+    ("num_classes=" + "1" * 5000, "override num_classes=11111111111111111111... is beyond 1e+15"),
     ("num_classes=" + "[" * 3000 + "1" + "]" * 3000, "override nests more than 100 brackets"),
     ("num_classes=" + "1," * 6000 + "1", "override of 12,013 characters; at most 10,000"),
 ])
