@@ -40,8 +40,8 @@ def test_training_on_digits_reaches_a_good_accuracy(single_process_accuracy):
 
 
 def test_torchrun_gives_the_same_accuracy(tmp_path, single_process_accuracy):
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-                "--master_port=29517"]
+    # --standalone rendezvous on a free port: a fixed port collides with another run beside it
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     got = accuracy(run([*torchrun, TRAIN, f"hydra.run.dir={tmp_path}", *QUICK], tmp_path))
     assert got >= 0.85
     assert abs(got - single_process_accuracy) <= 0.05

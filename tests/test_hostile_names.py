@@ -21,23 +21,37 @@ NAMES = [
 ]
 
 
+# One child imports every generated module, each from its own folder as the working directory,
+# so a payload that ran would leave its CANARY there. Names reach it as argv, never as source.
+IMPORT_EACH = """
+import importlib.util, os, sys
+for folder, path in zip(sys.argv[1::2], sys.argv[2::2]):
+    os.chdir(folder)
+    spec = importlib.util.spec_from_file_location("generated", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.Model()
+"""
+
+
 @pytest.mark.parametrize("folder_too", [False, True], ids=["file", "folder"])
-def test_hostile_file_and_folder_names_never_run_code(tmp_path, folder_too):
+def test_hostile_file_and_folder_names_never_run_code(tmp_path, folder_too, monkeypatch, capsys):
+    from netdsl.cli import main
+
+    built = []
     for i, name in enumerate(NAMES):
         folder = tmp_path / (name if folder_too else f"case{i}")
         folder.mkdir()
         spec = folder / f"{name}.net"
         spec.write_text(SPEC)
         out = folder / f"model{i}.py"
-        run = subprocess.run([sys.executable, "-c", "import sys; from netdsl.cli import main; "
-                              "sys.exit(main(sys.argv[1:]))", "build", str(spec), "-o", str(out)],
-                             cwd=folder, capture_output=True, text=True, timeout=120)
-        assert run.returncode == 0, (name, run.stderr)
-        imported = subprocess.run([sys.executable, "-c", f"import model{i} as m; m.Model()"],
-                                  cwd=folder, capture_output=True, text=True, timeout=120)
-        assert imported.returncode == 0, (name, imported.stderr)
-        assert not (folder / "CANARY").exists(), name
+        monkeypatch.chdir(folder)
+        assert main(["build", str(spec), "-o", str(out)]) == 0, (name, capsys.readouterr().err)
         assert str(tmp_path) not in out.read_text(), "generated files carry no absolute folders"
+        built += [str(folder), str(out)]
+    imported = subprocess.run([sys.executable, "-c", IMPORT_EACH, *built], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)
+    assert imported.returncode == 0, imported.stderr
     assert not list(tmp_path.rglob("CANARY"))
 
 

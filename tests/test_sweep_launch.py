@@ -22,10 +22,11 @@ pytestmark = pytest.mark.timeout(900)  # sweeps train several networks: 300 s at
 
 TRAIN = str(ROOT / "examples" / "train.py")
 FAMILY = str(ROOT / "examples" / "resnet_digits.net")
-# 3 widths x 2 depths; width 32 has 8.5M and 17.9M MACs, over the 2e6 budget: 4 trials run.
-GRID = ["model=resnet_digits", "model.width=4,8,32", "model.depth=1,2", "screen.max_macs=2e6",
+# 2 widths x 2 depths; width 32 has 8.5M and 17.9M MACs, over the 2e6 budget: 2 trials run
+# (two are enough to show separate jobs; each trial is a process that imports torch).
+GRID = ["model=resnet_digits", "model.width=4,32", "model.depth=1,2", "screen.max_macs=2e6",
         "epochs=1", "subset=128"]
-FITTING = {(4, 1), (4, 2), (8, 1), (8, 2)}
+FITTING = {(4, 1), (4, 2)}
 
 
 def sweep(folder: Path, *launcher: str) -> str:
@@ -42,16 +43,16 @@ def trials(folder: Path) -> list[dict]:
 
 
 def check_screened_sweep(folder: Path, log: str) -> list[dict]:
-    """Exactly the four fitting points ran, each with its metrics; width 32 never did."""
+    """Exactly the two fitting points ran, each with its metrics; width 32 never did."""
     runs = trials(folder)
     assert {(t["model"]["width"], t["model"]["depth"]) for t in runs} == FITTING
     assert sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name.isdigit()) == \
-        ["0", "1", "2", "3"]  # job folders: none was made for an unlaunched point
+        ["0", "1"]  # job folders: none was made for an unlaunched point
     assert not any("model.width=32" in line for line in log.splitlines() if " : " in line)
     assert len(re.findall(r"not launched: .*model\.width=32 .*over budget: macs", log)) == 2
     screened = json.loads((folder / "screened.json").read_text())
-    assert [r["launched"] for r in screened] == [True, True, True, True, False, False]
-    assert {tuple(r["over"]) for r in screened[4:]} == {("macs",)}
+    assert [r["launched"] for r in screened] == [True, True, False, False]
+    assert {tuple(r["over"]) for r in screened[2:]} == {("macs",)}
     for t in runs:
         assert 0 <= t["accuracy"] <= 1 and t["train_seconds"] > 0 and t["epochs"] == 1
         assert t["macs"] <= 2e6 and f"model.width={t['model']['width']}" in t["overrides"]
@@ -70,8 +71,8 @@ def test_submitit_local_runs_the_points_that_fit_and_never_the_one_over_budget(s
     runs = trials(submitit_sweep)
     # each trial was a submitit job of its own: one job folder each, its id in the metrics
     jobs = sorted(p.name for p in (submitit_sweep / ".submitit").iterdir() if p.name.isdigit())
-    assert len(jobs) == 4 and sorted(t["job_id"] for t in runs) == jobs
-    assert len({t["pid"] for t in runs}) == 4 and os.getpid() not in {t["pid"] for t in runs}
+    assert len(jobs) == 2 and sorted(t["job_id"] for t in runs) == jobs
+    assert len({t["pid"] for t in runs}) == 2 and os.getpid() not in {t["pid"] for t in runs}
 
 
 def test_a_ray_cluster_started_here_runs_the_same_sweep(tmp_path, monkeypatch):
@@ -84,15 +85,15 @@ def test_a_ray_cluster_started_here_runs_the_same_sweep(tmp_path, monkeypatch):
     finally:
         ray.shutdown()
     runs = check_screened_sweep(tmp_path, log)
-    assert "4 trials on 2 CPUs" in log
+    assert "2 trials on 2 CPUs" in log
     ids = [t["job_id"] for t in runs]  # Ray task ids: the trials ran as tasks of the cluster
-    assert len(set(ids)) == 4 and all(re.fullmatch(r"[0-9a-f]{32,}", i) for i in ids)
+    assert len(set(ids)) == 2 and all(re.fullmatch(r"[0-9a-f]{32,}", i) for i in ids)
 
 
 def test_the_sweep_table_joins_what_the_trials_measured(submitit_sweep, capsys, tmp_path):
     runs = {(t["model"]["width"], t["model"]["depth"]): t for t in trials(submitit_sweep)}
     picture = tmp_path / "sweep.png"
-    assert main(["sweep", FAMILY, "width=4,8,32", "depth=1,2", "--max-macs", "2e6",
+    assert main(["sweep", FAMILY, "width=4,32", "depth=1,2", "--max-macs", "2e6",
                  "--results", str(submitit_sweep), "--format", "json",
                  "--plot", str(picture), "--pareto", "macs,accuracy"]) == 0
     points = json.loads(capsys.readouterr().out)
