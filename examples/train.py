@@ -15,6 +15,13 @@ folder, which ``netdsl sweep SPEC ... --results SWEEP_DIR`` joins to the static 
 
 The 1,797 8x8 images are upsampled to the input size the spec declares; the model is built
 with ``hydra.utils.instantiate`` from ``conf/model/*.yaml`` (``_target_: netdsl.build``).
+
+Every override is screened before Hydra sees it (examples/trusted_overrides.py): config
+groups, the app's own keys, a few ``hydra.*`` keys (output folders, launcher resources) and
+plain values get through; ``_target_`` keys, ``hydra.callbacks``, ``${...}`` interpolations,
+``--config-dir`` and the like are refused (``error E009``, exit 1) unless the operator sets
+``NETDSL_TRUST_OVERRIDES=1``.
+
 Each epoch prints its metrics and writes a checkpoint atomically; a rerun in the same output
 folder resumes from it. The last line is ``test accuracy: 0.9xxx``. ``model.memory_budget``
 makes a training step at ``batch_size`` fit in that much memory (parameters, gradients,
@@ -22,14 +29,21 @@ activations; SGD's momentum buffer comes on top): netdsl.build plans which block
 recompute and the plan is printed first.
 """
 
+# ruff: noqa: E402  (the command line is screened before the heavy imports)
 from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from trusted_overrides import screen_command_line
+
+if __name__ == "__main__":  # refused overrides exit 1 here: before @hydra.main, before torch
+    screen_command_line(Path(__file__).parent / "conf", "config")  # as @hydra.main names them
 
 import json
 import logging
 import os
-import sys
 import time
-from pathlib import Path
 
 import hydra
 import torch
