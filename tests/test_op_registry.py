@@ -207,3 +207,15 @@ def test_a_failing_plugin_reaches_the_terminal_without_its_escapes(monkeypatch, 
     err = capsys.readouterr().err
     assert "ImportError: \\x1b[2J\\x1b]0;owned\\x07 no module" in err, err
     assert "\x1b" not in err and "\x07" not in err
+
+
+def test_completion_offers_an_unloaded_plugin_op_without_loading_it(monkeypatch):
+    from netdsl.ir import ops
+    from netdsl.lsp.completion import complete
+
+    loaded = []
+    point = _Point("my_relu", lambda: loaded.append(1) or _record())
+    monkeypatch.setattr(ops, "_pending", {"my_relu": point})
+    items = complete("network t:\n    input 3x8x8\n    my_", None, None, 3, 8).items
+    offered = [i for i in items if i.label == "my_relu"]
+    assert offered and "plugin" in offered[0].detail and not loaded

@@ -164,8 +164,8 @@ def installed_entry_points() -> dict[str, object]:
     points: dict[str, object] = {}
     seen: set[str] = set()
     for distribution in distributions(path=paths):
-        name = re.sub(r"[-_.]+", "-", distribution.metadata["Name"] or "").lower()
-        if name in seen:
+        name = re.sub(r"[-_.]+", "-", (distribution.metadata or {}).get("Name") or "").lower()
+        if name and name in seen:
             continue  # shadowed by the same distribution earlier on the path
         seen.add(name)
         for point in distribution.entry_points.select(group=ENTRY_POINT_GROUP):
