@@ -56,11 +56,32 @@ class Span:
         return f"{self.line}:{self.column}"
 
 
+class _Shown:
+    """A part of a diagnostic (its message, a note), kept printable whatever is assigned to
+    it: text from outside netdsl (torch's and a plugin's exception messages, file names, a
+    spec's own text) reaches the terminal and the editor only through these."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = f"_{name}"
+
+    def __get__(self, error, owner=None):
+        return self if error is None else error.__dict__.get(self.slot)
+
+    def __set__(self, error, value) -> None:
+        if isinstance(value, tuple):
+            value = tuple(printable(str(v)) for v in value)
+        elif value is not None:
+            value = printable(str(value))
+        error.__dict__[self.slot] = value
+
+
 class NetDSLError(Exception):
-    """Base of every error netdsl raises; ``str()`` is the full rendered diagnostic."""
+    """Base of every error netdsl raises; ``str()`` is the full rendered diagnostic. Its
+    message, notes, expected and found are printable text (see :func:`printable`)."""
 
     code = "E000"
     kind = "error"
+    message, expected, found, notes = _Shown(), _Shown(), _Shown(), _Shown()
 
     def __init__(self, message: str, span: Span | None = None, *, expected: str | None = None,
                  found: str | None = None, notes: tuple[str, ...] = ()):
@@ -98,13 +119,12 @@ class NetDSLError(Exception):
 
     def render(self) -> str:
         if self.span is None:
-            head = f"error: {self.message}"
-            return _printable("\n".join([head, *self._footer()]))
+            return "\n".join([f"error: {self.message}", *self._footer()])
         s = self.span
-        head = f"{s.source.filename}:{s.line}:{s.column}: error: {self.message}"
-        # a tab is one space and a control character one replacement (the whole text is made
-        # printable below): one character per column either way, so the window is cut first
-        # and a 4 MB line costs what 100 characters do
+        head = f"{printable(s.source.filename)}:{s.line}:{s.column}: error: {self.message}"
+        # a tab is one space and a control character one replacement (_one_column, below):
+        # one character per column either way, so the caret stays under its column, the
+        # window is cut first and a 4 MB line costs what 100 characters do
         text = s.source.line(s.line)
         gutter = " " * len(str(s.line))
         last = s.end_column if s.end_line == s.line else len(text) + 1
@@ -117,9 +137,9 @@ class NetDSLError(Exception):
             column = column - start + (3 if start else 0)
             width = max(1, min(width, len(cut) + 1 - (column - (3 if start else 0) - 1)))
         caret = " " * (column - 1) + "^" * width
-        text = text.expandtabs(1)
-        return _printable("\n".join([head, f"{gutter} |", f"{s.line} | {text}",
-                                      f"{gutter} | {caret}", *self._footer(gutter)]))
+        text = _one_column(text.expandtabs(1))
+        return "\n".join([head, f"{gutter} |", f"{s.line} | {text}", f"{gutter} | {caret}",
+                          *self._footer(gutter)])
 
     def _footer(self, gutter: str = "") -> list[str]:
         out = []
@@ -149,10 +169,30 @@ class SpecErrors(NetDSLError):
                              f"{len(self.errors)} errors"])
 
 
-def _printable(text: str) -> str:
-    """No control characters (a hostile spec's terminal escape sequences) in a diagnostic."""
-    return "".join(c if c.isprintable() or c == "\n" else "\N{REPLACEMENT CHARACTER}"
-                   for c in text)
+def printable(text: str) -> str:
+    """``text`` with every character a terminal or an editor would obey rather than show
+    written as an escape: C0 and C1 controls, DEL, line and paragraph separators, bidi
+    overrides (``\\x1b[2J`` shows as those six characters). Newlines stay."""
+    if text.isprintable():
+        return text
+    return "\n".join(line if line.isprintable() else "".join(map(_escaped, line))
+                     for line in text.split("\n"))
+
+
+def _escaped(char: str) -> str:
+    if char.isprintable():
+        return char
+    number = ord(char)
+    return f"\\x{number:02x}" if number < 0x100 else \
+        f"\\u{number:04x}" if number < 0x10000 else f"\\U{number:08x}"
+
+
+def _one_column(line: str) -> str:
+    """A source line as a diagnostic quotes it above its caret: every unprintable character
+    one replacement character, so each column is still one character."""
+    if line.isprintable():
+        return line
+    return "".join(c if c.isprintable() else "\N{REPLACEMENT CHARACTER}" for c in line)
 
 
 PRELUDE = "<prelude>"  # the filename of netdsl's built-in blocks (netdsl/prelude.net)

@@ -173,3 +173,29 @@ def test_diagnostics_carry_no_terminal_escapes():
         with pytest.raises(netdsl.NetDSLError) as caught:
             netdsl.compile(text)
         assert "\x1b" not in str(caught.value) and "\x07" not in str(caught.value)
+
+
+def test_a_file_name_with_terminal_escapes_is_shown_as_text(tmp_path, capsys):
+    """Names from outside (here a spec file's) reach stderr with their escapes written out,
+    so the user sees what the name holds and the terminal obeys none of it."""
+    spec = tmp_path / "a\x1b[2J\x1b]0;owned\x07.net"
+    spec.write_text(NET.format("no_such_layer"))
+    assert main(["check", str(spec)]) == 1
+    err = capsys.readouterr().err
+    assert "a\\x1b[2J\\x1b]0;owned\\x07.net:3:5: error: unknown name 'no_such_layer'" in err
+    assert "\x1b" not in err and "\x07" not in err
+
+
+def test_a_weights_file_whose_names_hold_escapes_is_refused_as_text(tmp_path):
+    """torch's own words and a weights file's keys are outside text too."""
+    import torch
+
+    from netdsl.torch.export import load_weights
+
+    path = tmp_path / "w.pt"
+    torch.save({"\x1b[2Jweight": torch.zeros(1)}, path)
+    model = netdsl.build("network t:\n    input 3x4x4\n    conv(2, 1x1)\n")
+    with pytest.raises(netdsl.NetDSLError) as caught:
+        load_weights(model, path)
+    shown = str(caught.value)
+    assert "\\x1b[2Jweight" in shown and "\x1b" not in shown and "\x1b" not in caught.value.message

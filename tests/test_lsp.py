@@ -343,7 +343,11 @@ UNIT_NEEDS_K = "block unit(c, k) = conv(c, k) -> relu\n"  # main.net's unit(4) l
 
 
 async def _lib_and_main(client: LanguageClient, folder: Path) -> tuple[Path, Path]:
-    """lib.net (a block) and main.net (a network importing it) on disk, main open and clean."""
+    """lib.net (a block) and main.net (a network importing it) on disk, main open and clean
+    (``folder`` made a workspace folder: the server reads imports only inside those)."""
+    client.workspace_did_change_workspace_folders(lsp.DidChangeWorkspaceFoldersParams(
+        lsp.WorkspaceFoldersChangeEvent(added=[lsp.WorkspaceFolder(folder.as_uri(), folder.name)],
+                                        removed=[])))
     lib, main = folder / "lib.net", folder / "main.net"
     lib.write_text("block unit(c) = conv(c, 3x3, pad=1) -> relu\n")
     main.write_text('import "lib.net"\nnetwork t:\n    input 3x8x8\n    unit(4)\n')

@@ -168,3 +168,54 @@ def test_analysis_asks_a_plugin_view_with_the_node_attributes():
     spec = "network t:\n    input 3x8x8\n    conv(4, 3x3) -> my_other({})\n"
     assert activation_counts(netdsl.compile(spec.format("0.0")))[-1] == 0
     assert activation_counts(netdsl.compile(spec.format("0.5")))[-1] == 4 * 6 * 6
+
+
+def test_a_plugin_loads_when_a_spec_names_its_entry_point(monkeypatch):
+    from netdsl.ir import ops
+
+    loaded = []
+    point = _Point("my_relu", lambda: loaded.append(1) or _record())
+    monkeypatch.setattr(ops, "_pending", {"my_relu": point})
+    assert "my_relu" in OPS and not loaded  # named, not loaded
+    netdsl.compile("network t:\n    input 3x8x8\n    relu\n")
+    assert not loaded
+    netdsl.compile("network t:\n    input 3x8x8\n    my_relu\n")
+    netdsl.compile("network t:\n    input 3x8x8\n    my_relu\n")
+    assert loaded == [1] and OPS["my_relu"].name == "my_relu"
+
+
+def test_an_entry_point_must_be_named_after_its_op(monkeypatch):
+    from netdsl.ir import ops
+
+    monkeypatch.setattr(ops, "_pending", {"my_other": _Point("my_other", _record())})
+    with pytest.raises(RegistrationError, match="'my_other' \\(pkg:my_other\\) provides no "
+                                                "op named 'my_other'"):
+        netdsl.compile("network t:\n    input 3x8x8\n    my_other\n")
+
+
+def test_a_failing_plugin_reaches_the_terminal_without_its_escapes(monkeypatch, tmp_path, capsys):
+    from netdsl.cli import main
+    from netdsl.ir import ops
+
+    def broken():
+        raise ImportError("\x1b[2J\x1b]0;owned\x07 no module")
+
+    monkeypatch.setattr(ops, "_pending", {"my_relu": _Point("my_relu", broken)})
+    spec = tmp_path / "t.net"
+    spec.write_text("network t:\n    input 3x8x8\n    my_relu\n")
+    assert main(["check", str(spec)]) == 1
+    err = capsys.readouterr().err
+    assert "ImportError: \\x1b[2J\\x1b]0;owned\\x07 no module" in err, err
+    assert "\x1b" not in err and "\x07" not in err
+
+
+def test_completion_offers_an_unloaded_plugin_op_without_loading_it(monkeypatch):
+    from netdsl.ir import ops
+    from netdsl.lsp.completion import complete
+
+    loaded = []
+    point = _Point("my_relu", lambda: loaded.append(1) or _record())
+    monkeypatch.setattr(ops, "_pending", {"my_relu": point})
+    items = complete("network t:\n    input 3x8x8\n    my_", None, None, 3, 8).items
+    offered = [i for i in items if i.label == "my_relu"]
+    assert offered and "plugin" in offered[0].detail and not loaded

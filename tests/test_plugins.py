@@ -155,3 +155,44 @@ def test_a_record_missing_a_field_cannot_be_made():
     with pytest.raises(TypeError, match="window"):
         netdsl.OpRecord(**{f.name: None for f in dataclasses.fields(netdsl.OpRecord)
                            if f.name != "window"})
+
+
+PLAIN = "network t:\n    input 3x8x8\n    conv(4, 3x3) -> relu\n"
+
+
+def test_an_installed_plugin_is_imported_only_by_a_spec_that_names_its_op(site, tmp_path):
+    """Checking a spec runs no plugin code it does not use; the plugin's name is still
+    suggested for a misspelling (names are metadata, read without importing anything)."""
+    code = f"""
+import sys, netdsl
+netdsl.compile({PLAIN!r})
+try:
+    netdsl.compile({PLAIN.replace("relu", "blurpol")!r})
+except netdsl.NetDSLError as error:
+    assert "did you mean 'blurpool'" in str(error), str(error)
+assert "netdsl_blurpool" not in sys.modules
+netdsl.compile({SPEC!r})
+assert "netdsl_blurpool" in sys.modules
+print("lazy")
+"""
+    assert run(site, tmp_path, code=code).strip() == "lazy"
+
+
+def test_a_dist_info_in_the_working_folder_is_not_a_plugin(tmp_path):
+    """`python -m` puts the working folder on sys.path: a *.dist-info lying there must not
+    make `netdsl check` import the module its entry point names, whether or not a spec
+    names the op (then it is an unknown name, as without the folder)."""
+    info = tmp_path / "evil-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: evil\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[netdsl.ops]\nevil = evil_plugin:RECORD\n")
+    (tmp_path / "evil_plugin.py").write_text("open('RAN', 'w').close()\nRECORD = []\n")
+    (tmp_path / "plain.net").write_text(PLAIN)
+    (tmp_path / "named.net").write_text(PLAIN.replace("relu", "evil"))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    checks = [subprocess.run([sys.executable, "-m", "netdsl", "check", name], cwd=tmp_path,
+                             env=env, capture_output=True, text=True, timeout=120)
+              for name in ("plain.net", "named.net")]
+    assert checks[0].returncode == 0, checks[0].stderr
+    assert checks[1].returncode == 1 and "unknown name 'evil'" in checks[1].stderr
+    assert not (tmp_path / "RAN").exists()

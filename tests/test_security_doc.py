@@ -28,11 +28,11 @@ def test_cited_files_exist(path):
 
 @pytest.mark.parametrize("path,name", TESTS)
 def test_cited_tests_exist(path, name):
-    assert re.search(rf"^def {name}\(", (ROOT / path).read_text(encoding="utf-8"), re.M), name
+    assert re.search(rf"^(?:async )?def {name}\(", (ROOT / path).read_text(encoding="utf-8"), re.M), name
 
 
 @pytest.mark.parametrize("name", BARE)
 def test_tests_cited_by_name_exist(name):
-    pattern = re.compile(rf"^def {name}", re.M)
+    pattern = re.compile(rf"^(?:async )?def {name}", re.M)
     assert any(pattern.search(p.read_text(encoding="utf-8"))
                for p in (ROOT / "tests").glob("test_*.py")), name

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable
 
 from .. import limits
-from ..errors import NetDSLError, OverrideError, SpecLimitError
+from ..errors import NetDSLError, OverrideError, SpecLimitError, printable
 
 Command = tuple[str, str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 
@@ -305,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"netdsl: interrupted{done}", file=sys.stderr)
         return 1
     except Exception as error:  # a bug in netdsl: still no traceback for the user
-        print(f"netdsl: internal error: {type(error).__name__}: {error}\n"
+        print(f"netdsl: internal error: {type(error).__name__}: {printable(str(error))}\n"
               "please report this with the spec that caused it", file=sys.stderr)
         return 1
 

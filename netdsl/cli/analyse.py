@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import NetDSLError
+from ..errors import NetDSLError, printable
 from ..render.dot import check_picture, write_picture
 from ..render.numbers import human, human_bytes
 from ..render.numbers import side as _side
@@ -119,7 +119,7 @@ def _setup_summary(parser: argparse.ArgumentParser) -> None:
 
 
 def _usage(command: str, message: str) -> int:
-    print(f"netdsl {command}: error: {message}", file=sys.stderr)
+    print(f"netdsl {command}: error: {printable(message)}", file=sys.stderr)
     return 2
 
 

@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..errors import NetDSLError
+from ..errors import NetDSLError, printable
 from ..render.numbers import human, human_bytes
 from . import Command, budget, parse_sweep, whole_number
 
@@ -66,7 +66,7 @@ def _run(args: argparse.Namespace) -> int:
                f"--results: '{args.results}' is not a folder"
                if args.results and not os.path.isdir(args.results) else None)
     if problem:
-        print(f"netdsl sweep: error: {problem}", file=sys.stderr)
+        print(f"netdsl sweep: error: {printable(problem)}", file=sys.stderr)
         return 2
     if args.plot:
         check_plot(Path(args.plot))
@@ -100,7 +100,7 @@ def load_trials(folder: Path, spec: Path) -> list[dict]:
         except (OSError, ValueError, NetDSLError) as error:
             reason = error.strerror if isinstance(error, OSError) and error.strerror else \
                 getattr(error, "message", error)
-            print(f"netdsl sweep: skipped {file}: {reason}", file=sys.stderr)
+            print(printable(f"netdsl sweep: skipped {file}: {reason}"), file=sys.stderr)
             continue
         if "spec" not in trial or _same_file(trial["spec"], spec):
             trials.append(trial)

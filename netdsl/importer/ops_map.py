@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..ir.ops import OPS, Size
+from ..ir.ops import Size, load_plugins_of, registered_records
 from ..ir.record import TorchModule
 
 
@@ -193,7 +193,8 @@ def _registered(cls: type):
     """A plugin's op whose record emits exactly this class: its parameters are read from the
     module's attributes of the same names (the convention docs/plugins.md states)."""
     path = f"{cls.__module__}.{cls.__qualname__}"
-    for record in OPS.values():
+    load_plugins_of(cls.__module__)
+    for record in registered_records():
         if isinstance(record.torch, TorchModule) and record.torch.cls == path:
             def read(m, params=record.params) -> Attrs:
                 return {p.name: getattr(m, p.name) for p in params if hasattr(m, p.name)}

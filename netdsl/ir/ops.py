@@ -7,15 +7,20 @@ window or a MAC rule is a registration error, never a silent default (tinygrad k
 rules as data in the same spirit).
 
 Plugins register records with :func:`register_op`, or ship them under the entry-point group
-``netdsl.ops`` (each entry point names an ``OpRecord`` or a function returning records), so
-that ``pip install some-plugin`` makes its layers available to specs. A spec still cannot run
-code: plugins are installed Python, specs are data. This module never imports torch.
+``netdsl.ops`` (each entry point, named after the op a spec writes, names an ``OpRecord`` or a
+function returning records), so that ``pip install some-plugin`` makes its layers available to
+specs. An entry point is loaded when a spec first names its op, never before, and only from an
+installed distribution (not one lying in the working folder). A spec still cannot run code:
+plugins are installed Python, specs are data. This module never imports torch.
 """
 
 from __future__ import annotations
 
 import keyword
+import os
 import re
+import sys
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import fields
 
@@ -51,48 +56,128 @@ ENTRY_POINT_GROUP = "netdsl.ops"
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 _REGISTRY: dict[str, OpRecord] = {}
-_plugins_loaded = False
+_pending: dict[str, object] | None = None  # installed entry points not loaded yet, by name
+_loading = threading.RLock()  # a plugin loads once, even with the language server's threads
 
 
 class _OpTable(Mapping):
-    """The op table, read-only. Installed plugins are registered on first use, not at import:
-    a plugin module imports netdsl itself, so loading it while netdsl is being imported would
-    find netdsl half made."""
+    """The op table, read-only. An installed plugin is loaded when a spec first names one of
+    its ops, never before: checking a spec runs no plugin code it does not use, and a plugin
+    module (which imports netdsl itself) never meets netdsl half imported. Its names are
+    metadata: they are listed, suggested and tested with ``in`` without loading anything."""
 
-    # `get` and `[]` are on every layer's path (lowering, checking, emitting): one flag test
-    # and one dict probe, not Mapping.get's call of __getitem__ and its KeyError
+    # `get` and `[]` are on every layer's path (lowering, checking, emitting): one dict
+    # probe for a known op; only a name no op has yet looks further
     def __getitem__(self, name: str) -> OpRecord:
-        if not _plugins_loaded:
-            _ensure_plugins()
-        return _REGISTRY[name]
+        record = _REGISTRY.get(name)
+        if record is None:
+            record = _provide(name)
+            if record is None:
+                raise KeyError(name)
+        return record
 
     def get(self, name: str, default: OpRecord | None = None) -> OpRecord | None:
-        if not _plugins_loaded:
-            _ensure_plugins()
-        return _REGISTRY.get(name, default)
+        record = _REGISTRY.get(name)
+        if record is None:
+            record = _provide(name)
+        return default if record is None else record
 
     def __iter__(self):
-        _ensure_plugins()
-        return iter(list(_REGISTRY))
+        return iter(list(_REGISTRY) + [n for n in _pending_points() if n not in _REGISTRY])
 
     def __len__(self) -> int:
-        _ensure_plugins()
-        return len(_REGISTRY)
+        return len(_REGISTRY.keys() | _pending_points().keys())
 
     def __contains__(self, name: object) -> bool:
-        if not _plugins_loaded:
-            _ensure_plugins()
-        return name in _REGISTRY
+        return name in _REGISTRY or name in _pending_points()
 
 
 OPS: Mapping[str, OpRecord] = _OpTable()
 
 
-def _ensure_plugins() -> None:
-    global _plugins_loaded
-    if not _plugins_loaded:
-        _plugins_loaded = True  # first: a plugin that reads the table must not recurse
-        load_plugins()
+def registered(name: str) -> OpRecord | None:
+    """The record of an op already registered, or None; never loads a plugin."""
+    return _REGISTRY.get(name)
+
+
+def unloaded_plugin(name: str) -> bool:
+    """Whether ``name`` is an installed plugin's entry point that has not been loaded."""
+    return name not in _REGISTRY and name in _pending_points()
+
+
+def registered_records() -> list[OpRecord]:
+    """The records registered so far (built-in, registered in Python, plugins loaded)."""
+    return list(_REGISTRY.values())
+
+
+def load_plugins_of(module: str) -> list[str]:
+    """Loads the installed entry points that live in ``module``'s top-level package, and no
+    others: ``netdsl import`` met a torch class of that package (already imported by the
+    caller) and looks for the record that emits it."""
+    package = module.split(".")[0]
+    with _loading:
+        points = [p for p in _pending_points().values()
+                  if getattr(p, "module", "").split(".")[0] == package]
+        for point in points:
+            _pending_points().pop(point.name, None)
+    return load_plugins(points)
+
+
+def _provide(name: object) -> OpRecord | None:
+    """The record of ``name`` after loading the installed entry point of that name, if there
+    is one and nothing registered the name first; None otherwise."""
+    if not isinstance(name, str) or name not in _pending_points():
+        return None
+    with _loading:
+        point = _pending_points().pop(name, None)
+        if point is not None and name not in _REGISTRY:
+            load_plugins([point])
+            if name not in _REGISTRY:
+                raise RegistrationError(
+                    f"plugin entry point '{name}' ({point.value}) provides no op named "
+                    f"'{name}'", notes=("name each entry point after the op it provides "
+                                        "(docs/plugins.md)",))
+    return _REGISTRY.get(name)
+
+
+def _pending_points() -> dict[str, object]:
+    global _pending
+    if _pending is None:
+        with _loading:
+            if _pending is None:
+                _pending = installed_entry_points()
+    return _pending
+
+
+def installed_entry_points() -> dict[str, object]:
+    """The ``netdsl.ops`` entry points of the installed distributions, by name (the first on
+    the path wins, as for imports), read from their metadata: nothing is imported.
+
+    The working folder is never searched, even where it is on ``sys.path`` (``python -m``
+    puts it first): a ``*.dist-info`` folder lying in the folder a command runs in is not an
+    installed plugin, and must not run code because a spec was checked there."""
+    from importlib.metadata import distributions
+
+    here = _working_folder()
+    paths = [entry for entry in sys.path
+             if entry and (here is None or os.path.realpath(entry) != here)]
+    points: dict[str, object] = {}
+    seen: set[str] = set()
+    for distribution in distributions(path=paths):
+        name = re.sub(r"[-_.]+", "-", (distribution.metadata or {}).get("Name") or "").lower()
+        if name and name in seen:
+            continue  # shadowed by the same distribution earlier on the path
+        seen.add(name)
+        for point in distribution.entry_points.select(group=ENTRY_POINT_GROUP):
+            points.setdefault(point.name, point)
+    return points
+
+
+def _working_folder() -> str | None:
+    try:
+        return os.path.realpath(os.getcwd())
+    except OSError:  # the folder was removed under us: nothing to leave out
+        return None
 
 
 def register_op(record: OpRecord, *, replace: bool = False) -> OpRecord:
@@ -177,12 +262,14 @@ def _register_builtins() -> frozenset[str]:
 
 
 def load_plugins(entry_points: Iterable | None = None) -> list[str]:
-    """Registers the records every installed ``netdsl.ops`` entry point provides; returns the
-    names added. A plugin that fails to load is a RegistrationError naming its entry point."""
+    """Registers the records the given entry points provide (by default every installed
+    ``netdsl.ops`` entry point not loaded yet: specs need none of this, they load what they
+    name); returns the names added. A plugin that fails to load is a RegistrationError
+    naming its entry point."""
     if entry_points is None:
-        from importlib.metadata import entry_points as installed
-
-        entry_points = installed(group=ENTRY_POINT_GROUP)
+        with _loading:
+            entry_points = list(_pending_points().values())
+            _pending_points().clear()
     added = []
     for point in entry_points:
         try:

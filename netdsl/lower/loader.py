@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .. import limits
 from ..errors import PRELUDE, Span, SpecArgumentError, SpecImportError, SpecLimitError, SpecNameError
-from ..ir.ops import OPS, OpRecord, reserve_names
+from ..ir.ops import OPS, OpRecord, registered, reserve_names
 from ..limits import recursion_guard
 from ..syntax import tree as ast
 from ..syntax.parser import parse
@@ -110,25 +110,31 @@ class Loader:
     def _resolve_import(self, item: ast.Import, importer: Path | None) -> Path:
         base = importer.parent if importer else self.base
         candidates = [*([base / item.path] if base else []), BUNDLED_SPECS / item.path]
-        escapes = 0  # decided on the path alone: whether a file exists outside is not told
+        escaped = []  # decided on the path alone: whether a file exists outside is not told
         for candidate in candidates:
             try:
                 resolved = candidate.resolve()
             except (OSError, ValueError, RuntimeError):  # a NUL byte, a symlink loop
                 raise SpecImportError(f"'{item.path}' is not a valid path", item.span) from None
             if not any(resolved.is_relative_to(root) for root in self.roots):
-                escapes += 1
+                escaped.append((candidate, resolved))
             elif _is_file(resolved):
                 return candidate
-        if escapes == len(candidates):
-            raise SpecImportError(
-                f"import '{item.path}' leaves the spec's folder", item.span,
-                notes=("imports may only read files under the main spec's folder "
-                       "or netdsl's specs/ folder",))
+        # the file beside the importer is the one meant (the zoo is the fallback): when that
+        # one is outside, the import is refused, not "not found"
+        if escaped and (len(escaped) == len(candidates) or escaped[0][0] is candidates[0]
+                        and base is not None):
+            raise self.refusal(item, escaped[0][1])
         looked = f"{_display(base)} and {_display(BUNDLED_SPECS)}" if base else \
             f"{_display(BUNDLED_SPECS)} only: spec text has no folder (pass base=FOLDER)"
         raise SpecImportError(f"cannot find '{item.path}' to import", item.span,
                               notes=(f"looked in {looked}",))
+
+    def refusal(self, item: ast.Import, target: Path) -> SpecImportError:
+        """The error for an import that resolves (to ``target``) outside the roots."""
+        return SpecImportError(f"import '{item.path}' leaves the spec's folder", item.span,
+                               notes=("imports may only read files under the main spec's "
+                                      "folder or netdsl's specs/ folder",))
 
 
 def read_spec(path: Path, span: Span | None = None, shown: Path | None = None) -> str:
@@ -192,10 +198,12 @@ class _BuiltinNames(Mapping):
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.get(name, ABSENT) is not ABSENT
 
-    def __iter__(self):
+    def __iter__(self):  # names only: a plugin not loaded yet is listed, not loaded
         yield from self.fixed
-        yield from (name for name, op in OPS.items()
-                    if _is_layer_op(op) and name not in self.fixed)
+        for name in OPS:
+            op = registered(name)
+            if name not in self.fixed and (op is None or _is_layer_op(op)):
+                yield name
 
     def __len__(self) -> int:
         return sum(1 for _ in self)

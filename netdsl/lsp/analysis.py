@@ -22,7 +22,7 @@ from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 
-from ..errors import NetDSLError, OverrideError, SpecErrors
+from ..errors import NetDSLError, OverrideError, SpecErrors, SpecImportError
 from ..ir.graph import Graph
 from ..limits import paused_gc, recursion_guard
 from ..lower.loader import BUNDLED_SPECS, Loader, _display, main_network
@@ -70,14 +70,28 @@ class ImportCache:
 
 
 class CachedLoader(Loader):
-    """netdsl's Loader, reading each import through the shared :class:`ImportCache`."""
+    """netdsl's Loader, reading each import through the shared :class:`ImportCache`, and
+    only inside ``folders`` (the editor's workspace folders) when they are given."""
 
     def __init__(self, roots: list[Path], base: Path | None, shared: ImportCache,
-                 unsaved: Mapping[Path, str] = MappingProxyType({})):
+                 unsaved: Mapping[Path, str] = MappingProxyType({}),
+                 folders: tuple[Path, ...] | None = None):
         super().__init__(roots, base)
         self.shared = shared
         self.unsaved = unsaved  # resolved path -> the text of its editor buffer
         self.frames: list[dict[Path, Stamp]] = [{}]  # files read, per file being linked
+        self.folders = folders
+
+    def refusal(self, item: ast.Import, target: Path) -> SpecImportError:
+        if self.folders is None or any(target.is_relative_to(f) for f in self.folders):
+            return super().refusal(item, target)
+        how = "open the folder that holds it as a workspace folder" if self.folders else \
+            "the editor has no workspace folder and this document is not a file on disk: " \
+            "save it, or open its folder"
+        return SpecImportError(
+            f"import '{item.path}' is outside the workspace", item.span,
+            notes=("the language server reads imports only inside the editor's workspace "
+                   "folders (under the document's folder) and netdsl's specs/ folder", how))
 
     def load_file(self, path: Path, span=None):
         resolved = path.resolve()
@@ -169,19 +183,21 @@ class Analysis:
 
 def analyse(text: str, path: Path | None, cache: ImportCache, pieces: Pieces | None = None,
             previous: Analysis | None = None,
-            unsaved: Mapping[Path, str] = MappingProxyType({})) -> Analysis:
+            unsaved: Mapping[Path, str] = MappingProxyType({}),
+            folders: tuple[Path, ...] | None = None) -> Analysis:
     """Compiles ``text`` (the document at ``path``) as ``netdsl check`` would; never raises.
     ``pieces``: the document's statements parsed before (see incremental), updated;
     ``previous``: the analysis of the document's previous text, kept if nothing changed;
     ``unsaved``: other documents open with unsaved changes (resolved path -> text), which
-    imports read instead of the files."""
+    imports read instead of the files; ``folders``: resolved folders every import must be
+    in besides the zoo (the workspace), None for the document's folder alone, as the CLI."""
     resolved = path.resolve() if path is not None else None
     filename = _display(resolved) if resolved is not None else "<untitled>"
     result = Analysis(text, resolved, filename)
     folder = resolved.parent if resolved is not None else None
     unsaved = {p: t for p, t in unsaved.items() if p != resolved}
-    loader = CachedLoader([*([folder] if folder else []), BUNDLED_SPECS], folder, cache,
-                          unsaved)
+    loader = CachedLoader([*_import_roots(folder, folders), BUNDLED_SPECS], folder, cache,
+                          unsaved, folders)
     try:
         with paused_gc():
             _compile(result, loader, pieces, previous)
@@ -197,6 +213,17 @@ def analyse(text: str, path: Path | None, cache: ImportCache, pieces: Pieces | N
     if not result.reused:
         result.stamps = dict(loader.frames[0])
     return result
+
+
+def _import_roots(folder: Path | None, folders: tuple[Path, ...] | None) -> list[Path]:
+    """Where the document's imports may read besides the zoo: under its own folder (the
+    CLI's rule) and, given ``folders``, inside one of them too."""
+    if folder is None:
+        return []
+    if folders is None:
+        return [folder]
+    return [folder if folder.is_relative_to(f) else f for f in folders
+            if folder.is_relative_to(f) or f.is_relative_to(folder)]
 
 
 def _compile(result: Analysis, loader: CachedLoader, pieces: Pieces | None,

@@ -9,7 +9,7 @@ import re
 
 from lsprotocol import types as lsp
 
-from ..ir.ops import REQUIRED, OpRecord
+from ..ir.ops import REQUIRED, OpRecord, unloaded_plugin
 from ..lower.loader import prelude
 from ..lower.values import BlockValue, Builtin, Function, NetworkValue
 from ..syntax import tree as ast
@@ -92,6 +92,23 @@ def _detail(name: str, value: object) -> str:
     return "constant"
 
 
+_UNLOADED = object()  # an installed plugin's op that no spec has used yet
+
+
+def _meaning(scope, name: str) -> object:
+    """What ``name`` means in ``scope``, as lookup says, except that an installed plugin is
+    not loaded to say it: offering a name is not using it (docs/security.md)."""
+    if not unloaded_plugin(name):
+        return scope.lookup(name)
+    env = scope
+    while env is not None:  # a name the spec or the language defines hides the plugin's
+        names = getattr(env.names, "fixed", env.names)
+        if name in names:
+            return names[name]
+        env = env.parent
+    return _UNLOADED
+
+
 def _local_names(module: ast.Module | None, line: int, column: int) -> list[tuple[str, str]]:
     """Parameters and named tensors of the definitions around the cursor."""
     if module is None:
@@ -127,7 +144,12 @@ def complete(before: str, env, module: ast.Module | None, line: int, column: int
         items.append(lsp.CompletionItem(name, kind=lsp.CompletionItemKind.Variable, detail=kind,
                                         sort_text=f"1{name}"))
     for name in sorted(scope.all_names()):
-        value = scope.lookup(name)
+        value = _meaning(scope, name)
+        if value is _UNLOADED:
+            items.append(lsp.CompletionItem(name, kind=lsp.CompletionItemKind.Function,
+                                            detail="an installed plugin's op (loaded when "
+                                            "the spec uses it)", sort_text=f"2{name}"))
+            continue
         items.append(lsp.CompletionItem(name, kind=_kind(value), detail=_detail(name, value),
                                         documentation=getattr(value, "doc", None),
                                         sort_text=f"2{name}"))

@@ -18,7 +18,7 @@ from pygls.protocol import LanguageServerProtocol
 from pygls.uris import to_fs_path
 
 from .. import __version__, limits
-from ..errors import NetDSLError
+from ..errors import NetDSLError, printable
 from ..syntax import tree as ast
 from ..syntax.fmt import format_text
 from . import locate
@@ -56,15 +56,40 @@ class NetdslServer(LanguageServer):
 
     def check(self, uri: str) -> Analysis:
         document = self.workspace.get_text_document(uri)
-        result = analyse(document.source, _path(uri), self.cache,
+        path = _path(uri)
+        result = analyse(document.source, path, self.cache,
                          self.pieces.setdefault(uri, {}), self.latest.get(uri),
-                         self._unsaved_texts())
+                         self._unsaved_texts(), self.readable(path))
         self.latest[uri] = result
         if result.module is not None:
             self.good[uri] = result
         self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
             uri, diagnostics(result), version=document.version))
         return result
+
+    def readable(self, document: Path | None) -> tuple[Path, ...] | None:
+        """The folders a document's imports may read (besides netdsl's zoo): the workspace
+        folders the editor named (or its root), resolved. With none, the document's own
+        folder (None), as ``netdsl check`` reads a file, but only for a document that is a
+        file on disk: a URI alone does not make a folder readable; an unsaved buffer
+        imports from the zoo until it is saved."""
+        uris = [folder.uri for folder in self.workspace.folders.values()] or \
+            ([self.workspace.root_uri] if self.workspace.root_uri else [])
+        if uris:
+            return tuple(path.resolve() for path in map(_path, uris) if path is not None)
+        return None if document is not None and _is_file(document) else ()
+
+    def inside(self, document: Path | None) -> bool:
+        """Whether the server may read ``document``'s own file (to compare it with the
+        editor's buffer): inside a workspace folder, or any file when there is none."""
+        folders = self.readable(document)
+        if document is None or folders is None:
+            return document is not None
+        try:
+            resolved = document.resolve()
+        except (OSError, ValueError, RuntimeError):
+            return False
+        return any(resolved.is_relative_to(f) for f in folders)
 
     def _unsaved_texts(self) -> dict[Path, str]:
         """The open documents with unsaved changes, by file: what imports of them read."""
@@ -114,6 +139,13 @@ class NetdslServer(LanguageServer):
         return location(span)
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def _path(uri: str) -> Path | None:
     if not uri.startswith("file:"):
         return None
@@ -132,7 +164,8 @@ def safe(default=None):
                 log.exception("netdsl lsp: %s failed", feature.__name__)
                 ls.window_log_message(lsp.LogMessageParams(
                     lsp.MessageType.Error, f"netdsl lsp: {feature.__name__} failed: "
-                    f"{type(error).__name__}: {error} (please report it with the spec)"))
+                    f"{type(error).__name__}: {printable(str(error))} (please report it "
+                    "with the spec)"))
                 return default
         return run
     return wrap
@@ -147,7 +180,7 @@ def did_open(ls: NetdslServer, params: lsp.DidOpenTextDocumentParams) -> None:
     """An editor may open a buffer it kept unsaved (restored at start-up): the files importing
     it read that text, as after an edit."""
     uri = params.text_document.uri
-    if _differs_from_disk(uri, params.text_document.text):
+    if ls.inside(_path(uri)) and _differs_from_disk(uri, params.text_document.text):
         ls.unsaved.add(uri)
         ls.check_with_importers(uri)
     else:
@@ -196,6 +229,17 @@ def did_close(ls: NetdslServer, params: lsp.DidCloseTextDocumentParams) -> None:
     if uri in ls.unsaved:  # its changes are gone: the files importing it read the disk again
         ls.unsaved.discard(uri)
         ls.check_importers(uri)
+
+
+@server.feature(lsp.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
+@safe()
+def did_change_folders(ls: NetdslServer, params: lsp.DidChangeWorkspaceFoldersParams) -> None:
+    """What imports may read changed: every open document is checked again, and nothing
+    linked under the old folders is reused."""
+    ls.cache.entries.clear()
+    for uri in list(ls.latest):
+        ls.latest.pop(uri, None)  # its previous check was made under other folders
+        ls.check(uri)
 
 
 def _at(ls: NetdslServer, params) -> tuple[Analysis, int, int] | None:
@@ -278,7 +322,8 @@ def on_completion(ls: NetdslServer, params: lsp.CompletionParams) -> lsp.Complet
     analysis = ls.parsed(params.text_document.uri)
     if analysis is None or analysis.loaded is None:  # never linked: its imports still count
         imports = "\n".join(x if x.startswith("import ") else "" for x in lines)
-        linked = analyse(imports, _path(params.text_document.uri), ls.cache)
+        path = _path(params.text_document.uri)
+        linked = analyse(imports, path, ls.cache, folders=ls.readable(path))
         analysis = analysis or linked
         env = getattr(linked.loaded, "env", None)
     else:
