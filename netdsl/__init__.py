@@ -8,14 +8,15 @@
 ``import netdsl``, :func:`parse` and :func:`compile` never import torch; :func:`build` does.
 """
 
-from .api import build, compile, parse, screen
-from .errors import NetDSLError
+from .api import build, compile, parse, screen, summary
+from .errors import NetDSLError, RegistrationError
 from .ir.ops import (
     GLOBAL,
     OPS,
     POINTWISE,
     OpRecord,
     Param,
+    ShapeProblem,
     TorchExpression,
     TorchModule,
     TorchParameter,
@@ -24,7 +25,7 @@ from .ir.ops import (
     unregister_op,
 )
 
-__all__ = ["parse", "compile", "build", "screen", "NetDSLError", "register_op", "unregister_op", "OPS",
-           "OpRecord", "Param", "TorchModule", "TorchParameter", "TorchExpression", "Window",
-           "GLOBAL", "POINTWISE"]
+__all__ = ["parse", "compile", "build", "screen", "summary", "NetDSLError", "RegistrationError",
+           "register_op", "unregister_op", "OPS", "OpRecord", "Param", "ShapeProblem",
+           "TorchModule", "TorchParameter", "TorchExpression", "Window", "GLOBAL", "POINTWISE"]
 __version__ = "0.1.0"

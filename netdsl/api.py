@@ -17,6 +17,8 @@ from .syntax.tree import Module
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
+    from .passes.analyse import Summary
+
 
 def parse(text: str, filename: str | None = None) -> Module:
     """Parses spec text into a syntax tree (no imports are read, nothing is expanded)."""
@@ -59,6 +61,51 @@ def screen(spec: str | os.PathLike, params: Mapping[str, object] | None = None, 
             raise ValueError(f"the {name} budget must be a number from 0 to 1e18, found {value}")
     return explore(lambda p: compile(spec, **p), [network],
                    {k: int(v) for k, v in budgets.items() if v is not None}, batch=batch)[0]
+
+def summary(spec: str | os.PathLike | Graph, *, batch: int = 1, dtype: str = "float32",
+            depth: int | None = None, memory_budget: int | str | None = None,
+            base: str | os.PathLike | None = None, **params: object) -> Summary:
+    """Per-layer figures of a network, statically (torch is never imported), as ``netdsl
+    summary`` prints them: its table, CSV and JSON are formatted from what this returns.
+
+    ``spec`` is what :func:`compile` takes (``params`` and ``base`` as there), or a graph it
+    returned. The :class:`~netdsl.passes.analyse.Summary` has ``layers`` (rows: ``name``,
+    ``op``, ``shape``, ``params``, ``macs``, ``activations``, ``rf``, ``jump``, ``aux``,
+    ``count``), totals (``total_params``, ``total_macs``, ``total_activations``, ``depth``,
+    ``feature_rf``, ``inference()``, ``forward_bytes()``, ``training_bytes()``) and
+    ``to_json()``, the JSON ``netdsl summary --format json`` prints (less its ``spec`` key).
+    ``batch`` and ``dtype`` size the memory figures; ``depth`` collapses blocks below it
+    into one row each; ``memory_budget`` (bytes, or ``"2GB"``) adds the activation
+    checkpointing plan that makes a training step at ``batch`` fit (``memory_plan``).
+    A bad option is a BuildError (E010).
+
+    >>> s = summary("network t:\\n input 3x32x32\\n conv(8, 3x3) -> relu")
+    >>> [(x.name, x.params) for x in s.layers], s.total_macs
+    ([('input', 0), ('0', 224), ('1', 0)], 194400)
+    """
+    from dataclasses import replace
+
+    from .passes.analyse import DTYPE_BYTES, summarize
+
+    if dtype not in DTYPE_BYTES:
+        raise BuildError(f"unknown dtype '{dtype}'", notes=(f"known: {', '.join(DTYPE_BYTES)}",))
+    if batch < 1 or (depth is not None and depth < 1):
+        raise BuildError(f"batch and depth must be at least 1, found batch={batch}, "
+                         f"depth={depth}")
+    if isinstance(spec, Graph):
+        if params or base is not None:
+            raise BuildError("a compiled graph takes no network parameters or base",
+                             notes=("pass the spec instead, or compile it with them",))
+        graph = spec
+    else:
+        graph = compile(spec, base=base, **params)
+    figures = summarize(graph, batch, dtype, depth)
+    if memory_budget is None:
+        return figures
+    from .passes.memory import plan
+
+    return replace(figures, memory_plan=plan(graph, memory_budget, batch))
+
 
 # Networks above this many parameters (8 GB of float32 weights) are refused before any
 # allocation; ``max_params=`` (``netdsl build --max-params``) moves the limit.

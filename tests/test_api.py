@@ -76,18 +76,85 @@ def test_errors_carry_position_and_render_a_caret():
     assert "did you mean 'relu'?" in text[4]
 
 
+# What each family file's network needs, small (the zoo's own networks call the families at
+# full size, e.g. resnet50.net): a family is compiled with these, and a family added without
+# an entry here fails test_every_spec_lowers_to_a_well_formed_graph.
+FAMILY_VALUES = {
+    "convnext": {"widths": [8, 16, 32, 64], "depths": [1, 1, 1, 1], "sd": 0.1},
+    "densenet": {"growth": 8, "depths": [1, 1, 1, 1], "init_width": 16},
+    "efficientnet": {"features": "b(100, 100, bn)", "drop": 0.2},
+    "mnasnet": {"widths": [16, 8, 16, 24, 40, 48, 96, 160]},
+    "mobilenet_v3": {"rows": "small", "last_channel": 1024},
+    "regnet": {"widths": [32, 64, 160, 400], "depths": [1, 1, 1, 1], "group_width": 16},
+    "resnet": {"unit": "basic", "depths": [1, 1, 1, 1]},
+    "segmentation": {"head": "fcn", "size": 64},
+    "shufflenet_v2": {"widths": [24, 48, 96, 192, 1024]},
+    "squeezenet": {"version": "v1_1"},
+    "vgg": {"depths": [1, 1, 2, 2, 2]},
+}
+
+
+def _compile_spec(spec):
+    """A network of the zoo as it is; a family file is refused without the values its
+    network needs (at that network's first parameter without a default), then compiled with
+    them."""
+    if not spec.stem.endswith("_family"):
+        return netdsl.compile(spec)
+    name = spec.stem.removesuffix("_family")
+    with pytest.raises(netdsl.NetDSLError) as open_:
+        netdsl.compile(spec)
+    error = open_.value
+    first = next(p for p in netdsl.parse(spec.read_text(), str(spec)).items[-1].params
+                 if p.default is None)
+    assert (error.code, error.message) == ("E009", f"network '{name}' needs a value for "
+                                           f"'{first.name}'")
+    assert (error.line, error.column) == (first.span.line, first.span.column)
+    values = FAMILY_VALUES[name]
+    return netdsl.compile(spec, **({"input": (3, 64, 64)} | values))
+
+
 @pytest.mark.parametrize("spec", all_specs(), ids=lambda p: p.stem)
 def test_every_spec_lowers_to_a_well_formed_graph(spec):
-    try:
-        graph = netdsl.compile(spec)
-    except netdsl.NetDSLError as error:
-        if "needs a value for" in error.message:  # a family file: parameters left open
-            return
-        raise
+    graph = _compile_spec(spec)
     ir.lint(graph)
     assert graph.checked and all(node.shape for node in graph.nodes)
     # a classifier's scores, or a segmentation map (U-Net: a score per class and pixel)
     assert len(graph.output_shape) in (1, 3) and min(graph.output_shape) >= 1
+
+
+def test_summary_gives_the_rows_and_totals_netdsl_summary_prints(capsys):
+    from netdsl.cli import main
+
+    assert main(["summary", "resnet50", "--format", "json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    figures = netdsl.summary("resnet50")
+    assert printed == {"spec": "resnet50", **figures.to_json()}
+    assert [(x.name, x.op, list(x.shape), x.params, x.macs, list(x.rf)) for x in figures.layers] \
+        == [(x["name"], x["op"], x["shape"], x["params"], x["macs"], x["receptive_field"])
+            for x in printed["layers"]]
+    assert figures.total_params == printed["total"]["params"] == 25_557_032
+
+
+def test_summary_takes_a_graph_the_cli_options_and_a_memory_budget():
+    graph = netdsl.compile(TINY)
+    deep = netdsl.summary(graph, batch=4, dtype="float16", depth=1,
+                          memory_budget="1GB").to_json()
+    assert (deep["batch"], deep["dtype"]) == (4, "float16")
+    assert deep["memory_plan"]["budget"] == 10**9 and deep["memory_plan"]["batch"] == 4
+    assert "memory_plan" not in netdsl.summary(TINY).to_json()
+    for bad in ({"dtype": "int3"}, {"batch": 0}, {"depth": 0}, {"num_classes": 3}):
+        with pytest.raises(netdsl.NetDSLError) as caught:
+            netdsl.summary(graph, **bad)
+        assert caught.value.code == "E010"
+
+
+def test_plugin_authors_find_their_exceptions_in_netdsl():
+    from netdsl.errors import RegistrationError
+    from netdsl.ir.params import ShapeProblem
+
+    assert netdsl.RegistrationError is RegistrationError
+    assert netdsl.ShapeProblem is ShapeProblem
+    assert {"summary", "RegistrationError", "ShapeProblem"} <= set(netdsl.__all__)
 
 
 def test_show_is_stable_text(update_golden, monkeypatch):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import sys
+from importlib.metadata import entry_points
 
 import pytest
 import torch
@@ -107,7 +107,10 @@ def test_failed_save_leaves_nothing_behind(tmp_path, capsys):
 
 
 def test_console_script_is_installed():
-    assert importlib.util.find_spec("netdsl.cli") is not None
+    """`netdsl` is the installed entry point to netdsl.cli.main (pyproject's
+    [project.scripts]), and it runs."""
+    (script,) = entry_points(group="console_scripts", name="netdsl")
+    assert script.value == "netdsl.cli:main" and script.load() is main
     result = subprocess.run(["netdsl", "check", "specs/resnet152.net"], capture_output=True,
                             text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 0 and "ok" in result.stdout

@@ -18,7 +18,6 @@ from netdsl.ir.ops import (
     TorchModule,
     load_plugins,
     register_op,
-    reserve_names,
     unregister_op,
 )
 
@@ -28,11 +27,7 @@ def _record(**change):
 
 
 @pytest.fixture(autouse=True)
-def _clean(monkeypatch):
-    from netdsl.ir import ops
-
-    netdsl.compile("network t:\n    input 3x8x8\n    stack(relu, 1)\n")  # builtins reserved
-    monkeypatch.setattr(ops, "_RESERVED", set(ops._RESERVED))  # reserve_names adds to it
+def _clean():
     yield
     for name in ("my_relu", "my_other"):
         unregister_op(name)
@@ -108,13 +103,12 @@ def test_built_in_ops_cannot_be_removed():
     unregister_op("never_registered")  # removing what is not there is fine
 
 
-def test_an_op_cannot_take_a_builtin_or_prelude_name_later_declared():
-    register_op(_record(name="my_other"))
+def test_an_installed_plugin_with_a_reserved_name_is_refused_naming_its_entry_point():
     with pytest.raises(RegistrationError) as caught:
-        reserve_names({"my_other", "relu"})
-    assert str(caught.value).endswith("op 'my_other' has the name of a netdsl builtin or prelude "
-                                      "block; choose another name")
-    reserve_names({"relu"})  # a built-in op may share a name the language declares
+        load_plugins([_Point("p", _record(name="stage"))])
+    assert str(caught.value).endswith("plugin entry point 'p' (pkg:p): op record 'stage': the "
+                                      "name must be a netdsl name that is not reserved")
+    assert "stage" not in OPS
 
 
 class _Point:

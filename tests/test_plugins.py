@@ -131,7 +131,6 @@ def test_a_record_registered_in_python_is_a_layer_at_once():
 def test_a_malformed_record_is_a_registration_error(change, message):
     from netdsl.ir.ops import OPS
 
-    netdsl.compile("network t:\n    input 3x8x8\n    stack(relu, 1)\n")  # builtins reserved
     record = dataclasses.replace(OPS["relu"], **{"name": "my_relu", **change})
     with pytest.raises(RegistrationError, match=message):
         netdsl.register_op(record)
@@ -196,3 +195,74 @@ def test_a_dist_info_in_the_working_folder_is_not_a_plugin(tmp_path):
     assert checks[0].returncode == 0, checks[0].stderr
     assert checks[1].returncode == 1 and "unknown name 'evil'" in checks[1].stderr
     assert not (tmp_path / "RAN").exists()
+
+
+# Registers an op named like the prelude block `stage` before or after the process's first
+# compile; prints whether it was registered and whether two other specs still compile (one
+# calling a prelude block, one a builtin).
+_STAGE_ORDER = """
+import dataclasses, sys
+import netdsl
+from netdsl.errors import RegistrationError
+
+def register():
+    try:
+        netdsl.register_op(dataclasses.replace(netdsl.OPS["relu"], name="stage"))
+        return "registered"
+    except RegistrationError as error:
+        return "refused: " + error.message
+
+def compiles():
+    specs = ("network a:\\n    input 3x8x8\\n    conv3x3(4) -> relu\\n",
+             "network b:\\n    input 3x8x8\\n    stack(conv(4, 1x1), 2)\\n")
+    try:
+        return all(netdsl.compile(s).output_shape == (4, 8, 8) for s in specs)
+    except netdsl.NetDSLError as error:
+        return "fails: " + error.message
+
+if sys.argv[1] == "first":
+    answer = register()
+    print(answer, compiles(), sep="\\n")
+else:
+    compiled = compiles()
+    print(register(), compiled and compiles(), sep="\\n")
+"""
+
+
+@pytest.mark.parametrize("order", ["first", "after a compile"])
+def test_a_prelude_name_is_refused_whether_or_not_a_spec_was_compiled_first(order):
+    """Once the prelude's names were reserved only as the first compile read the prelude:
+    registering `stage` first succeeded and then broke every compile."""
+    result = subprocess.run([sys.executable, "-c", _STAGE_ORDER, order], capture_output=True,
+                            text=True, timeout=60, cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "refused: op record 'stage': the name must be a netdsl name that is not reserved",
+        "True"]
+
+
+def test_reserved_names_are_the_languages_own():
+    """ir.ops.RESERVED_NAMES is data (so registration never waits for lowering): it must list
+    exactly the names a spec gives another meaning."""
+    from netdsl.ir.ops import RESERVED_NAMES
+    from netdsl.lower.builtins import BUILTINS
+    from netdsl.lower.functions import FUNCTIONS
+    from netdsl.lower.loader import prelude
+    from netdsl.lower.values import CONSTANTS
+    from netdsl.syntax.diagnostics import RESERVED
+
+    language = {*RESERVED, *CONSTANTS, *BUILTINS, *FUNCTIONS, *prelude().names}
+    assert set(RESERVED_NAMES) == language
+
+
+def test_a_graph_keeps_what_its_nodes_emit_after_their_op_is_unregistered():
+    """Whether a node is a module is fixed when lowering makes it, not read from the op
+    table later: a graph stays usable once a plugin op is gone."""
+    netdsl.register_op(dataclasses.replace(netdsl.OPS["relu"], name="my_act"))
+    try:
+        graph = netdsl.compile("network t:\n    input 3x8x8\n    conv(4, 1x1) -> my_act\n")
+    finally:
+        netdsl.unregister_op("my_act")
+    assert [n.name for n in graph.modules()] == ["0", "1"]
+    assert not any(n.is_parameter for n in graph.nodes)

@@ -124,7 +124,8 @@ def _usage(command: str, message: str) -> int:
 
 
 def _run_summary(args: argparse.Namespace) -> int:
-    from ..passes.analyse import summarize
+    """Formats what :func:`netdsl.summary` returns: the figures are the API's."""
+    from ..api import summary as figures_of
 
     if (args.spec is None) == (args.expression is None):
         return _usage("summary", "give a SPEC or -e EXPR (one of them)")
@@ -134,34 +135,20 @@ def _run_summary(args: argparse.Namespace) -> int:
         return _usage("summary", "--depth and --batch must be at least 1")
     if args.plot:
         check_plot(Path(args.plot))
-    graph = _graph_for(args)
-    summary = summarize(graph, args.batch, args.dtype, args.depth)
+    summary = figures_of(_graph_for(args), batch=args.batch, dtype=args.dtype, depth=args.depth,
+                         memory_budget=args.memory_budget)
     source = args.spec or f'-e "{args.expression}"'
     text = {"table": format_table, "json": format_json, "csv": format_csv,
             "markdown": format_markdown}[args.format](summary, source)
-    if args.memory_budget is not None:
-        text = _with_plan(text, graph, args)
+    if summary.memory_plan is not None and args.format == "csv":
+        print(summary.memory_plan, file=sys.stderr)  # CSV has no place for it
+    elif summary.memory_plan is not None and args.format != "json":  # the JSON has its key
+        text += "\n" + str(summary.memory_plan) + "\n"
     print(text, end="")
     if args.plot:
         plot(summary, Path(args.plot))
         print(f"wrote {args.plot}", file=sys.stderr)
     return 0
-
-
-def _with_plan(text: str, graph, args: argparse.Namespace) -> str:
-    """The summary and the checkpointing plan for --memory-budget (a key of the JSON; on
-    stderr beside CSV, which has no place for it)."""
-    import json
-
-    from ..passes.memory import plan
-
-    memory = plan(graph, args.memory_budget, args.batch)
-    if args.format == "json":
-        return json.dumps({**json.loads(text), "memory_plan": memory.to_json()}, indent=2) + "\n"
-    if args.format == "csv":
-        print(memory, file=sys.stderr)
-        return text
-    return text + "\n" + str(memory) + "\n"
 
 
 # --- compare -------------------------------------------------------------------------------

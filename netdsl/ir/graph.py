@@ -39,6 +39,14 @@ class Node:
     span: Span | None
     trace: tuple[Span, ...] = ()
     shape: Shape | None = None
+    # what the op's record emits: "module" (an nn.Module), "parameter" (a tensor of the
+    # enclosing module) or "value" (functional). Fixed when the node is made (None: read from
+    # the op table then), so a graph answers alike after a plugin op is unregistered.
+    emits: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.emits is None:
+            object.__setattr__(self, "emits", emission(OPS[self.op]))
 
     @property
     def label(self) -> str:
@@ -47,12 +55,17 @@ class Node:
     @property
     def is_module(self) -> bool:
         """Whether the node becomes an ``nn.Module`` (its record says so; it then has a name)."""
-        return OPS[self.op].is_module and self.name is not None
+        return self.emits == "module" and self.name is not None
 
     @property
     def is_parameter(self) -> bool:
         """Whether the node is a learnable tensor of its enclosing module (a layer scale)."""
-        return OPS[self.op].is_named and not OPS[self.op].is_module and self.name is not None
+        return self.emits == "parameter" and self.name is not None
+
+
+def emission(record) -> str:
+    """What a node of ``record``'s op becomes in torch (see :attr:`Node.emits`)."""
+    return "module" if record.is_module else "parameter" if record.is_named else "value"
 
 
 @dataclass(frozen=True)

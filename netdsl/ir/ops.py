@@ -201,18 +201,24 @@ def unregister_op(name: str) -> None:
     _REGISTRY.pop(name, None)
 
 
-_RESERVED = {"import", "block", "inline", "network", "input", "init", "if", "else", "true",
-             "false", "same", "project", "identity", "none"}
-
-
-def reserve_names(names: Iterable[str]) -> None:
-    """Names the language gives another meaning (its builtins and prelude blocks, which
-    lowering declares here): no op may take one, since a spec could never reach it."""
-    taken = sorted(set(names) & (set(_REGISTRY) - _BUILTIN_NAMES))
-    if taken:
-        raise RegistrationError(f"op '{taken[0]}' has the name of a netdsl builtin or prelude "
-                                "block; choose another name")
-    _RESERVED.update(names)
+# Names a spec gives another meaning, so that an op called so could never be reached: the
+# grammar's words, the constants, and the builtins, functions and prelude blocks lowering
+# defines. Fixed data rather than declared by lowering when it first runs, so that whether
+# a name may be registered never depends on whether a spec was compiled first;
+# tests/test_plugins.py::test_reserved_names_are_the_languages_own compares it with lowering.
+RESERVED_NAMES = frozenset({
+    # grammar words (netdsl.syntax.diagnostics.RESERVED)
+    "and", "block", "else", "if", "import", "init", "inline", "input", "network", "not", "or",
+    "output",
+    # constants (netdsl.lower.values.CONSTANTS)
+    "false", "identity", "none", "project", "same", "true",
+    # builtins (netdsl.lower.builtins.BUILTINS)
+    "add", "aux", "concat", "inception", "mul", "residual", "stack",
+    # functions of numbers (netdsl.lower.functions.FUNCTIONS)
+    "abs", "ceil", "floor", "int", "log2", "make_divisible", "max", "min", "round", "sqrt",
+    # the prelude's blocks (netdsl/lower/prelude.net)
+    "conv1x1", "conv3x3", "conv_relu", "se", "stage",
+})
 
 
 def _validate(record: OpRecord, builtin: bool) -> None:
@@ -220,7 +226,7 @@ def _validate(record: OpRecord, builtin: bool) -> None:
     if not isinstance(record, OpRecord):
         raise RegistrationError(f"expected an netdsl.OpRecord, got {type(record).__name__}")
     if not (record.name.isidentifier() and not keyword.iskeyword(record.name)
-            and (builtin or record.name not in _RESERVED)):
+            and (builtin or record.name not in RESERVED_NAMES)):
         raise RegistrationError(f"{where}: the name must be a netdsl name that is not reserved")
     for f in fields(record):
         value = getattr(record, f.name)
@@ -281,7 +287,11 @@ def load_plugins(entry_points: Iterable | None = None) -> list[str]:
                                     f"failed to load: {type(error).__name__}: {error}") from None
         for record in [records] if isinstance(records, OpRecord) else list(records):
             if _REGISTRY.get(record.name) is not record:
-                register_op(record)
+                try:
+                    register_op(record)
+                except RegistrationError as error:  # say which installed package it was
+                    raise RegistrationError(f"plugin entry point '{point.name}' "
+                                            f"({point.value}): {error.message}") from None
                 added.append(record.name)
     return added
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .. import limits
 from ..errors import PRELUDE, Span, SpecArgumentError, SpecImportError, SpecLimitError, SpecNameError
-from ..ir.ops import OPS, OpRecord, registered, reserve_names
+from ..ir.ops import OPS, OpRecord, registered
 from ..limits import recursion_guard
 from ..syntax import tree as ast
 from ..syntax.parser import parse
@@ -220,7 +220,6 @@ def prelude() -> Env:
     blocks = Env({}, env)
     for item in parse(text, PRELUDE).definitions:
         _define(blocks, item)
-    reserve_names(set(builtins) | set(FUNCTIONS) | set(blocks.names))  # a plugin op may not hide behind them
     return blocks
 
 

@@ -90,6 +90,9 @@ class Summary:
     dtype: str = "float32"
     op_totals: tuple = ()  # ((op, ((figure, sum), ...)), ...), from the uncollapsed rows
     outputs: tuple = ()  # ((key, shape), ...) of a network with several named outputs
+    # the activation checkpointing plan for a memory budget (netdsl.passes.memory.MemoryPlan),
+    # when one was asked for (netdsl.summary(memory_budget=), netdsl summary --memory-budget)
+    memory_plan: object = None
 
     def output_text(self) -> str:
         """``8x16x16``, or ``0: 8x16x16, pool: 8x4x4`` for several named outputs."""
@@ -147,6 +150,8 @@ class Summary:
                        "forward_backward_bytes": self.training_bytes()},
             "by_op": self.by_op(),
             "conventions": list(CONVENTIONS),
+            **({"memory_plan": self.memory_plan.to_json()}  # type: ignore[attr-defined]
+               if self.memory_plan is not None else {}),
         }
 
 
