@@ -183,6 +183,16 @@ def test_the_header_names_every_block_parameter_the_code_calls(family):
     assert documented == _block_parameters(_definitions(family))
 
 
+def test_docs_zoo_md_lists_every_family_with_its_network_as_the_header_writes_it():
+    rows = {line.split("|")[1].strip(): line for line in
+            (SPECS.parent / "docs" / "zoo.md").read_text().splitlines()
+            if line.startswith("| `") and "_family.net`" in line}
+    assert set(rows) == {f"`{family}_family.net`" for family in FAMILIES}
+    for family in FAMILIES:
+        name, text = next((n, t) for kind, n, t in _contract(family) if kind == "network")
+        assert f"`{name}{text}`" in rows[f"`{family}_family.net`"], family
+
+
 # How to plug a block of a documented signature into each family: a body for it (using the
 # header's argument names) and the network that passes it, as `mine`.
 HARNESSES = {
