@@ -18,6 +18,7 @@ FAMILIES = sorted(p.stem.removesuffix("_family") for p in SPECS.glob("*_family.n
 
 # A contract line: `#   network NAME(params)`, `#   block NAME(params)`, `#   calls NAME(args)`,
 # `#   applies NAME`; more-indented lines under one are prose for people.
+CONTRACT_START = re.compile(r"^#   (network|inline block|block|calls|applies) ")
 CONTRACT_LINE = re.compile(r"^#   (network|inline block|block|calls|applies) (\w+)(\(.*\))?\s*$")
 
 
@@ -122,7 +123,10 @@ def _contract(family: str) -> list[tuple[str, str, str | None]]:
     """(kind, name, parenthesised text or None) for each contract line of the header."""
     lines = (SPECS / f"{family}_family.net").read_text().splitlines()
     header = lines[:next(i for i, line in enumerate(lines) if not line.startswith("#"))]
-    return [m.groups() for m in map(CONTRACT_LINE.match, header) if m]
+    contract = [line for line in header if CONTRACT_START.match(line)]
+    unreadable = [line for line in contract if not CONTRACT_LINE.match(line)]
+    assert not unreadable, f"{family}: contract lines end at their `)`: {unreadable}"
+    return [CONTRACT_LINE.match(line).groups() for line in contract]
 
 
 def _shape(node):
@@ -234,9 +238,10 @@ def _documented_calls() -> list[tuple[str, str, list[tuple[str | None, ...]]]]:
 
 
 def _block_of_signature(calls) -> str:
-    """`block mine(...)` taking exactly what the calls pass: the positional arguments under
-    the header's names, keywords every call passes without a default (so one the family
-    stops passing fails), the others with a default (so one it adds fails)."""
+    """`block mine(...)` taking exactly what the calls pass, and nothing else (so a keyword
+    the family adds fails): the positional arguments under the header's names, the keywords
+    every call passes without a default (so one the family stops passing fails), the others
+    with one."""
     (first, names), *_ = calls
     positional = [names[i] for i, key in enumerate(first) if key is None]
     keywords = [key for call, _ in calls for key in call if key]
