@@ -73,7 +73,7 @@ class Loader:
         self.prelude = prelude()
 
     def load_text(self, text: str, filename: str | None = None) -> _Loaded:
-        return self._link(parse(text, filename), None)  # text has no folder, whatever its name
+        return self.link(parse(text, filename), None)  # text has no folder, whatever its name
 
     def load_file(self, path: Path, span: Span | None = None) -> _Loaded:
         resolved = path.resolve()
@@ -83,11 +83,11 @@ class Loader:
         if resolved in self.cache:
             return self.cache[resolved]
         text = read_spec(resolved, span, path)
-        loaded = self._link(parse(text, _display(resolved)), resolved)
+        loaded = self.link(parse(text, display_path(resolved)), resolved)
         self.cache[resolved] = loaded
         return loaded
 
-    def _link(self, module: ast.Module, path: Path | None) -> _Loaded:
+    def link(self, module: ast.Module, path: Path | None) -> _Loaded:
         env = Env({}, self.prelude)
         if path is not None:
             self.active.append(path)
@@ -125,8 +125,8 @@ class Loader:
         if escaped and (len(escaped) == len(candidates) or escaped[0][0] is candidates[0]
                         and base is not None):
             raise self.refusal(item, escaped[0][1])
-        looked = f"{_display(base)} and {_display(BUNDLED_SPECS)}" if base else \
-            f"{_display(BUNDLED_SPECS)} only: spec text has no folder (pass base=FOLDER)"
+        looked = f"{display_path(base)} and {display_path(BUNDLED_SPECS)}" if base else \
+            f"{display_path(BUNDLED_SPECS)} only: spec text has no folder (pass base=FOLDER)"
         raise SpecImportError(f"cannot find '{item.path}' to import", item.span,
                               notes=(f"looked in {looked}",))
 
@@ -223,7 +223,7 @@ def prelude() -> Env:
     return blocks
 
 
-def _display(path: Path) -> str:
+def display_path(path: Path) -> str:
     """A path as diagnostics show it: relative to the working folder when inside it."""
     try:
         return str(path.relative_to(Path.cwd().resolve()))
@@ -273,7 +273,7 @@ def load(spec: str | os.PathLike, filename: str | None = None,
     if not _is_file(path):
         raise SpecImportError(f"no such spec file: {path}", notes=_missing_hint(path))
     loader = Loader([path.resolve().parent, BUNDLED_SPECS])
-    return recursion_guard(lambda: loader.load_file(path)), _display(path.resolve())
+    return recursion_guard(lambda: loader.load_file(path)), display_path(path.resolve())
 
 
 def _missing_hint(path: Path) -> tuple[str, ...]:
@@ -281,7 +281,7 @@ def _missing_hint(path: Path) -> tuple[str, ...]:
     for guess in (path.with_name(path.name + ".net"), BUNDLED_SPECS / (path.name + ".net"),
                   path.with_suffix(".net")):
         if guess != path and _is_file(guess):
-            return (f"did you mean '{_display(guess)}'?",)
+            return (f"did you mean '{display_path(guess)}'?",)
     stem = path.name[:-4] if path.name.endswith(".net") else path.name
     close = difflib.get_close_matches(stem, zoo_names(), n=3)
     if close:
