@@ -63,7 +63,12 @@ class _Loaded:
 
 class Loader:
     """Reads spec files and their imports; an import may only reach files under the main
-    spec's folder or the bundled ``specs/`` folder (no ``..`` or symlink escape)."""
+    spec's folder or the bundled ``specs/`` folder (no ``..`` or symlink escape).
+
+    A subclass may read imports elsewhere (the language server reads open buffers and keeps
+    linked files between compiles) by overriding :meth:`load_file` and :meth:`refusal`; it
+    calls :meth:`link` on what it parsed, and may read ``cache`` (path -> linked file, this
+    compile's) and ``active`` (the files being linked, outermost first: an import cycle)."""
 
     def __init__(self, roots: list[Path], base: Path | None = None):
         self.roots = [r.resolve() for r in roots]
@@ -88,6 +93,8 @@ class Loader:
         return loaded
 
     def link(self, module: ast.Module, path: Path | None) -> _Loaded:
+        """Defines ``module``'s imports and definitions in a fresh scope below the prelude;
+        ``path`` is its file (None: spec text), which is ``active`` while its imports load."""
         env = Env({}, self.prelude)
         if path is not None:
             self.active.append(path)
@@ -290,9 +297,11 @@ def _missing_hint(path: Path) -> tuple[str, ...]:
 
 
 def spec_path(name: str | os.PathLike) -> Path:
-    """A spec named on a command line: always a file, never spec text (a file name may hold
-    quotes, newlines or backslashes). A path that is not a file is looked up in the bundled
-    zoo."""
+    """The one rule for a spec named by path or network name (a command line's SPEC, or what
+    :func:`netdsl.compile` reads as a name): an existing file, else, for a relative name of
+    one part (``resnet50``, ``resnet50.net``), the bundled network of that name, else the path
+    as given (reading it reports the missing file, with what may have been meant). Never spec
+    text: a file name may hold quotes, newlines or backslashes."""
     path = Path(name)
     if _is_file(path) or path.is_absolute() or len(path.parts) != 1:
         return path
@@ -305,15 +314,14 @@ def spec_path(name: str | os.PathLike) -> Path:
 
 
 def _as_path(spec: str | os.PathLike) -> Path | None:
+    """The file a spec names, by :func:`spec_path`'s rule, or None for spec text: a string of
+    one line that ends in ``.net`` or is one word (a network of the zoo) is a name."""
     if isinstance(spec, os.PathLike):
         return Path(spec)
     if "\n" not in spec and spec.strip().endswith(".net") and len(spec) < 4096:
-        path = Path(spec.strip())
-        if not _is_file(path) and not path.is_absolute() and _is_file(BUNDLED_SPECS / path):
-            return BUNDLED_SPECS / path
-        return path
-    if _ZOO_NAME.fullmatch(spec):  # one bare word is never spec text: a network of the zoo
-        return zoo_spec(spec)
+        return spec_path(spec.strip())
+    if _ZOO_NAME.fullmatch(spec):  # one bare word is never spec text
+        return spec_path(spec)
     return None
 
 
