@@ -3,7 +3,7 @@
 The command line is a layer over this module: every command calls what is here and formats
 the result (tests/test_architecture.py), so what a command can do, Python can do as well.
 Network parameters come as keywords (``num_classes=10``) or, where a name would collide
-with an option (``base``, ``depth``), as a mapping in the second, positional-only argument.
+with an option (``base``, ``depth``), as a mapping, ``params`` (as ``screen`` takes them).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def parse(text: str, filename: str | None = None) -> Module:
     return _parse.parse(text, filename)
 
 
-def compile(spec: str | os.PathLike, params: Mapping[str, object] | None = None, /, *,  # noqa: A001
+def compile(spec: str | os.PathLike, params: Mapping[str, object] | None = None, *,  # noqa: A001
             base: str | os.PathLike | None = None, filename: str | None = None,
             **kwargs: object) -> Graph:
     """Compiles a spec (a path to a ``.net`` file, or spec text) into a checked IR graph.
@@ -148,7 +148,7 @@ def sweep(spec: str | os.PathLike, axes: Mapping[str, Sequence[object]], *,
     return mark_pareto(points, pareto)
 
 
-def summary(spec: str | os.PathLike | Graph, params: Mapping[str, object] | None = None, /, *,
+def summary(spec: str | os.PathLike | Graph, params: Mapping[str, object] | None = None, *,
             batch: int = 1, dtype: str = "float32",
             depth: int | None = None, memory_budget: int | str | None = None,
             base: str | os.PathLike | None = None, **kwargs: object) -> Summary:
@@ -203,7 +203,7 @@ MAX_PARAMS = 2_000_000_000
 MAX_ACTIVATIONS = 2 * 2**30
 
 
-def build(spec: str | os.PathLike | Graph, params: Mapping[str, object] | None = None, /, *,
+def build(spec: str | os.PathLike | Graph, params: Mapping[str, object] | None = None, *,
           optimize: bool | str = False,
           max_params: int | None = MAX_PARAMS, max_activations: int | None = MAX_ACTIVATIONS,
           weights: object = None, progress: bool = True, calibration: object = None,
@@ -305,8 +305,10 @@ def _merged(params: Mapping[str, object] | None, kwargs: dict[str, object]) -> d
     error (which should win is anybody's guess)."""
     if params is None:
         return kwargs
-    if not isinstance(params, Mapping):
-        raise BuildError(f"network parameters must be a mapping, found {type(params).__name__}")
+    if not isinstance(params, Mapping):  # build(spec, params=3): a network parameter so named
+        raise BuildError(f"params= takes the network parameters as a mapping, found "
+                         f"{type(params).__name__}", notes=("a network parameter named 'params' "
+                                                            "goes in it: params={'params': 3}",))
     twice = sorted(set(params) & set(kwargs))
     if twice:
         raise BuildError(f"network parameter '{twice[0]}' is given twice, in the mapping and "
