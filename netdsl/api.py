@@ -38,7 +38,7 @@ DTYPES: tuple[str, ...] = tuple(DTYPE_BYTES)
 
 __all__ = ["parse", "compile", "build", "screen", "summary", "sweep", "input_sizes",
            "spec_file", "zoo_names", "read_spec", "graph_json", "check_budget",
-           "check_activations", "BUNDLED_SPECS", "BadNumber", "DTYPES", "SWEEP_FIGURES",
+           "check_activations", "optimize_inference", "BUNDLED_SPECS", "BadNumber", "DTYPES", "SWEEP_FIGURES",
            "MEASURED", "MAX_PARAMS", "MAX_ACTIVATIONS"]
 
 
@@ -254,10 +254,20 @@ def build(spec: str | os.PathLike | Graph, params: Mapping[str, object] | None =
 
         module = plan_module(module, memory_plan)
     if optimize:
-        from .torch.optimize import optimize_module
-
-        module = optimize_module(module, mode=optimize, backend=backend, calibration=calibration)
+        module = optimize_inference(module, mode=optimize, backend=backend,
+                                    calibration=calibration)
     return module
+
+
+def optimize_inference(module: torch.nn.Module, *, mode: bool | str = True,
+                       backend: str = "auto", calibration: object = None) -> torch.nn.Module:
+    """A module :func:`build` returned, made fast for inference (batch norm folded,
+    channels_last, compiled; not trainable), as ``build(optimize=mode)`` makes it: for when the
+    plain module is wanted too (``netdsl build --optimize`` smoke-runs this one and saves
+    the plain one). ``mode``, ``backend`` and ``calibration`` as :func:`build` takes them."""
+    from .torch.optimize import optimize_module
+
+    return optimize_module(module, mode=mode, backend=backend, calibration=calibration)
 
 
 def check_budget(graph: Graph, max_params: int | None,

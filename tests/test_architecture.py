@@ -160,14 +160,13 @@ CLI_FOUNDATION = ("netdsl.errors", "netdsl.limits", "netdsl.files")
 CLI_RENDERING = ("netdsl.render", "netdsl.syntax.fmt", "netdsl.torch.export", "netdsl.torch.view")
 # Commands that are tools of their own beside the pipeline, named here one by one: the
 # language server, the importer (torch to spec, the other direction), and the benchmarks,
-# which time torch runtimes (build's --optimize smoke run shares their optimiser).
+# which time torch runtimes against each other.
 CLI_TOOLS = {"netdsl.cli.lsp": ("netdsl.lsp.server",),
              "netdsl.cli.importer": ("netdsl.importer",),
              "netdsl.cli.bench": ("netdsl.torch.calibrate", "netdsl.torch.optimize",
                                   "netdsl.torch.runtimes"),
              "netdsl.cli.engines": ("netdsl.torch.calibrate", "netdsl.torch.optimize",
-                                    "netdsl.torch.runtimes"),
-             "netdsl.cli.core": ("netdsl.torch.optimize",)}
+                                    "netdsl.torch.runtimes")}
 
 
 def _under(module: str, prefixes: tuple[str, ...]) -> bool:

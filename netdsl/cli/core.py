@@ -129,9 +129,9 @@ def _smoke_run(model, x, optimize: bool):
 
     run = model
     if optimize:
-        from ..torch.optimize import optimize_module
+        from ..api import optimize_inference
 
-        run = optimize_module(model)
+        run = optimize_inference(model)
         with torch.no_grad():
             run(x)  # compiles
     started = time.perf_counter()
