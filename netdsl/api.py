@@ -36,10 +36,10 @@ if TYPE_CHECKING:  # pragma: no cover
 # point, and reads MEASURED from trials (either may be a Pareto axis, or a budget's figure).
 DTYPES: tuple[str, ...] = tuple(DTYPE_BYTES)
 
-__all__ = ["parse", "compile", "build", "screen", "summary", "sweep", "input_sizes",
+__all__ = ["parse", "compile", "build", "screen", "summary", "sweep", "input_sizes", "link",
            "spec_file", "zoo_names", "read_spec", "graph_json", "check_budget",
-           "check_activations", "optimize_inference", "BUNDLED_SPECS", "BadNumber", "DTYPES", "SWEEP_FIGURES",
-           "MEASURED", "MAX_PARAMS", "MAX_ACTIVATIONS"]
+           "check_activations", "optimize_inference", "BUNDLED_SPECS", "BadNumber", "DTYPES",
+           "SWEEP_FIGURES", "MEASURED", "MAX_PARAMS", "MAX_ACTIVATIONS"]
 
 
 def parse(text: str, filename: str | None = None) -> Module:
@@ -69,6 +69,14 @@ def spec_file(name: str | os.PathLike) -> Path:
     bundled network of that name (``resnet50``, ``resnet50.net``), else the name as given
     (compiling it reports the missing file, with the names that may have been meant)."""
     return _lower.spec_path(name)
+
+
+def link(spec: str | os.PathLike) -> None:
+    """Reads a spec (as :func:`compile` takes it) and the files it imports, and defines their
+    names, without instantiating a network: a missing file, a syntax error or a bad import
+    raises here. :func:`sweep` does it once before its points, as ``netdsl sweep`` does
+    before it reads its grid."""
+    _lower.load(spec)
 
 
 def zoo_names() -> list[str]:
@@ -138,7 +146,7 @@ def sweep(spec: str | os.PathLike, axes: Mapping[str, Sequence[object]], *,
     A spec that cannot be read fails once, not once per point."""
     from .passes.explore import explore, grid, join_results, mark_pareto
 
-    _lower.load(spec)  # a missing or unreadable spec: one error, not one per point
+    link(spec)  # a missing or unreadable spec: one error, not one per point
     # points hold netdsl values (tuples, not lists), as trials and tables compare and show them
     axes = {key: [_values({key: value})[key] for value in values] for key, values in axes.items()}
     points = explore(lambda params: compile(spec, params), grid(axes), budgets,

@@ -51,6 +51,9 @@ def test_the_sizes_sweep_and_show_json_of_the_cli_are_api_functions():
     assert [p.params["width"] for p in points] == [8, (16,)]  # netdsl values, as tables show
     assert points[0].over == () and points[1].error is not None
     assert api.read_spec(api.spec_file("digits")).startswith("# A small VGG-style")
+    api.link("resnet_family")  # a family file reads, though its network needs values
+    with pytest.raises(netdsl.NetDSLError, match="cannot find 'nothere.net'"):
+        api.link('import "nothere.net"\nnetwork n:\n input 3x8x8\n')
 
 
 def test_build_takes_a_compiled_graph_and_the_cli_build_a_memory_budget(capsys):

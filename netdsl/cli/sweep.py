@@ -53,7 +53,7 @@ def _budgets(args: argparse.Namespace) -> dict[str, int]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..api import MEASURED, SWEEP_FIGURES, spec_file, sweep
+    from ..api import MEASURED, SWEEP_FIGURES, link, spec_file, sweep
     from ..render.plot import check_plot, plot_sweep
 
     pareto = tuple(args.pareto.replace("activations", "activation_bytes").split(","))
@@ -69,9 +69,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.plot:
         check_plot(Path(args.plot))
     path = spec_file(args.spec)
+    link(path)  # a spec that cannot be read is the error, whatever else is wrong
+    axes = parse_sweep(args.axes)
     trials = load_trials(Path(args.results), path) if args.results else None
-    points = sweep(path, parse_sweep(args.axes), budgets=_budgets(args), batch=args.batch,
-                   pareto=pareto, trials=trials)
+    points = sweep(path, axes, budgets=_budgets(args), batch=args.batch, pareto=pareto,
+                   trials=trials)
     print({"table": _table, "csv": _csv, "json": _json}[args.format](points), end="")
     if args.plot:
         plot_sweep(points, [_label(p) for p in points], Path(args.plot))
