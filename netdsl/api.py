@@ -1,16 +1,27 @@
-"""The public Python API: ``parse``, ``compile``, ``build`` (see docs/design.md, public contract)."""
+"""The public Python API: ``parse``, ``compile``, ``build`` (see docs/design.md, public contract).
+
+The command line is a layer over this module: every command calls what is here and formats
+the result (tests/test_architecture.py), so what a command can do, Python can do as well.
+Network parameters come as keywords (``num_classes=10``) or, where a name would collide
+with an option (``base``, ``depth``), as a mapping, ``params`` (as ``screen`` takes them).
+"""
 
 from __future__ import annotations
 
 import inspect
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import lower as _lower
 from .errors import BuildError, SpecLimitError
 from .ir.graph import Graph
+from .lower import BUNDLED_SPECS, BadNumber
+from .passes.analyse import DTYPE_BYTES
+from .passes.explore import FIGURES as SWEEP_FIGURES
+from .passes.explore import MEASURED
 from .syntax import parser as _parse
 from .syntax.tree import Module
 
@@ -18,6 +29,17 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from .passes.analyse import Summary
+    from .passes.explore import Point
+    from .passes.sizes import SizeResult
+
+# The dtypes summary() sizes activation memory for; sweep() measures SWEEP_FIGURES of every
+# point, and reads MEASURED from trials (either may be a Pareto axis, or a budget's figure).
+DTYPES: tuple[str, ...] = tuple(DTYPE_BYTES)
+
+__all__ = ["parse", "compile", "build", "screen", "summary", "sweep", "input_sizes", "link",
+           "spec_file", "zoo_names", "read_spec", "graph_json", "check_budget",
+           "check_activations", "optimize_inference", "BUNDLED_SPECS", "BadNumber", "DTYPES",
+           "SWEEP_FIGURES", "MEASURED", "MAX_PARAMS", "MAX_ACTIVATIONS"]
 
 
 def parse(text: str, filename: str | None = None) -> Module:
@@ -25,18 +47,68 @@ def parse(text: str, filename: str | None = None) -> Module:
     return _parse.parse(text, filename)
 
 
-def compile(spec: str | os.PathLike, *, base: str | os.PathLike | None = None,  # noqa: A001
-            **params: object) -> Graph:
+def compile(spec: str | os.PathLike, params: Mapping[str, object] | None = None, *,  # noqa: A001
+            base: str | os.PathLike | None = None, filename: str | None = None,
+            **kwargs: object) -> Graph:
     """Compiles a spec (a path to a ``.net`` file, or spec text) into a checked IR graph.
 
-    ``params`` override the network's parameters (``num_classes=10``); ``input=(3, 64, 64)``
-    replaces its input shape. Spec text may import the bundled specs only, unless ``base``
-    names a folder it may import from too (a file imports from its own folder; the working
-    folder is never searched). Raises :class:`netdsl.NetDSLError` on any problem.
+    A string of one line ending in ``.net``, or one word, names a file or else a bundled
+    network, by :func:`spec_file`'s rule. ``params`` and keywords override the network's
+    parameters (``num_classes=10``); ``input=(3, 64, 64)`` replaces its input shape. Spec text
+    may import the bundled specs only, unless ``base`` names a folder it may import from too
+    (a file imports from its own folder; the working folder is never searched); ``filename``
+    names the text in diagnostics. Raises :class:`netdsl.NetDSLError` on any problem.
     """
     # lowering derives every shape as it adds the node (the rule check() re-applies for
     # another input size or a graph read from JSON): its graph is checked already
-    return _lower.lower_spec(spec, _values(params), base=base)
+    return _lower.lower_spec(spec, _values(_merged(params, kwargs)), filename, base=base)
+
+
+def spec_file(name: str | os.PathLike) -> Path:
+    """The file a spec named on a command line is read from: an existing file, else the
+    bundled network of that name (``resnet50``, ``resnet50.net``), else the name as given
+    (compiling it reports the missing file, with the names that may have been meant)."""
+    return _lower.spec_path(name)
+
+
+def link(spec: str | os.PathLike) -> None:
+    """Reads a spec (as :func:`compile` takes it) and the files it imports, and defines their
+    names, without instantiating a network: a missing file, a syntax error or a bad import
+    raises here. :func:`sweep` does it once before its points, as ``netdsl sweep`` does
+    before it reads its grid."""
+    _lower.load(spec)
+
+
+def zoo_names() -> list[str]:
+    """The networks bundled in :data:`BUNDLED_SPECS`, by name (family files included)."""
+    from .lower.loader import zoo_names as names
+
+    return names()
+
+
+def read_spec(path: str | os.PathLike) -> str:
+    """A spec file's text exactly as the compiler reads it (no newline translation; a regular
+    file under the size limit only): a coded NetDSLError for a missing, huge or special file."""
+    from .lower.loader import read_spec as read
+
+    return read(Path(path))
+
+
+def graph_json(graph: Graph) -> dict:
+    """A compiled graph as JSON data (schema ``netdsl.ir.graph/2``, what ``netdsl show --format
+    json`` prints; netdsl.ir.graph.from_json reads it back)."""
+    from .ir.graph import to_json
+
+    return to_json(graph)
+
+
+def input_sizes(graph: Graph, sizes: Sequence[int]) -> list[SizeResult]:
+    """For each square input size (``netdsl check --sizes``), whether ``graph`` accepts it:
+    a result per size, whose ``node`` (None when valid), ``where`` and ``message`` say where
+    an invalid one fails first."""
+    from .passes.sizes import sweep as sizes_sweep
+
+    return sizes_sweep(graph, sizes)
 
 
 def screen(spec: str | os.PathLike, params: Mapping[str, object] | None = None, *,
@@ -59,12 +131,35 @@ def screen(spec: str | os.PathLike, params: Mapping[str, object] | None = None, 
     for name, value in budgets.items():  # from a config file: 2e9 is fine, nan or -1 is not
         if value is not None and not 0 <= value <= 10**18:
             raise ValueError(f"the {name} budget must be a number from 0 to 1e18, found {value}")
-    return explore(lambda p: compile(spec, **p), [network],
+    return explore(lambda p: compile(spec, p), [network],
                    {k: int(v) for k, v in budgets.items() if v is not None}, batch=batch)[0]
 
-def summary(spec: str | os.PathLike | Graph, *, batch: int = 1, dtype: str = "float32",
+def sweep(spec: str | os.PathLike, axes: Mapping[str, Sequence[object]], *,
+          budgets: Mapping[str, int] | None = None, batch: int = 1,
+          pareto: tuple[str, str] = ("macs", "params"),
+          trials: Sequence[Mapping] | None = None) -> list[Point]:
+    """Every point of the grid ``axes`` (parameter -> values), screened statically as
+    ``netdsl sweep`` does: a :class:`~netdsl.passes.explore.Point` each, with its figures,
+    the ``budgets`` (figure -> limit) it exceeds, its diagnostic if it does not compile, and
+    whether it is on the Pareto front over ``pareto``. ``trials`` (the ``metrics.json``
+    records of trained points) joins what was measured, so ``pareto`` may name ``accuracy``.
+    A spec that cannot be read fails once, not once per point."""
+    from .passes.explore import explore, grid, join_results, mark_pareto
+
+    link(spec)  # a missing or unreadable spec: one error, not one per point
+    # points hold netdsl values (tuples, not lists), as trials and tables compare and show them
+    axes = {key: [_values({key: value})[key] for value in values] for key, values in axes.items()}
+    points = explore(lambda params: compile(spec, params), grid(axes), budgets,
+                     ("macs", "params"), batch)
+    if trials is not None:
+        points = join_results(points, list(trials))
+    return mark_pareto(points, pareto)
+
+
+def summary(spec: str | os.PathLike | Graph, params: Mapping[str, object] | None = None, *,
+            batch: int = 1, dtype: str = "float32",
             depth: int | None = None, memory_budget: int | str | None = None,
-            base: str | os.PathLike | None = None, **params: object) -> Summary:
+            base: str | os.PathLike | None = None, **kwargs: object) -> Summary:
     """Per-layer figures of a network, statically (torch is never imported), as ``netdsl
     summary`` prints them: its table, CSV and JSON are formatted from what this returns.
 
@@ -92,13 +187,14 @@ def summary(spec: str | os.PathLike | Graph, *, batch: int = 1, dtype: str = "fl
     if batch < 1 or (depth is not None and depth < 1):
         raise BuildError(f"batch and depth must be at least 1, found batch={batch}, "
                          f"depth={depth}")
+    params = _merged(params, kwargs)
     if isinstance(spec, Graph):
         if params or base is not None:
             raise BuildError("a compiled graph takes no network parameters or base",
                              notes=("pass the spec instead, or compile it with them",))
         graph = spec
     else:
-        graph = compile(spec, base=base, **params)
+        graph = compile(spec, params, base=base)
     figures = summarize(graph, batch, dtype, depth)
     if memory_budget is None:
         return figures
@@ -115,11 +211,12 @@ MAX_PARAMS = 2_000_000_000
 MAX_ACTIVATIONS = 2 * 2**30
 
 
-def build(spec: str | os.PathLike, *, optimize: bool | str = False,
+def build(spec: str | os.PathLike | Graph, params: Mapping[str, object] | None = None, *,
+          optimize: bool | str = False,
           max_params: int | None = MAX_PARAMS, max_activations: int | None = MAX_ACTIVATIONS,
           weights: object = None, progress: bool = True, calibration: object = None,
           backend: str = "auto", memory_budget: int | str | None = None, batch: int = 1,
-          **params: object) -> torch.nn.Module:
+          **kwargs: object) -> torch.nn.Module:
     """Compiles a spec and emits a ``torch.nn.Module`` (in training mode, like torchvision's
     constructors), its weights initialised as the network's ``init`` scheme says.
 
@@ -136,9 +233,14 @@ def build(spec: str | os.PathLike, *, optimize: bool | str = False,
     fit: the module recomputes some blocks in backward (activation checkpointing) instead of
     keeping their activations, as ``module.netdsl_memory_plan`` reports (the blocks, the
     predicted peak; see netdsl.passes.memory for what the budget covers). A budget no plan
-    fits is a BuildError (E010), raised before torch allocates anything.
+    fits is a BuildError (E010), raised before torch allocates anything. ``spec`` may be a
+    graph :func:`compile` returned (then without network parameters).
     """
-    graph = compile(spec, **params)
+    params = _merged(params, kwargs)
+    if isinstance(spec, Graph) and params:
+        raise BuildError("a compiled graph takes no network parameters",
+                         notes=("pass the spec instead, or compile it with them",))
+    graph = spec if isinstance(spec, Graph) else compile(spec, params)
     check_budget(graph, max_params, max_activations)
     memory_plan = None
     if memory_budget is not None:
@@ -160,10 +262,20 @@ def build(spec: str | os.PathLike, *, optimize: bool | str = False,
 
         module = plan_module(module, memory_plan)
     if optimize:
-        from .torch.optimize import optimize_module
-
-        module = optimize_module(module, mode=optimize, backend=backend, calibration=calibration)
+        module = optimize_inference(module, mode=optimize, backend=backend,
+                                    calibration=calibration)
     return module
+
+
+def optimize_inference(module: torch.nn.Module, *, mode: bool | str = True,
+                       backend: str = "auto", calibration: object = None) -> torch.nn.Module:
+    """A module :func:`build` returned, made fast for inference (batch norm folded,
+    channels_last, compiled; not trainable), as ``build(optimize=mode)`` makes it: for when the
+    plain module is wanted too (``netdsl build --optimize`` smoke-runs this one and saves
+    the plain one). ``mode``, ``backend`` and ``calibration`` as :func:`build` takes them."""
+    from .torch.optimize import optimize_module
+
+    return optimize_module(module, mode=mode, backend=backend, calibration=calibration)
 
 
 def check_budget(graph: Graph, max_params: int | None,
@@ -206,11 +318,26 @@ def check_activations(graph: Graph, max_activations: int, batch: int = 1) -> Non
                    "raise the budget with max_activations=N (netdsl build --max-activations N)"))
 
 
+def _merged(params: Mapping[str, object] | None, kwargs: dict[str, object]) -> dict[str, object]:
+    """The network parameters given as a mapping and as keywords; one named in both is an
+    error (which should win is anybody's guess)."""
+    if params is None:
+        return kwargs
+    if not isinstance(params, Mapping):  # build(spec, params=3): a network parameter so named
+        raise BuildError(f"params= takes the network parameters as a mapping, found "
+                         f"{type(params).__name__}", notes=("a network parameter named 'params' "
+                                                            "goes in it: params={'params': 3}",))
+    twice = sorted(set(params) & set(kwargs))
+    if twice:
+        raise BuildError(f"network parameter '{twice[0]}' is given twice, in the mapping and "
+                         "as a keyword")
+    return {**params, **kwargs}
+
+
 def _values(params: Mapping[str, object]) -> dict[str, object]:
     """Python values to netdsl values: lists (also OmegaConf's, from a Hydra config) become
     tuples; a string names a block or is a netdsl literal (``"basic"``, ``"7x7"``)."""
     from . import limits
-    from .errors import SpecLimitError
     from .lower import SpecText
 
     def convert(value: object, depth: int = 0) -> object:

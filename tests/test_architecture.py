@@ -27,11 +27,13 @@ def _is_type_checking(node: ast.If) -> bool:
     return isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
 
 
-def imports_of(path: Path) -> set[str]:
-    """The netdsl modules ``path`` imports, lazily or not (``if TYPE_CHECKING`` aside)."""
+def imports_of(path: Path, type_only: bool = False) -> set[str]:
+    """The netdsl modules ``path`` imports, lazily or not (``if TYPE_CHECKING`` aside, unless
+    ``type_only``: a cycle through an annotation is still a cycle for the reader)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    skip = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and _is_type_checking(node)
-            for n in ast.walk(node)}
+    skip = set() if type_only else {
+        id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and _is_type_checking(node)
+        for n in ast.walk(node)}
     here = module_name(path).split(".")
     package = here if path.name == "__init__.py" else here[:-1]
     found = set()
@@ -56,8 +58,8 @@ def _exists(module: str) -> bool:
     return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
 
 
-def graph() -> dict[str, set[str]]:
-    return {module_name(p): imports_of(p) for p in sorted(PACKAGE.rglob("*.py"))}
+def graph(type_only: bool = False) -> dict[str, set[str]]:
+    return {module_name(p): imports_of(p, type_only) for p in sorted(PACKAGE.rglob("*.py"))}
 
 
 def phase(module: str) -> int:
@@ -72,8 +74,9 @@ def test_no_module_imports_a_later_phase():
     assert not upward, upward
 
 
-def test_no_import_cycles():
-    edges = graph()
+@pytest.mark.parametrize("type_only", [False, True], ids=["runtime", "with_type_imports"])
+def test_no_import_cycles(type_only):
+    edges = graph(type_only)
     cycles = []
     for start in edges:  # every module's strongly connected partner would show up here
         stack, seen = [(start, [start])], set()
@@ -145,3 +148,107 @@ def test_passes_read_op_records_not_op_names():
             if name not in OP_NAMES_ALLOWED.get(rel, set()):
                 found.append(f"{rel}: op '{name}'")
     assert not found, found
+
+
+# --- the CLI is a layer over the public API (issue 27) ----------------------------------------
+
+# What a CLI module may import besides netdsl.api and the package root: the foundation that
+# imports nothing of netdsl (errors, limits, atomic writes), and rendering, i.e. turning what
+# the API returned into text, pictures or files: tables, plots and pictures (render/), a
+# spec's text (syntax.fmt), a module's file formats (torch.export) and Netron (torch.view).
+CLI_FOUNDATION = ("netdsl.errors", "netdsl.limits", "netdsl.files")
+CLI_RENDERING = ("netdsl.render", "netdsl.syntax.fmt", "netdsl.torch.export", "netdsl.torch.view")
+# Commands that are tools of their own beside the pipeline, named here one by one: the
+# language server, the importer (torch to spec, the other direction), and the benchmarks,
+# which time torch runtimes against each other.
+CLI_TOOLS = {"netdsl.cli.lsp": ("netdsl.lsp.server",),
+             "netdsl.cli.importer": ("netdsl.importer",),
+             "netdsl.cli.bench": ("netdsl.torch.calibrate", "netdsl.torch.optimize",
+                                  "netdsl.torch.runtimes"),
+             "netdsl.cli.engines": ("netdsl.torch.calibrate", "netdsl.torch.optimize",
+                                    "netdsl.torch.runtimes")}
+
+
+def _under(module: str, prefixes: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+def test_the_cli_calls_the_public_api_and_formats():
+    """Every command compiles, analyses and builds through netdsl.api: below it the CLI
+    reads only the foundation, rendering, and the tools listed above."""
+    edges = graph(type_only=True)
+    cli = [m for m in edges if _under(m, ("netdsl.cli",))]
+    assert {"netdsl.cli", "netdsl.cli.core", "netdsl.cli.analyse", "netdsl.cli.sweep"} <= set(cli)
+    wrong = [f"{m} imports {t}" for m in cli for t in edges[m]
+             if t not in ("netdsl", "netdsl.api") and not _under(t, ("netdsl.cli",))
+             and not _under(t, CLI_FOUNDATION + CLI_RENDERING + CLI_TOOLS.get(m, ()))]
+    assert not wrong, wrong
+
+
+# --- no private coupling -----------------------------------------------------------------------
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def private_imports(path: Path, here: str | None = None) -> list[str]:
+    """Private names (``_x``) that ``path`` (the module ``here``) takes from another netdsl
+    module: ``from .m import _x``, or ``m._x`` where ``m`` names an imported netdsl module."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    here = here or module_name(path)
+    package = here.split(".") if path.name == "__init__.py" else here.split(".")[:-1]
+    modules: dict[str, str] = {}  # local name -> the netdsl module it is bound to
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            target = ".".join([*base, *(node.module.split(".") if node.module else [])])
+            if not target.startswith("netdsl") or target == here:
+                continue
+            for alias in node.names:
+                if _exists(f"{target}.{alias.name}"):
+                    modules[alias.asname or alias.name] = f"{target}.{alias.name}"
+                elif _private(alias.name):
+                    found.append(f"{here}: from {target} import {alias.name}")
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("netdsl"):
+                    modules[alias.asname or alias.name.split(".")[0]] = \
+                        alias.name if alias.asname else "netdsl"
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and _private(node.attr):
+            owner = _dotted(node.value)
+            head = owner.split(".")[0] if owner else None
+            if head in modules and modules[head] != here and (
+                    owner == head or _exists(modules[head] + owner[len(head):])):
+                found.append(f"{here}: {owner}.{node.attr}")
+    return found
+
+
+def _dotted(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        inner = _dotted(node.value)
+        return f"{inner}.{node.attr}" if inner else None
+    return None
+
+
+# The `_literal` twins (a value as a spec writes it), which issue 27 item 6 merges into one
+# public function; until then their two readers are the known exceptions.
+PRIVATE_TWINS = {"netdsl.lower.networks: from netdsl.lower.binder import _literal",
+                 "netdsl.lsp.completion: from netdsl.ir.record import _literal"}
+
+
+def test_no_module_takes_a_private_name_from_another():
+    found = [f for p in sorted(PACKAGE.rglob("*.py")) for f in private_imports(p)]
+    assert not set(found) - PRIVATE_TWINS, found
+
+
+def test_private_imports_are_seen_in_both_spellings(tmp_path):
+    """The walker itself, on a three-line module: both spellings are found."""
+    probe = tmp_path / "probe.py"
+    probe.write_text("from .loader import _is_file\nfrom . import loader\nloader._define\n")
+    assert private_imports(probe, "netdsl.lower.probe") == [
+        "netdsl.lower.probe: from netdsl.lower.loader import _is_file",
+        "netdsl.lower.probe: loader._define"]

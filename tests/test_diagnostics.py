@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+import netdsl
 from netdsl import errors
 from netdsl.cli import main, parse_overrides
-from netdsl.lower import lower_spec
 from netdsl.passes.check import check
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,7 +81,7 @@ def test_golden(spec: Path, capsys, update_golden: bool):
 def test_code(spec: Path):
     """The error raised has the code its file name claims, and renders as the CLI prints."""
     with pytest.raises(errors.NetDSLError) as caught:
-        check(lower_spec(_relative(spec), parse_overrides(_args(spec))))
+        check(netdsl.compile(_relative(spec), parse_overrides(_args(spec))))
     assert caught.value.code == CODES[spec.stem.split("_")[0]]
     assert str(caught.value) + "\n" == spec.with_suffix(".err").read_text(encoding="utf-8")
 

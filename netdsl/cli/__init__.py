@@ -31,7 +31,7 @@ def parse_overrides(items: list[str]) -> dict[str, object]:
     overrides = _hydra_parse(items, "override")
     for override in overrides:
         key = _plain_key(override, sweeps=False)
-        params[key] = _to_value(override.value())
+        params[key] = _no_dictionary(override.value())
     return params
 
 
@@ -50,7 +50,7 @@ def parse_sweep(items: list[str]) -> dict[str, list]:
         if points > limits.MAX_SWEEP_POINTS:
             raise OverrideError(f"the grid has more than {limits.MAX_SWEEP_POINTS:,} points",
                                 notes=("sweep fewer values, or screen a coarser grid first",))
-        axes[key] = [_to_value(v) for v in values]
+        axes[key] = [_no_dictionary(v) for v in values]
     return axes
 
 
@@ -67,7 +67,7 @@ def _checked_numbers(items: list[str]) -> tuple[list[str], dict[str, object]]:
     from the text, since Hydra's float has lost how it was written (a 5,000-digit decimal)
     and its int refuses 4,300 digits with a ValueError. Linear: one split, a match a piece.
     The problem is reported by lowering, at the network, as every override's is."""
-    from ..lower import BadNumber
+    from ..api import BadNumber
 
     good, bad = [], {}
     for item in items:
@@ -158,15 +158,14 @@ def _plain_key(override, sweeps: bool) -> str:
     return key
 
 
-def _to_value(value: object) -> object:
-    from ..lower import SpecText
-
-    if isinstance(value, list | tuple):
-        return tuple(_to_value(v) for v in value)
-    if isinstance(value, str):
-        return SpecText(value)
+def _no_dictionary(value: object) -> object:
+    """Hydra's value of an override, refused when it is or holds a dictionary (``{a: 1}``):
+    a network parameter is never one. netdsl.compile converts the rest (lists, strings)."""
     if isinstance(value, dict):
         raise OverrideError("an override value cannot be a dictionary")
+    if isinstance(value, list | tuple):
+        for item in value:
+            _no_dictionary(item)
     return value
 
 
@@ -177,11 +176,15 @@ def spec_arguments(parser: argparse.ArgumentParser) -> None:
                         help="network parameters, in Hydra's override syntax (num_classes=10)")
 
 
-def compile_spec(args: argparse.Namespace):
-    """The checked graph for ``args.spec`` with ``args.overrides`` (torch is not imported)."""
-    from ..lower import lower_spec, spec_path
+def compile_spec(args: argparse.Namespace, input_shape: tuple[int, ...] | None = None):
+    """The checked graph for ``args.spec`` (a file or a bundled network's name) with
+    ``args.overrides``, and ``input_shape`` when given (torch is not imported)."""
+    from ..api import compile, spec_file
 
-    return lower_spec(spec_path(args.spec), parse_overrides(args.overrides))
+    params = parse_overrides(args.overrides)
+    if input_shape is not None:
+        params["input"] = input_shape
+    return compile(spec_file(args.spec), params)
 
 
 def whole_number(low: int, high: int) -> Callable[[str], int]:

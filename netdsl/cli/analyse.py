@@ -1,6 +1,6 @@
 """Commands that analyse specs without building them: summary, compare, graph, list.
 
-None of them imports torch: the figures come from :mod:`netdsl.passes.analyse` over the checked IR.
+None of them imports torch: the figures come from :func:`netdsl.summary` over the checked IR.
 ``netdsl check --sizes`` (in core.py) calls :func:`print_sweep` from here.
 """
 
@@ -14,12 +14,12 @@ from pathlib import Path
 
 from ..errors import NetDSLError, printable
 from ..render.dot import check_picture, write_picture
-from ..render.numbers import human, human_bytes
+from ..render.numbers import human, human_bytes, ranges
 from ..render.numbers import side as _side
 from ..render.plot import check_plot, plot
 from ..render.tables import conventions as _conventions
 from ..render.tables import format_csv, format_json, format_markdown, format_table
-from . import Command, fmt_shape, parse_overrides, spec_arguments, whole_number
+from . import Command, compile_spec, fmt_shape, spec_arguments, whole_number
 
 FORMATS = ("table", "json", "csv", "markdown")
 
@@ -54,11 +54,11 @@ def parse_sizes(text: str) -> Sequence[int]:
 
 
 def _memory_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..passes.analyse import DTYPE_BYTES
+    from ..api import DTYPES
 
     parser.add_argument("--batch", type=whole_number(1, 10**9), default=1,
                         help="batch size for memory (default 1)")
-    parser.add_argument("--dtype", choices=list(DTYPE_BYTES), default="float32",
+    parser.add_argument("--dtype", choices=DTYPES, default="float32",
                         help="activation dtype for memory (default float32)")
 
 
@@ -79,22 +79,18 @@ def expression_spec(expression: str, input_shape: tuple[int, ...]) -> str:
     return f"network expression:\n    input {fmt_shape(input_shape)}\n{body}\n"
 
 
-def _compile(spec: str, overrides: list[str], input_shape=None):
-    from ..lower import lower_spec, spec_path
-
-    params = parse_overrides(overrides)
-    if input_shape is not None:
-        params["input"] = input_shape
-    return lower_spec(spec_path(spec), params)
-
-
 def _graph_for(args: argparse.Namespace):
-    if args.expression is None:
-        return _compile(args.spec, args.overrides, args.input)
-    from ..lower import lower_spec
+    from ..api import compile
 
+    if args.expression is None:
+        return compile_spec(args, args.input)
     text = expression_spec(args.expression, args.input or (3, 224, 224))
-    return lower_spec(text, {}, filename="<expression>")
+    return compile(text, filename="<expression>")
+
+
+def _spec(name: str, overrides: tuple[str, ...] = ()) -> argparse.Namespace:
+    """Arguments as a SPEC and its overrides give them, for :func:`compile_spec`."""
+    return argparse.Namespace(spec=name, overrides=list(overrides))
 
 
 # --- summary -------------------------------------------------------------------------------
@@ -164,11 +160,12 @@ _COMPARE = ("network", "params", "vs first", "MACs", "activations", "forward", "
 
 
 def _run_compare(args: argparse.Namespace) -> int:
-    from ..passes.analyse import summarize
+    from ..api import summary
 
     if args.batch < 1:
         return _usage("compare", "--batch must be at least 1")
-    summaries = [summarize(_compile(spec, []), args.batch, args.dtype) for spec in args.specs]
+    summaries = [summary(compile_spec(_spec(spec)), batch=args.batch, dtype=args.dtype)
+                 for spec in args.specs]
     if args.format == "json":
         print(json.dumps([_compare_record(s, spec) for s, spec in zip(summaries, args.specs,
                                                                       strict=True)], indent=2))
@@ -221,9 +218,8 @@ def _setup_list(parser: argparse.ArgumentParser) -> None:
 def _run_list(args: argparse.Namespace) -> int:
     """Every spec with its input, parameters and depth; families (networks that need
     parameters, such as resnet_family.net) say what they need."""
+    from ..api import BUNDLED_SPECS, summary
     from ..errors import OverrideError
-    from ..lower import BUNDLED_SPECS
-    from ..passes.analyse import summarize, weight_depth
 
     folder = Path(args.dir) if args.dir is not None else BUNDLED_SPECS
     if not folder.is_dir():
@@ -231,14 +227,13 @@ def _run_list(args: argparse.Namespace) -> int:
     rows, failed = [["spec", "network", "input", "params", "depth"]], False
     for path in sorted(folder.glob("*.net")):
         try:
-            g = _compile(str(path), [])
+            figures = summary(compile_spec(_spec(str(path))))
         except NetDSLError as error:
             failed |= not isinstance(error, OverrideError)
             rows.append([path.name, "-", "-", "-", f"({error.message})"])
             continue
-        params = summarize(g).total_params
-        rows.append([path.name, g.name, fmt_shape(g.input.shape), f"{params:,}",
-                     str(weight_depth(g))])
+        rows.append([path.name, figures.network, fmt_shape(figures.input),
+                     f"{figures.total_params:,}", str(figures.depth)])
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:
         print("  ".join([*(c.ljust(w) if i != 3 else c.rjust(w)
@@ -260,7 +255,7 @@ def _run_graph(args: argparse.Namespace) -> int:
     if args.depth is not None and args.depth < 1:
         return _usage("graph", "--depth must be at least 1")
     check_picture(Path(args.output))
-    graph = _compile(args.spec, args.overrides)
+    graph = compile_spec(args)
     how = write_picture(graph, Path(args.output), args.depth)
     print(f"wrote {args.output}" + (f" ({how})" if how != "text" else ""), file=sys.stderr)
     return 0
@@ -272,11 +267,10 @@ def _run_graph(args: argparse.Namespace) -> int:
 def print_sweep(args: argparse.Namespace) -> None:
     """``netdsl check SPEC --sizes A:B``: valid sizes, and for each invalid one the first
     node that fails and why (runs of sizes that fail alike share a line)."""
-    from ..lower import lower_spec, spec_path
-    from ..passes.sizes import ranges, sweep
+    from ..api import input_sizes
 
-    graph = lower_spec(spec_path(args.spec), parse_overrides(args.overrides))
-    results = sweep(graph, args.sizes)
+    graph = compile_spec(args)
+    results = input_sizes(graph, args.sizes)
     c = graph.input.attrs["shape"][0]
     print(f"{args.spec}: {graph.name} at input {c}xNxN")
     print(f"  valid:   {ranges(r.size for r in results if r.node is None)}")

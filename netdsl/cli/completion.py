@@ -16,7 +16,7 @@ def _options(parser: argparse.ArgumentParser) -> list[str]:
 
 def script(parser: argparse.ArgumentParser, shell: str) -> str:
     """The completion script for ``shell`` (eval it, or save it where the shell looks)."""
-    from ..lower.loader import zoo_names
+    from ..api import zoo_names
 
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     commands = list(sub.choices)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -42,9 +43,9 @@ def _run_show(args: argparse.Namespace) -> int:
     if args.format == "json":
         import json
 
-        from ..ir.graph import to_json
+        from ..api import graph_json
 
-        print(json.dumps(to_json(graph), indent=1))
+        print(json.dumps(graph_json(graph), indent=1))
     else:
         print(graph)
     return 0
@@ -71,11 +72,18 @@ def _setup_build(parser: argparse.ArgumentParser) -> None:
                         "more values at once (default: 2**31, 8 GiB of float32)")
     parser.add_argument("--optimize", action="store_true", help="smoke-run the inference module "
                         "(batch norm folded, channels_last, torch.compile); -o saves the plain one")
+    parser.add_argument("--memory-budget", metavar="SIZE", help="recompute blocks in backward "
+                        "(activation checkpointing) so a training step at --batch fits SIZE "
+                        "(2GB, 512MiB); -o saves the same weights")
 
 
 def _run_build(args: argparse.Namespace) -> int:
-    from ..api import MAX_ACTIVATIONS, MAX_PARAMS, check_budget
+    from ..api import MAX_ACTIVATIONS, MAX_PARAMS, build, check_budget
 
+    if args.memory_budget is not None and args.optimize:
+        print("netdsl build: error: --memory-budget plans training; --optimize smoke-runs an "
+              "inference module: pass one or the other", file=sys.stderr)
+        return 2
     graph = compile_spec(args)
     check_budget(graph, MAX_PARAMS if args.max_params is None else args.max_params,
                  MAX_ACTIVATIONS if args.max_activations is None else args.max_activations,
@@ -83,17 +91,15 @@ def _run_build(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     import torch
 
-    from ..torch import emit, export
+    from ..torch import export
 
     if args.output:
         export.check_output(Path(args.output))
     with status(f"building {graph.name}"):
         torch.manual_seed(args.seed)
-        model = emit.build_module(graph)
-        if args.weights:
-            from ..torch.pretrained import load_pretrained
-
-            load_pretrained(model, graph, args.weights)
+        # the budgets were checked above, at --batch
+        model = build(graph, max_params=None, max_activations=None, weights=args.weights,
+                      memory_budget=args.memory_budget, batch=args.batch)
     built = time.perf_counter() - started
     model.eval()
     x = torch.randn(args.batch, *graph.input.shape)
@@ -111,6 +117,8 @@ def _run_build(args: argparse.Namespace) -> int:
             export.save(model, graph, Path(args.output), x, dynamic=args.dynamic)
         rows.append(("saved", args.output))
     print_summary(f"{graph.name} ({args.spec})", rows)
+    if args.memory_budget is not None:
+        print(model.netdsl_memory_plan)
     return 0
 
 
@@ -121,9 +129,9 @@ def _smoke_run(model, x, optimize: bool):
 
     run = model
     if optimize:
-        from ..torch.optimize import optimize_module
+        from ..api import optimize_inference
 
-        run = optimize_module(model)
+        run = optimize_inference(model)
         with torch.no_grad():
             run(x)  # compiles
     started = time.perf_counter()

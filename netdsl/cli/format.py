@@ -19,8 +19,8 @@ def _setup(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..api import read_spec
     from ..files import atomic_write, interrupt_pending
-    from ..lower.loader import read_spec
     from ..syntax.fmt import format_text
 
     unformatted = []

@@ -53,13 +53,11 @@ def _budgets(args: argparse.Namespace) -> dict[str, int]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..lower import lower_spec, spec_path
-    from ..lower.loader import load
-    from ..passes.explore import FIGURES, MEASURED, explore, grid, join_results, mark_pareto
+    from ..api import MEASURED, SWEEP_FIGURES, link, spec_file, sweep
     from ..render.plot import check_plot, plot_sweep
 
     pareto = tuple(args.pareto.replace("activations", "activation_bytes").split(","))
-    known = FIGURES + (MEASURED if args.results else ())
+    known = SWEEP_FIGURES + (MEASURED if args.results else ())
     problem = (f"--pareto takes two of {', '.join(known)}; --batch >= 1"
                if len(pareto) != 2 or not set(pareto) <= set(known) or args.batch < 1 else
                "--plot needs --results DIR" if args.plot and not args.results else
@@ -70,13 +68,12 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     if args.plot:
         check_plot(Path(args.plot))
-    path = spec_path(args.spec)
-    load(path)  # a spec that is missing or does not parse fails every point: say it once
-    points = explore(lambda params: lower_spec(path, params),
-                     grid(parse_sweep(args.axes)), _budgets(args), ("macs", "params"), args.batch)
-    if args.results:
-        points = join_results(points, load_trials(Path(args.results), path))
-    points = mark_pareto(points, pareto)
+    path = spec_file(args.spec)
+    link(path)  # a spec that cannot be read is the error, whatever else is wrong
+    axes = parse_sweep(args.axes)
+    trials = load_trials(Path(args.results), path) if args.results else None
+    points = sweep(path, axes, budgets=_budgets(args), batch=args.batch, pareto=pareto,
+                   trials=trials)
     print({"table": _table, "csv": _csv, "json": _json}[args.format](points), end="")
     if args.plot:
         plot_sweep(points, [_label(p) for p in points], Path(args.plot))
@@ -109,7 +106,7 @@ def load_trials(folder: Path, spec: Path) -> list[dict]:
 
 def _trial(file: Path) -> dict:
     from .. import limits
-    from ..passes.explore import MEASURED
+    from ..api import MEASURED
 
     # a regular file only (a FIFO named metrics.json would block), measured before it is read
     trial = json.loads(limits.read_text(file, limits.MAX_TRIAL_CHARACTERS))

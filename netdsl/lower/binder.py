@@ -128,5 +128,6 @@ def _literal(value: object) -> str:
 
 
 
-def _where(span: Span) -> str:
+def span_text(span: Span) -> str:
+    """Where a span starts, as a diagnostic note names another place: ``file:line:col``."""
     return f"{span.source.filename}:{span.line}:{span.column}"

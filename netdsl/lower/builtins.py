@@ -11,9 +11,9 @@ names the caller defines.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .. import limits
 from ..errors import (
@@ -31,8 +31,27 @@ from .evaluate import evaluate, number, truth
 from .naming import Context, check_label
 from .values import BlockValue, Env, ReduceCount
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .expand import Lowerer
+
+class Lowerer(Protocol):
+    """What a builtin's handler uses of the expander (``netdsl.lower.expand.Lowerer``, whose
+    methods the builtins are, kept in this file): declared here so that this module does not
+    import the expander, which imports it to dispatch the builtins."""
+
+    nodes: Sequence[object]  # the nodes added so far (only counted here)
+    aux: list[int]  # the auxiliary heads' outputs
+    prelude: Env
+
+    def add(self, op: str, inputs: list[int], attrs: Mapping[str, object], span: Span | None,
+            ctx: Context | None, element: bool = True,
+            where: Callable[[str], Span | None] | None = None) -> int: ...
+
+    def lower(self, node: ast.Node, env: Env, x: int, ctx: Context) -> int: ...
+
+    def apply(self, callee, args, kwargs, call: ast.Node, env: Env, x: int,
+              ctx: Context) -> int: ...
+
+    def scoped(self, label: str | None, ctx: Context, lower: Callable[[Context], int],
+               where: Span | None = None, origin: tuple | None = None) -> int: ...
 
 
 @dataclass(frozen=True)

@@ -30,10 +30,10 @@ from ..ir.graph import BlockCall, Graph, Node, frozen, lint
 from ..ir.ops import OPS, OpRecord, Shape, Size, Symbol, describe, fmt_shape
 from ..ir.shapes import infer_shape
 from ..syntax import tree as ast
-from .binder import _where, argument_span, bind_names, bind_op, binding_key, keywords
+from .binder import argument_span, bind_names, bind_op, binding_key, keywords, span_text
 from .builtins import bind
 from .evaluate import evaluate, resolve, truth
-from .naming import Context, _Pending, _Scope, check_label, enter, label_span, module_paths
+from .naming import Context, PendingNode, Scope, check_label, enter, label_span, module_paths
 from .values import (
     BlockValue,
     Builtin,
@@ -53,7 +53,7 @@ class Lowerer:
     """Expands one network into a flat list of nodes."""
 
     def __init__(self, prelude: Env):
-        self.nodes: list[_Pending] = []
+        self.nodes: list[PendingNode] = []
         self.aux: list[int] = []
         self.steps = 0  # expressions expanded, layers or not (limits.MAX_STEPS)
         self.prelude = prelude  # builtins add the prelude's blocks, never the caller's
@@ -108,7 +108,7 @@ class Lowerer:
             shape = infer_shape(op, attrs, ins, span, where=where)
             if key is not None:
                 self._shapes[key] = shape
-        node = _Pending(len(self.nodes), op, tuple(inputs), attrs, span,
+        node = PendingNode(len(self.nodes), op, tuple(inputs), attrs, span,
                         ctx.trace if ctx else (), shape, ctx.scope if ctx else None)
         self.nodes.append(node)
         if element and ctx is not None:
@@ -121,7 +121,7 @@ class Lowerer:
 
         A scope holding a single unlabelled element is replaced by it: ``fc: fc(10)`` is the
         module ``fc`` and ``conv3x3(64)`` a conv, but ``outer: (inner: x)`` is ``outer.inner``."""
-        child = _Scope(None, origin)
+        child = Scope(None, origin)
         out = lower(Context(child, ctx.trace, ctx.blocks, ctx.project_target))
         _file(child, label, ctx.scope, where)
         return out
@@ -270,7 +270,7 @@ class Lowerer:
                 name_at = _name_span(definition.span, definition.name)
                 raise SpecArgumentError(f"{definition.name} needs a value for '{p.name}'",
                                         call.span, notes=(f"block {definition.name} is defined "
-                                                          f"at {_where(name_at)}",))
+                                                          f"at {span_text(name_at)}",))
         trace, blocks = (*ctx.trace, call.span), (*ctx.blocks, definition)
         try:
             for p in params:
@@ -288,7 +288,7 @@ class Lowerer:
                 return self.lower(body, local, x, Context(ctx.scope, trace, blocks,
                                                           ctx.project_target))
             # what scoped does, without its closure (a block call is the hot path)
-            child = _Scope(None, origin)
+            child = Scope(None, origin)
             out = self.lower(body, local, x, Context(child, trace, blocks, ctx.project_target))
             _file(child, None, ctx.scope, None)
             return out
@@ -322,7 +322,7 @@ _FORMS: dict[type, Callable] = {
 }
 
 
-def _file(child: _Scope, label: str | None, scope: _Scope, where: Span | None) -> None:
+def _file(child: Scope, label: str | None, scope: Scope, where: Span | None) -> None:
     """Files a finished child scope in ``scope`` under ``label`` (see Lowerer.scoped)."""
     # a labelled single element keeps its label: `outer: (inner: x)` is outer.inner, and
     # an unlabelled block holding one labelled layer keeps it as its child (MobileNetV2)
@@ -352,7 +352,7 @@ def _is_plain(value: object) -> bool:
     return isinstance(value, bool | int | float | str)
 
 
-def _block_calls(nodes: list[_Pending]) -> tuple[BlockCall, ...]:
+def _block_calls(nodes: list[PendingNode]) -> tuple[BlockCall, ...]:
     """Every container a block call made, by its module path, outermost first."""
     seen: dict[int, BlockCall] = {}
     for node in nodes:

@@ -63,7 +63,12 @@ class _Loaded:
 
 class Loader:
     """Reads spec files and their imports; an import may only reach files under the main
-    spec's folder or the bundled ``specs/`` folder (no ``..`` or symlink escape)."""
+    spec's folder or the bundled ``specs/`` folder (no ``..`` or symlink escape).
+
+    A subclass may read imports elsewhere (the language server reads open buffers and keeps
+    linked files between compiles) by overriding :meth:`load_file` and :meth:`refusal`; it
+    calls :meth:`link` on what it parsed, and may read ``cache`` (path -> linked file, this
+    compile's) and ``active`` (the files being linked, outermost first: an import cycle)."""
 
     def __init__(self, roots: list[Path], base: Path | None = None):
         self.roots = [r.resolve() for r in roots]
@@ -73,7 +78,7 @@ class Loader:
         self.prelude = prelude()
 
     def load_text(self, text: str, filename: str | None = None) -> _Loaded:
-        return self._link(parse(text, filename), None)  # text has no folder, whatever its name
+        return self.link(parse(text, filename), None)  # text has no folder, whatever its name
 
     def load_file(self, path: Path, span: Span | None = None) -> _Loaded:
         resolved = path.resolve()
@@ -83,11 +88,13 @@ class Loader:
         if resolved in self.cache:
             return self.cache[resolved]
         text = read_spec(resolved, span, path)
-        loaded = self._link(parse(text, _display(resolved)), resolved)
+        loaded = self.link(parse(text, display_path(resolved)), resolved)
         self.cache[resolved] = loaded
         return loaded
 
-    def _link(self, module: ast.Module, path: Path | None) -> _Loaded:
+    def link(self, module: ast.Module, path: Path | None) -> _Loaded:
+        """Defines ``module``'s imports and definitions in a fresh scope below the prelude;
+        ``path`` is its file (None: spec text), which is ``active`` while its imports load."""
         env = Env({}, self.prelude)
         if path is not None:
             self.active.append(path)
@@ -125,8 +132,8 @@ class Loader:
         if escaped and (len(escaped) == len(candidates) or escaped[0][0] is candidates[0]
                         and base is not None):
             raise self.refusal(item, escaped[0][1])
-        looked = f"{_display(base)} and {_display(BUNDLED_SPECS)}" if base else \
-            f"{_display(BUNDLED_SPECS)} only: spec text has no folder (pass base=FOLDER)"
+        looked = f"{display_path(base)} and {display_path(BUNDLED_SPECS)}" if base else \
+            f"{display_path(BUNDLED_SPECS)} only: spec text has no folder (pass base=FOLDER)"
         raise SpecImportError(f"cannot find '{item.path}' to import", item.span,
                               notes=(f"looked in {looked}",))
 
@@ -223,7 +230,7 @@ def prelude() -> Env:
     return blocks
 
 
-def _display(path: Path) -> str:
+def display_path(path: Path) -> str:
     """A path as diagnostics show it: relative to the working folder when inside it."""
     try:
         return str(path.relative_to(Path.cwd().resolve()))
@@ -273,7 +280,7 @@ def load(spec: str | os.PathLike, filename: str | None = None,
     if not _is_file(path):
         raise SpecImportError(f"no such spec file: {path}", notes=_missing_hint(path))
     loader = Loader([path.resolve().parent, BUNDLED_SPECS])
-    return recursion_guard(lambda: loader.load_file(path)), _display(path.resolve())
+    return recursion_guard(lambda: loader.load_file(path)), display_path(path.resolve())
 
 
 def _missing_hint(path: Path) -> tuple[str, ...]:
@@ -281,7 +288,7 @@ def _missing_hint(path: Path) -> tuple[str, ...]:
     for guess in (path.with_name(path.name + ".net"), BUNDLED_SPECS / (path.name + ".net"),
                   path.with_suffix(".net")):
         if guess != path and _is_file(guess):
-            return (f"did you mean '{_display(guess)}'?",)
+            return (f"did you mean '{display_path(guess)}'?",)
     stem = path.name[:-4] if path.name.endswith(".net") else path.name
     close = difflib.get_close_matches(stem, zoo_names(), n=3)
     if close:
@@ -290,9 +297,11 @@ def _missing_hint(path: Path) -> tuple[str, ...]:
 
 
 def spec_path(name: str | os.PathLike) -> Path:
-    """A spec named on a command line: always a file, never spec text (a file name may hold
-    quotes, newlines or backslashes). A path that is not a file is looked up in the bundled
-    zoo."""
+    """The one rule for a spec named by path or network name (a command line's SPEC, or what
+    :func:`netdsl.compile` reads as a name): an existing file, else, for a relative name of
+    one part (``resnet50``, ``resnet50.net``), the bundled network of that name, else the path
+    as given (reading it reports the missing file, with what may have been meant). Never spec
+    text: a file name may hold quotes, newlines or backslashes."""
     path = Path(name)
     if _is_file(path) or path.is_absolute() or len(path.parts) != 1:
         return path
@@ -305,15 +314,14 @@ def spec_path(name: str | os.PathLike) -> Path:
 
 
 def _as_path(spec: str | os.PathLike) -> Path | None:
+    """The file a spec names, by :func:`spec_path`'s rule, or None for spec text: a string of
+    one line that ends in ``.net`` or is one word (a network of the zoo) is a name."""
     if isinstance(spec, os.PathLike):
         return Path(spec)
     if "\n" not in spec and spec.strip().endswith(".net") and len(spec) < 4096:
-        path = Path(spec.strip())
-        if not _is_file(path) and not path.is_absolute() and _is_file(BUNDLED_SPECS / path):
-            return BUNDLED_SPECS / path
-        return path
-    if _ZOO_NAME.fullmatch(spec):  # one bare word is never spec text: a network of the zoo
-        return zoo_spec(spec)
+        return spec_path(spec.strip())
+    if _ZOO_NAME.fullmatch(spec):  # one bare word is never spec text
+        return spec_path(spec)
     return None
 
 

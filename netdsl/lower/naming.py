@@ -60,25 +60,25 @@ def label_span(node: ast.Label) -> Span:
     return Span(s.source, s.line, s.column, s.line, s.column + width)
 
 
-class _Scope:
+class Scope:
     """A module namespace under construction. Elements are nodes or child scopes, each
     named by its label or else by its position; ``labelled`` says which."""
 
     __slots__ = ("parent", "name", "elements", "labelled", "where", "names", "origin", "merged")
 
-    def __init__(self, parent: _Scope | None, origin: tuple | None = None):
+    def __init__(self, parent: Scope | None, origin: tuple | None = None):
         self.parent = parent
         # the block call this scope expands, (definition, input channels, parameters' Env),
         # for the .py export's classes; and the scope that took its place where it collapsed
         self.origin = origin
-        self.merged: _Scope | None = None
+        self.merged: Scope | None = None
         self.name: str | None = None
         self.labelled = False
         self.where: Span | None = None  # the label or layer that named it
-        self.elements: list[_Pending | _Scope] = []
-        self.names: dict[str, _Pending | _Scope] = {}
+        self.elements: list[PendingNode | Scope] = []
+        self.names: dict[str, PendingNode | Scope] = {}
 
-    def adopt(self, element: _Pending | _Scope, label: str | None,
+    def adopt(self, element: PendingNode | Scope, label: str | None,
               where: Span | None = None) -> None:
         """Files ``element`` under ``label`` (or its position); a name already taken in this
         scope is an error, never a module silently shared or dropped."""
@@ -101,7 +101,7 @@ class _Scope:
         self.names[name] = element
         self.elements.append(element)
 
-    def resolved(self) -> _Scope:
+    def resolved(self) -> Scope:
         """The scope this one's functional nodes belong to (itself unless it collapsed)."""
         scope = self
         while scope.merged is not None:
@@ -116,7 +116,7 @@ class _Scope:
         return ".".join(reversed(parts))  # type: ignore[arg-type]
 
 
-def enter(scope: _Scope, path: tuple[str, ...], where: Span) -> _Scope:
+def enter(scope: Scope, path: tuple[str, ...], where: Span) -> Scope:
     """The scope a dotted label's leaf goes into: ``"fpn.inner_blocks.3": ...`` files the
     module as ``3`` in ``inner_blocks`` in ``fpn``, creating the modules on the way or
     adding to ones an earlier label made (torchvision's ``body.layer1``, ``body.layer2``, ...
@@ -124,9 +124,9 @@ def enter(scope: _Scope, path: tuple[str, ...], where: Span) -> _Scope:
     for depth, part in enumerate(path):
         found = scope.names.get(part)
         if found is None:
-            found = _Scope(None)
+            found = Scope(None)
             scope.adopt(found, part, where)
-        elif not isinstance(found, _Scope):
+        elif not isinstance(found, Scope):
             name = ".".join(path[:depth + 1])
             raise ModuleNameError(f"'{name}' is a layer, not a module that holds others",
                                   where, notes=(f"a dotted label puts its layers inside "
@@ -135,7 +135,7 @@ def enter(scope: _Scope, path: tuple[str, ...], where: Span) -> _Scope:
     return scope
 
 
-class _Pending:
+class PendingNode:
     """A node being built; becomes an immutable ir.Node once all names are known."""
 
     __slots__ = ("id", "op", "inputs", "attrs", "span", "trace", "shape", "parent", "name",
@@ -144,20 +144,20 @@ class _Pending:
     def __init__(self, id, op, inputs, attrs, span, trace, shape, scope=None):
         self.id, self.op, self.inputs, self.attrs = id, op, inputs, attrs
         self.span, self.trace, self.shape = span, trace, shape
-        self.parent: _Scope | None = None
+        self.parent: Scope | None = None
         self.name: str | None = None
         self.labelled = False
         self.where: Span | None = span
-        self.scope: _Scope | None = scope  # where it was written (functional nodes' owner)
+        self.scope: Scope | None = scope  # where it was written (functional nodes' owner)
 
 
-def module_paths(nodes: list[_Pending]) -> tuple[list[str | None], tuple[str, ...]]:
+def module_paths(nodes: list[PendingNode]) -> tuple[list[str | None], tuple[str, ...]]:
     """Each node's module name (None where no scope adopted it) and the module path of the
     scope it belongs to ('' for the network itself; a functional node belongs to the scope it
     was written in), each scope's path walked once rather than once per node."""
-    paths: dict[_Scope, str] = {}
+    paths: dict[Scope, str] = {}
 
-    def path(scope: _Scope) -> str:
+    def path(scope: Scope) -> str:
         found = paths.get(scope)
         if found is None:
             found = paths[scope] = scope.path()
@@ -177,7 +177,7 @@ def module_paths(nodes: list[_Pending]) -> tuple[list[str | None], tuple[str, ..
 
 
 
-def unlink(nodes: list[_Pending]) -> None:
+def unlink(nodes: list[PendingNode]) -> None:
     """Breaks the reference cycles of a finished (or failed) lowering's scope tree (a scope
     and its elements point at each other, a node at the scope it was written in) and empties
     ``nodes`` (a failed lowering's traceback keeps closures that reach the list), so that
@@ -203,7 +203,7 @@ class Context(NamedTuple):
     notes and recursion), and a residual's output for ``project``. A named tuple rather than a
     frozen dataclass because every block call makes two (its creation is in the hot path)."""
 
-    scope: _Scope
+    scope: Scope
     trace: tuple[Span, ...] = ()
     blocks: tuple[ast.BlockDef, ...] = ()
     project_target: int | None = None

@@ -32,7 +32,7 @@ from .binder import _literal
 from .evaluate import evaluate, finite, number, resolve
 from .expand import Lowerer
 from .loader import load, main_network, prelude
-from .naming import Context, _Scope, unlink
+from .naming import Context, Scope, unlink
 from .values import BadNumber, Env, NetworkValue, SpecText, TensorValue, tensor_scope
 
 
@@ -166,7 +166,7 @@ def _shown(value: object) -> str:
 
 def _lower_body(definition: ast.NetworkDef, env: Env, lw: Lowerer, input_override,
                 filename: str) -> Graph:
-    root = _Scope(None)
+    root = Scope(None)
     ctx = Context(root)
     init: tuple[str, tuple] = ("torch", ())
     shape = None

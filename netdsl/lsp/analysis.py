@@ -25,7 +25,7 @@ from types import MappingProxyType
 from ..errors import NetDSLError, OverrideError, SpecErrors, SpecImportError
 from ..ir.graph import Graph
 from ..limits import paused_gc, recursion_guard
-from ..lower.loader import BUNDLED_SPECS, Loader, _display, main_network
+from ..lower.loader import BUNDLED_SPECS, Loader, display_path, main_network
 from ..lower.networks import instantiate
 from ..syntax import tree as ast
 from ..syntax.parser import parse
@@ -121,7 +121,7 @@ class CachedLoader(Loader):
         """An import open in the editor, linked from its buffer for this compile only."""
         self.frames.append({})
         try:
-            loaded = self._link(parse(self.unsaved[path], _display(path)), path)
+            loaded = self.link(parse(self.unsaved[path], display_path(path)), path)
         finally:
             deps = self.frames.pop()
         self.cache[path] = loaded
@@ -135,8 +135,8 @@ class CachedLoader(Loader):
     def link_document(self, module: ast.Module, path: Path | None):
         """Links the document's own (possibly unsaved) text as load_file links a file."""
         if path is None:
-            return self._link(module, None)
-        loaded = self._link(module, path)
+            return self.link(module, None)
+        loaded = self.link(module, path)
         self.cache[path] = loaded
         return loaded
 
@@ -192,7 +192,7 @@ def analyse(text: str, path: Path | None, cache: ImportCache, pieces: Pieces | N
     imports read instead of the files; ``folders``: resolved folders every import must be
     in besides the zoo (the workspace), None for the document's folder alone, as the CLI."""
     resolved = path.resolve() if path is not None else None
-    filename = _display(resolved) if resolved is not None else "<untitled>"
+    filename = display_path(resolved) if resolved is not None else "<untitled>"
     result = Analysis(text, resolved, filename)
     folder = resolved.parent if resolved is not None else None
     unsaved = {p: t for p, t in unsaved.items() if p != resolved}

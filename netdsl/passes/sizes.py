@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .. import limits
@@ -71,13 +71,3 @@ def _first_failure(graph: Graph, input_shape: Shape) -> Node | None:
             return node
     return None
 
-
-def ranges(values: Iterable[int]) -> str:
-    """``32, 33, 34, 40`` as ``32-34, 40``."""
-    spans: list[list[int]] = []
-    for v in values:
-        if spans and v == spans[-1][1] + 1:
-            spans[-1][1] = v
-        else:
-            spans.append([v, v])
-    return ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in spans) or "none"

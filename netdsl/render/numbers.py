@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 def human(n: float, unit: str = "") -> str:
     """15470264320 -> '15.47G'."""
@@ -25,3 +27,14 @@ def side(pair) -> str:
 
 def percent(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "-"
+
+
+def ranges(values: Iterable[int]) -> str:
+    """``32, 33, 34, 40`` as ``32-34, 40`` (the valid input sizes of ``netdsl check --sizes``)."""
+    spans: list[list[int]] = []
+    for v in values:
+        if spans and v == spans[-1][1] + 1:
+            spans[-1][1] = v
+        else:
+            spans.append([v, v])
+    return ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in spans) or "none"

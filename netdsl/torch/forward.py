@@ -25,7 +25,7 @@ def forward_lines(writer, box: Container) -> list[str]:
     kept = graph.kept() if root else (box.output,)
     for i in kept:
         last[i] = len(steps)
-    names = emit._Names()
+    names = emit.Names()
     lines: list[str] = []
     training = False
     for position, step in enumerate(steps):

@@ -101,7 +101,9 @@ def _same(value: object, arg: object, pair: bool) -> bool:
     return type(value) is type(arg) and value == arg
 
 
-def _is_default(slot: Slot, value: object) -> bool:
+def is_default(slot: Slot, value: object) -> bool:
+    """Whether ``value`` is the keyword's default in the torch signature (a generated call
+    leaves it out; pyexport's shared helpers drop it the same way)."""
     if slot.kw is None or slot.default is MISSING:
         return False
     if slot.pair and isinstance(value, tuple) and len(value) == 2 and value[0] == value[1]:
@@ -109,7 +111,8 @@ def _is_default(slot: Slot, value: object) -> bool:
     return type(value) is type(slot.default) and value == slot.default
 
 
-def _literal(slot: Slot, value: object) -> str:
+def slot_literal(slot: Slot, value: object) -> str:
+    """``value`` as the Python literal of a torch argument (a square pair written once)."""
     if slot.pair and isinstance(value, tuple) and len(value) == 2 and value[0] == value[1]:
         return literal(value[0])
     return literal(value)
@@ -170,7 +173,7 @@ def resolve(holes: list[list[Slot]], calls: list[dict], hidden: frozenset[str] =
         names = [n for n in candidates if all(n in c and _same(v, c[n], slot.pair)
                                               for v, c in zip(values, calls, strict=True))]
         if same:
-            if _is_default(slot, values[0]):
+            if is_default(slot, values[0]):
                 sig.exprs.append(None)
                 continue
             trivial = isinstance(values[0], bool | str) or values[0] in (0, 1, (1, 1))
@@ -178,7 +181,7 @@ def resolve(holes: list[list[Slot]], calls: list[dict], hidden: frozenset[str] =
                 used.add(names[0])
                 sig.exprs.append((names[0], "{}"))
             else:
-                sig.exprs.append(_literal(slot, values[0]))
+                sig.exprs.append(slot_literal(slot, values[0]))
             continue
         if names:
             used.add(names[0])
