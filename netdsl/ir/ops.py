@@ -256,6 +256,13 @@ def _validate(record: OpRecord, builtin: bool) -> None:
                                 "import path like my_plugin.layers.Scale")
     if not isinstance(record.view, bool) and not callable(record.view):
         raise RegistrationError(f"{where}: view must be true, false or a function")
+    for name in ("backward_extra_bytes", "training_mask_bytes"):
+        value = getattr(record, name)
+        if not (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 64):
+            raise RegistrationError(f"{where}: {name} must be a whole number of bytes from 0 "
+                                    "to 64")
+    if not isinstance(record.gradient_passes_through, bool):
+        raise RegistrationError(f"{where}: gradient_passes_through must be true or false")
 
 
 def _register_builtins() -> frozenset[str]:

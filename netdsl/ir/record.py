@@ -97,6 +97,18 @@ class OpRecord:
     display: Callable[[Attrs, Shape], str]  # as a slide writes it: ``conv 3x3/2, 128``
     style: str  # how pictures draw it: weight, norm, activation, pool, merge, shape, io
     trailing: bool  # pictures write it after the layer it follows: ``conv 3x3, 64 · bn · relu``
+    # What a training step keeps for backward (netdsl.passes.memory). The only optional
+    # fields: their defaults describe a plain layer, so a record that says nothing is planned
+    # as one (never smaller than it is, since a passed-through gradient is then counted).
+    backward_extra_bytes: int = 0
+    """Bytes per output value that autograd keeps besides the tensors themselves: a max
+    pool's int64 position of each maximum (8)."""
+    training_mask_bytes: int = 0
+    """Bytes per output value of a random mask drawn in training (dropout's bool: 1). Its
+    output is then new memory in training, even where ``view`` says it is free at inference."""
+    gradient_passes_through: bool = False
+    """Backward hands the output's gradient to the inputs as it is (a sum) or as views of it
+    (a concatenation), so the inputs' gradients take no new memory: a merge."""
 
     @property
     def is_module(self) -> bool:
@@ -113,6 +125,11 @@ class OpRecord:
 
     def writes_nothing(self, attrs: Attrs, ins: list[Shape], out: Shape) -> bool:
         return self.view(attrs, ins, out) if callable(self.view) else self.view
+
+    @property
+    def stride_defaults_to_kernel(self) -> bool:
+        """A pool's rule: a ``stride`` left out (none) is the kernel, so windows tile."""
+        return any(p.name == "stride" and p.default is None for p in self.params)
 
     def signature(self) -> str:
         return ", ".join(p.name if p.default is REQUIRED else f"{p.name}={_literal(p.default)}"

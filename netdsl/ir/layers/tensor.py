@@ -25,6 +25,7 @@ DROPOUT = OpRecord(
     init_role=None,
     torch=TorchModule("torch.nn.Dropout", lambda a, ins, inplace: ((), {"p": a["p"]})),
     display=lambda a, out: f"dropout {a['p']}", style="activation", trailing=True,
+    training_mask_bytes=1,  # a bool per value
 )
 
 
@@ -70,6 +71,7 @@ CONCAT = OpRecord(
     inplace=False, backward_needs_output=False, weight_layer=False, ends_features=False,
     init_role=None, torch=TorchExpression(lambda a, xs: f"torch.cat([{', '.join(xs)}], 1)"),
     display=lambda a, out: "concat", style="merge", trailing=False,
+    gradient_passes_through=True,  # each input's gradient is a slice of the output's
 )
 
 
@@ -90,6 +92,7 @@ ADD = OpRecord(
     torch=TorchExpression(lambda a, xs: " + ".join(xs),
                           inplace_statement=lambda xs: f"{xs[0]} += {xs[1]}"),
     display=lambda a, out: "+", style="merge", trailing=False,
+    gradient_passes_through=True,  # each input's gradient is the output's
 )
 
 RECORDS = (INPUT, DROPOUT, FLATTEN, SCALE, CONCAT, ADD)
