@@ -128,8 +128,13 @@ class OpRecord:
 
     @property
     def stride_defaults_to_kernel(self) -> bool:
-        """A pool's rule: a ``stride`` left out (none) is the kernel, so windows tile."""
+        """A pool's rule: a ``stride`` left out (none) is the kernel, so windows tile. The
+        binder fills it in; the IR text and ``netdsl import`` leave such a stride out."""
         return any(p.name == "stride" and p.default is None for p in self.params)
+
+    def stride_is_implied(self, attrs: Attrs) -> bool:
+        """Whether ``attrs``' stride is what leaving it out gives (a pool's kernel)."""
+        return self.stride_defaults_to_kernel and attrs.get("stride") == attrs.get("kernel")
 
     def signature(self) -> str:
         return ", ".join(p.name if p.default is REQUIRED else f"{p.name}={_literal(p.default)}"

@@ -81,7 +81,7 @@ def _value_key(value: object) -> tuple:
 
 
 def finish_window(op: OpRecord, attrs: dict, call: ast.Node) -> dict:
-    if "stride" in attrs and attrs["stride"] is None:
+    if op.stride_defaults_to_kernel and attrs.get("stride") is None:
         attrs["stride"] = attrs["kernel"]
     if attrs.get("pad") == "same":
         pad = []
