@@ -7,7 +7,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .params import REQUIRED, Attrs, Param, Shape, ShapeProblem, fmt_shape  # noqa: F401 - for records
+from .params import (  # noqa: F401 - for records
+    REQUIRED,
+    Attrs,
+    Param,
+    Shape,
+    ShapeProblem,
+    fmt_shape,
+    spec_literal,
+)
 
 Pair = tuple[int, int]
 PARAM_KINDS = frozenset({"count", "int", "float", "prob", "optfloat", "bool", "size", "optsize",
@@ -137,14 +145,9 @@ class OpRecord:
         return self.stride_defaults_to_kernel and attrs.get("stride") == attrs.get("kernel")
 
     def signature(self) -> str:
-        return ", ".join(p.name if p.default is REQUIRED else f"{p.name}={_literal(p.default)}"
+        return ", ".join(p.name if p.default is REQUIRED else f"{p.name}={spec_literal(p.default)}"
                          for p in self.params)
 
 
 STYLES = frozenset({"weight", "norm", "activation", "pool", "merge", "shape", "io"})
 
-
-def _literal(value: object) -> str:
-    if value is None or isinstance(value, bool):
-        return {None: "none", True: "true", False: "false"}[value]
-    return "x".join(map(str, value)) if isinstance(value, tuple) else str(value)

@@ -119,11 +119,6 @@ def bind_names(what: str, names: list[str], args, kwargs, call: ast.Node) -> dic
     return values
 
 
-def _literal(value: object) -> str:
-    """A default value as a spec writes it: true, none, 3x3."""
-    if value is None or isinstance(value, bool):
-        return {None: "none", True: "true", False: "false"}[value]
-    return "x".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from math import prod
 
 from ..errors import BuildError
 from ..ir.dataflow import reader_counts, runs_in_place, value_holders
@@ -116,26 +117,19 @@ def parse_bytes(value: int | str) -> int:
 
 # --- the model of a training step ----------------------------------------------------------
 
-def _numel(shape) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
-
-
 class _Step:
     """Per-node facts of the training model at one batch (bytes)."""
 
     def __init__(self, graph: Graph, batch: int, dtype_bytes: int = 4):
         counts = activation_counts(graph)
         self.graph = graph
-        self.size = [_numel(n.shape) * batch * dtype_bytes for n in graph.nodes]
+        self.size = [prod(n.shape) * batch * dtype_bytes for n in graph.nodes]
         self.alloc, self.owner = [], []
         # a record's memory facts (backward's extra bytes, a training mask): see OpRecord
         records = [OPS[n.op] for n in graph.nodes]
         masked = [r.training_mask_bytes > 0 for r in records]
         for n, record in zip(graph.nodes, records, strict=True):
-            values = _numel(n.shape) * batch
+            values = prod(n.shape) * batch
             owns = counts[n.id] > 0 or masked[n.id] or not n.inputs
             own = values * (dtype_bytes + record.training_mask_bytes) if masked[n.id] else \
                 counts[n.id] * batch * dtype_bytes

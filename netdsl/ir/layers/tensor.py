@@ -3,6 +3,8 @@ and the joins the builtins make (concat along channels, sums)."""
 
 from __future__ import annotations
 
+from math import prod
+
 from ..params import fmt_shape
 from ..record import Attrs, OpRecord, Param, Shape, ShapeProblem, TorchExpression, TorchModule
 from .common import no_macs, no_params, one_operand, pointwise, same_shape, spatial
@@ -30,10 +32,7 @@ DROPOUT = OpRecord(
 
 
 def _flatten(a: Attrs, ins: list[Shape]) -> Shape:
-    n = 1
-    for d in ins[0]:
-        n *= d
-    return (n,)
+    return (prod(ins[0]),)
 
 
 FLATTEN = OpRecord(
