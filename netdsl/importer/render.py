@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from ..ir.identifiers import numbered
 from ..ir.ops import OPS, REQUIRED, RESERVED_NAMES, normalize
 from .structure import Add, Aux, Call, Chain, Concat, Layer, Residual, Scope, Structure
 
@@ -177,12 +178,7 @@ class Writer:
         base = re.sub(r"[^a-z0-9_]", "_", base).strip("_") or "block"
         if base[0].isdigit() or base in RESERVED_NAMES or base in OPS:
             base = f"{base}_block"
-        name, n = base, 1
-        while name in self.names:
-            n += 1
-            name = f"{base}_{n}"
-        self.names.add(name)
-        return name
+        return numbered(base, self.names, "_")
 
     def block(self, cls: type, members: list[tuple[Scope, list]]) -> None:
         first = members[0][1]

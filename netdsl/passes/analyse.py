@@ -40,6 +40,7 @@ from math import prod
 
 from ..ir.dataflow import main_path, reader_counts, runs_in_place, value_holders
 from ..ir.graph import Graph, Node, outputs_text
+from ..ir.identifiers import numbered
 from ..ir.ops import OPS, Shape
 from .fields import Pair, feature_rf, receptive_fields  # noqa: F401 - part of this API
 
@@ -246,12 +247,7 @@ def row_names(graph: Graph) -> list[str]:
             names.append(node.name)
             continue
         base = f"{scope[node.id]}.{node.op}" if scope[node.id] else node.op
-        name, k = base, 1
-        while name in taken:
-            k += 1
-            name = f"{base}#{k}"
-        taken.add(name)
-        names.append(name)
+        names.append(numbered(base, taken, "#"))
     return names
 
 
