@@ -2,9 +2,10 @@
 
 Checking, analysis, emission, export, the formatter and the command line read these records
 and nothing else, so adding a layer means writing one :class:`OpRecord` (the built-in ones
-live in :mod:`netdsl.ir.layers`). Every field is required: an op without a receptive-field
-window or a MAC rule is a registration error, never a silent default (tinygrad keeps its op
-rules as data in the same spirit).
+live in :mod:`netdsl.ir.layers`). Every field is required but the three memory facts (whose
+defaults describe a plain layer): an op without a receptive-field window or a MAC rule is a
+registration error, never a silent default (tinygrad keeps its op rules as data in the same
+spirit).
 
 Plugins register records with :func:`register_op`, or ship them under the entry-point group
 ``netdsl.ops`` (each entry point, named after the op a spec writes, names an ``OpRecord`` or a
