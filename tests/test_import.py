@@ -188,3 +188,24 @@ def test_a_plugin_layer_imports_once_its_record_is_registered():
         load_and_compare(netdsl.build(text), model, torch.randn(2, 3, 16, 16))
     finally:
         netdsl.unregister_op(record.name)
+
+
+class SE(nn.Module):  # named like the prelude's block `se`
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(8, 8, 1)
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        return self.act(self.conv(x))
+
+
+class Mul(SE):  # named like the builtin `mul`
+    pass
+
+
+def test_render_never_names_a_block_like_a_reserved_word():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), SE(), Mul())
+    text = from_module(model, (3, 8, 8), "named")
+    assert "block se_block" in text and "block mul_block" in text
+    load_and_compare(netdsl.build(text), model, torch.randn(2, 3, 8, 8))

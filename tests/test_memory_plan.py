@@ -5,11 +5,14 @@ the ResNet-152 figures are benchmarks/memory.py's."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
 import netdsl
-from netdsl.errors import BuildError
+from netdsl.errors import BuildError, RegistrationError
+from netdsl.ir import ops as netdsl_ops
 from netdsl.passes.memory import parse_bytes, plan
 from netdsl.torch.memory import LiveBytes, training_step_peak
 
@@ -148,3 +151,51 @@ def test_summary_reports_the_plan(capsys, tmp_path):
     assert "memory plan for deep at batch 16" in out and "recomputed in backward:" in out
     assert main(["summary", str(spec), "--batch", "16", "--memory-budget", "1kB"]) == 1
     assert "error: a training step of deep at batch 16 needs at least" in capsys.readouterr().err
+
+
+# every op with a memory fact: a max pool's indices (both kinds), dropout's mask, the merges
+FACTS = """\
+network facts:
+    input 3x16x16
+    body: conv3x3(8) -> maxpool(2x2) -> residual(conv3x3(8) -> relu)
+        -> concat(identity, conv3x3(8)) -> dropout(0.5) -> adaptive_maxpool(2x2)
+    head: flatten -> fc(10)
+"""
+MEMORY_FACTS = {"backward_extra_bytes": 0, "training_mask_bytes": 0,
+                "gradient_passes_through": False}
+
+
+def _with_plugin_twins(graph, keep_facts: bool):
+    """``graph`` with each op that declares a memory fact replaced by a plugin op of another
+    name, a copy of its record (without the facts, where ``keep_facts`` is false)."""
+    twins = {}
+    for record in {netdsl_ops.OPS[n.op] for n in graph.nodes}:
+        if any(getattr(record, fact) != plain for fact, plain in MEMORY_FACTS.items()):
+            twin = dataclasses.replace(record, name=f"plugin_{record.name}",
+                                       **({} if keep_facts else MEMORY_FACTS))
+            twins[record.name] = netdsl_ops.register_op(twin, replace=True).name
+    nodes = tuple(dataclasses.replace(n, op=twins.get(n.op, n.op)) for n in graph.nodes)
+    return dataclasses.replace(graph, nodes=nodes), twins
+
+
+def test_a_plugin_op_declaring_a_memory_fact_is_planned_as_the_builtin_that_has_it():
+    graph = netdsl.compile(FACTS)
+    builtin = plan(graph, None, batch=4)  # its units say what each stretch keeps
+    twinned, twins = _with_plugin_twins(graph, keep_facts=True)
+    try:
+        assert set(twins) == {"maxpool", "adaptive_maxpool", "dropout", "add", "concat"}
+        assert plan(twinned, None, batch=4) == builtin
+        plain, _ = _with_plugin_twins(graph, keep_facts=False)  # the facts are what counts
+        assert plan(plain, None, batch=4).eager_peak != builtin.eager_peak
+    finally:
+        for name in twins.values():
+            netdsl_ops.unregister_op(name)
+
+
+@pytest.mark.parametrize("fact", ["backward_extra_bytes", "training_mask_bytes",
+                                  "gradient_passes_through"])
+def test_a_memory_fact_of_the_wrong_kind_is_refused_at_registration(fact):
+    record = dataclasses.replace(netdsl_ops.OPS["relu"], name="plugin_relu",
+                                 **{fact: -1 if fact.endswith("bytes") else "yes"})
+    with pytest.raises(RegistrationError, match=fact):
+        netdsl_ops.register_op(record)

@@ -11,6 +11,7 @@ import pytest
 
 import netdsl
 from netdsl.errors import RegistrationError
+from netdsl.ir.graph import format_attrs
 from netdsl.ir.ops import (
     OPS,
     Param,
@@ -213,3 +214,15 @@ def test_completion_offers_an_unloaded_plugin_op_without_loading_it(monkeypatch)
     items = complete("network t:\n    input 3x8x8\n    my_", None, None, 3, 8).items
     offered = [i for i in items if i.label == "my_relu"]
     assert offered and "plugin" in offered[0].detail and not loaded
+
+
+def test_a_stride_defaults_to_the_kernel_only_where_the_record_says_so():
+    """One rule (OpRecord.stride_defaults_to_kernel) for the binder and the IR text: a pool's
+    stride left out is its kernel, and is left out again; a conv's stride equal to its kernel
+    is not its default (ConvNeXt's 4x4/4 stem), so the IR text writes it."""
+    graph = netdsl.compile("network n:\n    input 3x16x16\n"
+                           "    conv(8, 4x4, stride=4) -> maxpool(2x2) -> maxpool(2x2, stride=1)\n")
+    conv, pool, overlapping = graph.nodes[1:]
+    assert pool.attrs["stride"] == (2, 2)
+    assert (format_attrs(conv), format_attrs(pool), format_attrs(overlapping)) == \
+        ("8, 4, stride=4", "2", "2, stride=1")

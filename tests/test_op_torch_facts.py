@@ -38,9 +38,9 @@ def default_attrs(name: str) -> dict:
 
 
 def filled_attrs(name: str) -> dict:
-    """As lowering fills them: a pool's stride defaults to its kernel."""
+    """As lowering fills them: a pool's stride defaults to its kernel (the record says so)."""
     attrs = default_attrs(name)
-    if attrs.get("stride", ()) is None:
+    if OPS[name].stride_defaults_to_kernel:
         attrs["stride"] = attrs["kernel"]
     return attrs
 

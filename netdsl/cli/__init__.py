@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from .. import limits
 from ..errors import NetDSLError, OverrideError, SpecLimitError, printable
+from ..ir.params import fmt_shape  # noqa: F401 - the commands' modules import it from here
 
 Command = tuple[str, str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 
@@ -213,10 +214,6 @@ def budget(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a number from 0 to 1e18 (like 4e9), "
                                          f"found '{text[:40]}'")
     return int(value)
-
-
-def fmt_shape(shape) -> str:
-    return "x".join(str(d) for d in shape) if shape else "?"
 
 
 # Modules of netdsl.cli that define commands; each must import quickly (no torch at import).

@@ -15,14 +15,12 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from ..ir.ops import OPS, REQUIRED, normalize
+from ..ir.identifiers import numbered
+from ..ir.ops import OPS, REQUIRED, RESERVED_NAMES, normalize
 from .structure import Add, Aux, Call, Chain, Concat, Layer, Residual, Scope, Structure
 
 CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 COMMA = "\x01"  # ", " unless it directly follows "(": keyword holes may all vanish
-RESERVED = {"import", "block", "inline", "network", "input", "init", "if", "else", "true",
-            "false", "none", "same", "project", "identity", "stack", "residual", "concat",
-            "add", "aux", "inception", "stage", "conv3x3", "conv1x1", "conv_relu"}
 NAMED = {"out": "c", "kernel": "k"}  # readable parameter names for the values of these
 
 
@@ -97,10 +95,8 @@ class Writer:
 
     def layer(self, e: Layer) -> list:
         attrs = dict(e.attrs)
-        params = {p.name: p for p in OPS[e.op].params}
-        if "stride" in params and params["stride"].default is None \
-                and attrs.get("stride") == attrs.get("kernel"):
-            del attrs["stride"]  # a pool's default stride: its kernel
+        if OPS[e.op].stride_is_implied(attrs):
+            del attrs["stride"]
         out: list = [e.op, "("]
         for p in OPS[e.op].params:
             if p.name not in attrs:
@@ -180,14 +176,9 @@ class Writer:
     def block_name(self, cls: type) -> str:
         base = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", cls.__name__).lower()
         base = re.sub(r"[^a-z0-9_]", "_", base).strip("_") or "block"
-        if base[0].isdigit() or base in RESERVED or base in OPS:
+        if base[0].isdigit() or base in RESERVED_NAMES or base in OPS:
             base = f"{base}_block"
-        name, n = base, 1
-        while name in self.names:
-            n += 1
-            name = f"{base}_{n}"
-        self.names.add(name)
-        return name
+        return numbered(base, self.names, "_")
 
     def block(self, cls: type, members: list[tuple[Scope, list]]) -> None:
         first = members[0][1]

@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import ModuleImportError
+from ..ir.layers.conv import CONV
+from ..ir.layers.norm import BN
+from ..ir.layers.tensor import CONCAT
 from ..ir.ops import OPS
 from .trace import Item, Traced
 
@@ -221,7 +224,7 @@ class _ScopeView:
         position = {u: i for i, u in reversed(list(enumerate(self.inputs[join])))}
         branches.sort(key=lambda b: position.get(b[1], len(position)))
         chains = [b[0] for b in branches]
-        made = Concat(chains) if self.owner.items[join].op == "concat" else self.residual(chains)
+        made = Concat(chains) if self.owner.items[join].op == CONCAT.name else self.residual(chains)
         made.shape = self.owner.items[join].shape
         return made
 
@@ -246,7 +249,7 @@ class _ScopeView:
     def is_projection(self, qualname: str) -> bool:
         """A ``Sequential(Conv2d 1x1 without bias, BatchNorm2d)``: netdsl's ``project``."""
         inner = [it for it in self.owner.items if qualname in it.path]
-        if len(inner) != 2 or [it.op for it in inner] != ["conv", "bn"]:
+        if len(inner) != 2 or [it.op for it in inner] != [CONV.name, BN.name]:
             return False
         conv, bn = inner
         return (conv.name == f"{qualname}.0" and bn.name == f"{qualname}.1"

@@ -16,6 +16,8 @@ import torch.fx as fx
 from torch.fx.passes.shape_prop import ShapeProp
 
 from ..errors import ModuleImportError, Source, Span
+from ..ir.layers.tensor import ADD as SUM
+from ..ir.layers.tensor import CONCAT, INPUT, SCALE
 from . import ops_map
 from .ops_map import Unsupported
 
@@ -53,7 +55,7 @@ class _Tracer(fx.Tracer):
         self.where = ""
 
     def is_leaf_module(self, m: torch.nn.Module, qualname: str) -> bool:
-        return ops_map.lookup(type(m)) is not None or super().is_leaf_module(m, qualname)
+        return ops_map.knows(type(m)) or super().is_leaf_module(m, qualname)
 
     def call_module(self, m, forward, args, kwargs):
         outer, self.where = self.where, self.path_of_module(m)
@@ -153,7 +155,7 @@ class _Convert:
         if fx_kind(node) == "placeholder":
             if self.items:
                 raise self.fail(node, "a second input (netdsl networks take one tensor)", "")
-            return self.add(node, "input", {}, [])
+            return self.add(node, INPUT.name, {}, [])
         scope = self.scopes(node)
         where = node.target if fx_kind(node) == "call_module" else (scope[-1] if scope else "")
         try:
@@ -167,32 +169,25 @@ class _Convert:
 
     def module(self, node: fx.Node) -> None:
         m = self.gm.get_submodule(node.target)
-        entry = ops_map.lookup(type(m))
-        if entry is None:
-            raise Unsupported(f"{type(m).__module__}.{type(m).__qualname__} has no netdsl op "
-                              "(register one with a plugin)")
-        op, read = entry
+        read = ops_map.read_module(m)
         source = self.value(node, node.args[0])
-        if op is None:  # nn.Identity: the value passes through
+        if read is None:  # nn.Identity: the value passes through
             self.of[node] = source
             return
-        attrs = read(m)
-        if isinstance(attrs, list):  # one module, several ops: the first carries its name
-            for extra_op, extra in attrs[1:]:
-                self.add(node, attrs[0][0], attrs[0][1], [source], name=node.target,
-                         stateful=True)
-                source = self.of[node]
-                op, attrs = extra_op, extra
-            return self.add(node, op, attrs, [source])
-        if isinstance(attrs, tuple):
-            op, attrs = attrs
+        if isinstance(read, list) and len(read) > 1:  # several ops: the first carries the name
+            (op, attrs), *rest = read
+            self.add(node, op, attrs, [source], name=node.target, stateful=True)
+            for op, attrs in rest:
+                self.add(node, op, attrs, [self.of[node]])
+            return
+        op, attrs = read[0] if isinstance(read, list) else read
         # a stateless module keeps its name unless it is called more than once
         stateful = any(True for _ in m.parameters()) or any(True for _ in m.buffers()) or \
             sum(n.target == node.target for n in node.graph.nodes if fx_kind(n) == "call_module") == 1
         self.add(node, op, attrs, [source], name=node.target, stateful=stateful)
 
     def function(self, node: fx.Node) -> None:
-        target = node.target
+        target = ops_map.method(node.target)
         if isinstance(target, type) and issubclass(target, tuple):
             self.tuples[node] = (*node.args, *node.kwargs.values())
             return
@@ -205,26 +200,23 @@ class _Convert:
             if len(inputs) == 1:  # a cat of one tensor is that tensor (netdsl has no such merge)
                 self.of[node] = inputs[0]
                 return
-            return self.add(node, "concat", {}, inputs)
+            return self.add(node, CONCAT.name, {}, inputs)
         if target in ops_map.ADD:
             a, b = node.args[:2]
             if not (isinstance(a, fx.Node) and isinstance(b, fx.Node)) or node.kwargs:
                 raise Unsupported("adding a constant")
-            return self.add(node, "add", {}, [self.value(node, a), self.value(node, b)])
+            return self.add(node, SUM.name, {}, [self.value(node, a), self.value(node, b)])
         if target in ops_map.MUL:
             a, b = node.args[:2]
             tensor, factor = (a, b) if isinstance(a, fx.Node) else (b, a)
             if not isinstance(factor, int | float) or isinstance(factor, bool):
                 raise Unsupported("a product of two tensors")
-            return self.add(node, "scale", {"factor": float(factor)}, [self.value(node, tensor)])
-        entry = ops_map.FUNCTIONS.get(target)
-        if entry is None or not node.args:
+            return self.add(node, SCALE.name, {"factor": float(factor)},
+                            [self.value(node, tensor)])
+        if target not in ops_map.FUNCTIONS or not node.args:
             name = target if isinstance(target, str) else getattr(target, "__name__", target)
             raise Unsupported(f"the function '{name}' has no netdsl op")
-        op, read = entry
         if any(isinstance(a, fx.Node) for a in node.args[1:]):
             raise Unsupported("a tensor-valued argument")
-        attrs = read(*node.args[1:], **node.kwargs)
-        if isinstance(attrs, tuple):
-            op, attrs = attrs
+        op, attrs = ops_map.read_function(target, node.args[1:], node.kwargs)
         self.add(node, op, attrs, [self.value(node, node.args[0])])

@@ -154,7 +154,7 @@ def format_attrs(node: Node) -> str:
         value = node.attrs.get(p.name)
         if p.default is not REQUIRED:
             default = p.default if p.default is None else normalize(p, p.default)
-            if value == default or (p.name == "stride" and value == node.attrs.get("kernel")):
+            if value == default or (p.name == "stride" and op.stride_is_implied(node.attrs)):
                 continue
         shown.append(_fmt_value(value) if p.default is REQUIRED else
                      f"{p.name}={_fmt_value(value)}")

@@ -97,6 +97,17 @@ def identifier(name: str, taken: set[str], fallback: str = "arg") -> str:
     return candidate
 
 
+def numbered(base: str, taken: set[str], sep: str = "") -> str:
+    """``base``, else ``base{sep}2``, ``base{sep}3``...: the first not in ``taken`` (added to
+    it)."""
+    candidate, n = base, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{base}{sep}{n}"
+    taken.add(candidate)
+    return candidate
+
+
 def foreign_problem(name: str) -> str | None:
     """Why a module name breaks tools that write ``self.<name>`` whenever
     ``name.isidentifier()`` (torch.fx's code generator, so ``.pt2`` and ONNX): Python reads

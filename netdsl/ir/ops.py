@@ -2,9 +2,10 @@
 
 Checking, analysis, emission, export, the formatter and the command line read these records
 and nothing else, so adding a layer means writing one :class:`OpRecord` (the built-in ones
-live in :mod:`netdsl.ir.layers`). Every field is required: an op without a receptive-field
-window or a MAC rule is a registration error, never a silent default (tinygrad keeps its op
-rules as data in the same spirit).
+live in :mod:`netdsl.ir.layers`). Every field is required but the three memory facts (whose
+defaults describe a plain layer): an op without a receptive-field window or a MAC rule is a
+registration error, never a silent default (tinygrad keeps its op rules as data in the same
+spirit).
 
 Plugins register records with :func:`register_op`, or ship them under the entry-point group
 ``netdsl.ops`` (each entry point, named after the op a spec writes, names an ``OpRecord`` or a
@@ -256,6 +257,13 @@ def _validate(record: OpRecord, builtin: bool) -> None:
                                 "import path like my_plugin.layers.Scale")
     if not isinstance(record.view, bool) and not callable(record.view):
         raise RegistrationError(f"{where}: view must be true, false or a function")
+    for name in ("backward_extra_bytes", "training_mask_bytes"):
+        value = getattr(record, name)
+        if not (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 64):
+            raise RegistrationError(f"{where}: {name} must be a whole number of bytes from 0 "
+                                    "to 64")
+    if not isinstance(record.gradient_passes_through, bool):
+        raise RegistrationError(f"{where}: gradient_passes_through must be true or false")
 
 
 def _register_builtins() -> frozenset[str]:

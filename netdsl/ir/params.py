@@ -120,8 +120,21 @@ def _permutation(name: str, value: object) -> tuple[int, ...]:
                        f"found {describe(value)}")
 
 
-def fmt_shape(shape: Shape) -> str:
-    return "x".join(str(d) for d in shape)
+def fmt_shape(shape: Shape | None) -> str:
+    """``(3, 224, 224)`` as ``3x224x224``; no shape (None, or empty) as ``?``."""
+    return "x".join(str(d) for d in shape) if shape else "?"
+
+
+def fmt_side(pair: tuple[int, int]) -> str:
+    """A window's side: ``(3, 3)`` as ``3``, ``(1, 7)`` as ``1x7``."""
+    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}x{pair[1]}"
+
+
+def spec_literal(value: object) -> str:
+    """A value as a spec writes it: ``true``, ``none``, ``3x3``, ``0.5``."""
+    if value is None or isinstance(value, bool):
+        return {None: "none", True: "true", False: "false"}[value]
+    return "x".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .params import REQUIRED, Attrs, Param, Shape, ShapeProblem, fmt_shape  # noqa: F401 - for records
+from .params import (  # noqa: F401 - for records
+    REQUIRED,
+    Attrs,
+    Param,
+    Shape,
+    ShapeProblem,
+    fmt_shape,
+    spec_literal,
+)
 
 Pair = tuple[int, int]
 PARAM_KINDS = frozenset({"count", "int", "float", "prob", "optfloat", "bool", "size", "optsize",
@@ -97,6 +105,18 @@ class OpRecord:
     display: Callable[[Attrs, Shape], str]  # as a slide writes it: ``conv 3x3/2, 128``
     style: str  # how pictures draw it: weight, norm, activation, pool, merge, shape, io
     trailing: bool  # pictures write it after the layer it follows: ``conv 3x3, 64 · bn · relu``
+    # What a training step keeps for backward (netdsl.passes.memory). The only optional
+    # fields: their defaults describe a plain layer, so a record that says nothing is planned
+    # as one (never smaller than it is, since a passed-through gradient is then counted).
+    backward_extra_bytes: int = 0
+    """Bytes per output value that autograd keeps besides the tensors themselves: a max
+    pool's int64 position of each maximum (8)."""
+    training_mask_bytes: int = 0
+    """Bytes per output value of a random mask drawn in training (dropout's bool: 1). Its
+    output is then new memory in training, even where ``view`` says it is free at inference."""
+    gradient_passes_through: bool = False
+    """Backward hands the output's gradient to the inputs as it is (a sum) or as views of it
+    (a concatenation), so the inputs' gradients take no new memory: a merge."""
 
     @property
     def is_module(self) -> bool:
@@ -114,15 +134,20 @@ class OpRecord:
     def writes_nothing(self, attrs: Attrs, ins: list[Shape], out: Shape) -> bool:
         return self.view(attrs, ins, out) if callable(self.view) else self.view
 
+    @property
+    def stride_defaults_to_kernel(self) -> bool:
+        """A pool's rule: a ``stride`` left out (none) is the kernel, so windows tile. The
+        binder fills it in; the IR text and ``netdsl import`` leave such a stride out."""
+        return any(p.name == "stride" and p.default is None for p in self.params)
+
+    def stride_is_implied(self, attrs: Attrs) -> bool:
+        """Whether ``attrs``' stride is what leaving it out gives (a pool's kernel)."""
+        return self.stride_defaults_to_kernel and attrs.get("stride") == attrs.get("kernel")
+
     def signature(self) -> str:
-        return ", ".join(p.name if p.default is REQUIRED else f"{p.name}={_literal(p.default)}"
+        return ", ".join(p.name if p.default is REQUIRED else f"{p.name}={spec_literal(p.default)}"
                          for p in self.params)
 
 
 STYLES = frozenset({"weight", "norm", "activation", "pool", "merge", "shape", "io"})
 
-
-def _literal(value: object) -> str:
-    if value is None or isinstance(value, bool):
-        return {None: "none", True: "true", False: "false"}[value]
-    return "x".join(map(str, value)) if isinstance(value, tuple) else str(value)

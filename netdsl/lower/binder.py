@@ -81,7 +81,7 @@ def _value_key(value: object) -> tuple:
 
 
 def finish_window(op: OpRecord, attrs: dict, call: ast.Node) -> dict:
-    if "stride" in attrs and attrs["stride"] is None:
+    if op.stride_defaults_to_kernel and attrs.get("stride") is None:
         attrs["stride"] = attrs["kernel"]
     if attrs.get("pad") == "same":
         pad = []
@@ -119,11 +119,6 @@ def bind_names(what: str, names: list[str], args, kwargs, call: ast.Node) -> dic
     return values
 
 
-def _literal(value: object) -> str:
-    """A default value as a spec writes it: true, none, 3x3."""
-    if value is None or isinstance(value, bool):
-        return {None: "none", True: "true", False: "false"}[value]
-    return "x".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
 

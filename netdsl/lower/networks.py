@@ -25,10 +25,10 @@ from ..errors import (
 from ..ir.graph import Graph, frozen
 from ..ir.init import SCHEMES
 from ..ir.ops import Size, describe
+from ..ir.params import spec_literal
 from ..limits import paused_gc, recursion_guard
 from ..syntax import tree as ast
 from ..syntax.parser import parse_expression
-from .binder import _literal
 from .evaluate import evaluate, finite, number, resolve
 from .expand import Lowerer
 from .loader import load, main_network, prelude
@@ -183,7 +183,7 @@ def _lower_body(definition: ast.NetworkDef, env: Env, lw: Lowerer, input_overrid
                 shape = dims[0].value
                 if min(shape) < 1:
                     raise SpecTypeError(f"every input dimension must be at least 1, found "
-                                        f"{_literal(shape)}", dims[0].span)
+                                        f"{spec_literal(shape)}", dims[0].span)
             else:
                 shape = tuple(_dimension(lw, d, env) for d in dims)
             if input_override is not None:  # before any layer: every shape follows from it

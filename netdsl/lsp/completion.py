@@ -10,6 +10,7 @@ import re
 from lsprotocol import types as lsp
 
 from ..ir.ops import REQUIRED, OpRecord, unloaded_plugin
+from ..ir.params import spec_literal
 from ..lower.loader import prelude
 from ..lower.values import BlockValue, Builtin, Function, NetworkValue
 from ..syntax import tree as ast
@@ -51,9 +52,7 @@ def open_call(text: str) -> tuple[str, str] | None:
 def parameters(value: object) -> list[tuple[str, str | None, str]]:
     """(name, default as a spec writes it or None, documentation) of a callee."""
     if isinstance(value, OpRecord):
-        from ..ir.record import _literal
-
-        return [(p.name, None if p.default is REQUIRED else _literal(p.default), value.doc)
+        return [(p.name, None if p.default is REQUIRED else spec_literal(p.default), value.doc)
                 for p in value.params]
     if isinstance(value, Builtin):
         sig = value.signature

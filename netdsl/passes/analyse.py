@@ -36,9 +36,11 @@ Conventions (printed by ``netdsl summary`` as well, see :data:`CONVENTIONS`):
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from math import prod
 
 from ..ir.dataflow import main_path, reader_counts, runs_in_place, value_holders
 from ..ir.graph import Graph, Node, outputs_text
+from ..ir.identifiers import numbered
 from ..ir.ops import OPS, Shape
 from .fields import Pair, feature_rf, receptive_fields  # noqa: F401 - part of this API
 
@@ -245,12 +247,7 @@ def row_names(graph: Graph) -> list[str]:
             names.append(node.name)
             continue
         base = f"{scope[node.id]}.{node.op}" if scope[node.id] else node.op
-        name, k = base, 1
-        while name in taken:
-            k += 1
-            name = f"{base}#{k}"
-        taken.add(name)
-        names.append(name)
+        names.append(numbered(base, taken, "#"))
     return names
 
 
@@ -291,13 +288,6 @@ def inplace_nodes(graph: Graph) -> set[int]:
     return {n.id for n in graph.nodes if runs_in_place(graph, n, holder, readers)}
 
 
-def _numel(shape: Shape) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
-
-
 def _writes_nothing(graph: Graph, node: Node) -> bool:
     """Views and no-ops: outputs that share their input's memory (the record's ``view``)."""
     ins = [graph.nodes[i].shape for i in node.inputs]
@@ -313,7 +303,7 @@ def activation_counts(graph: Graph) -> list[int]:
     [192, 144, 0, 0]
     """
     inplace = inplace_nodes(graph)
-    return [0 if node.id in inplace or _writes_nothing(graph, node) else _numel(node.shape)
+    return [0 if node.id in inplace or _writes_nothing(graph, node) else prod(node.shape)
             for node in graph.nodes]
 
 

@@ -32,7 +32,7 @@ def _check(graph: Graph, input_shape: Shape | None) -> Graph:
     shapes: list[Shape] = []
     nodes: list[Node] = []
     for node in graph.nodes:
-        if node.op == "input" and input_shape is not None:
+        if node is graph.input and input_shape is not None:
             node = replace(node, attrs=frozen({"shape": tuple(input_shape)}))
         shape = infer_shape(node.op, node.attrs, [shapes[i] for i in node.inputs], node.span,
                             node.trace)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from math import prod
 
 from ..errors import BuildError
 from ..ir.dataflow import reader_counts, runs_in_place, value_holders
@@ -36,11 +37,6 @@ from ..ir.graph import Graph
 from ..ir.ops import OPS
 from .analyse import activation_counts, containers, node_params
 
-# what backward keeps besides a node's output, in bytes per output value
-_INDICES = {"maxpool": 8, "adaptive_maxpool": 8}  # int64 positions of each maximum
-_MASK = {"dropout": 1}  # a bool per value; the output is new memory in training too
-# backward hands the output's gradient to the inputs as it is (a sum) or as views (concat)
-_PASSES = {"add", "concat"}
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
@@ -121,28 +117,25 @@ def parse_bytes(value: int | str) -> int:
 
 # --- the model of a training step ----------------------------------------------------------
 
-def _numel(shape) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
-
-
 class _Step:
     """Per-node facts of the training model at one batch (bytes)."""
 
     def __init__(self, graph: Graph, batch: int, dtype_bytes: int = 4):
         counts = activation_counts(graph)
         self.graph = graph
-        self.size = [_numel(n.shape) * batch * dtype_bytes for n in graph.nodes]
+        self.size = [prod(n.shape) * batch * dtype_bytes for n in graph.nodes]
         self.alloc, self.owner = [], []
-        for n in graph.nodes:
-            values = _numel(n.shape) * batch
-            owns = counts[n.id] > 0 or n.op in _MASK or not n.inputs
-            own = counts[n.id] * batch * dtype_bytes if n.op not in _MASK else \
-                values * (dtype_bytes + _MASK[n.op])
-            self.alloc.append(own + values * _INDICES.get(n.op, 0) if owns else 0)
+        # a record's memory facts (backward's extra bytes, a training mask): see OpRecord
+        records = [OPS[n.op] for n in graph.nodes]
+        masked = [r.training_mask_bytes > 0 for r in records]
+        for n, record in zip(graph.nodes, records, strict=True):
+            values = prod(n.shape) * batch
+            owns = counts[n.id] > 0 or masked[n.id] or not n.inputs
+            own = values * (dtype_bytes + record.training_mask_bytes) if masked[n.id] else \
+                counts[n.id] * batch * dtype_bytes
+            self.alloc.append(own + values * record.backward_extra_bytes if owns else 0)
             self.owner.append(n.id if owns else self.owner[n.inputs[0]])
+        self.passes = [r.gradient_passes_through for r in records]
         self.params = [p * dtype_bytes for p in node_params(graph)]
         self.last = list(range(len(graph.nodes)))  # each storage's last reader
         for n in graph.nodes:
@@ -150,7 +143,7 @@ class _Step:
                 self.last[self.owner[i]] = max(self.last[self.owner[i]], n.id)
         self.kept = {self.owner[i] for i in (0, *graph.kept())}
         # a view's gradient is a view of its output's: no new memory
-        self.view = [bool(n.inputs) and counts[n.id] == 0 and n.op not in _MASK
+        self.view = [bool(n.inputs) and counts[n.id] == 0 and not masked[n.id]
                      and OPS[n.op].writes_nothing(dict(n.attrs), [graph.nodes[i].shape
                                                                   for i in n.inputs], n.shape)
                      for n in graph.nodes]
@@ -184,7 +177,7 @@ def simulate(step: _Step, recomputed: tuple[Unit, ...]) -> int:
                     alive[("again", m)] = step.alloc[m]
                     live += step.alloc[m]
         out = frontier.get(n.id, 0)
-        passes = step.view[n.id] or n.op in _PASSES
+        passes = step.view[n.id] or step.passes[n.id]
         for i in set(n.inputs) - {0}:
             if i not in frontier:
                 frontier[i] = 0 if passes else step.size[i]

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..ir.params import fmt_shape
 from .numbers import human
-from .tables import fmt_shape
 
 _FILL = {"weight": "#dbe9f6", "pool": "#fbe3c9", "merge": "#eeeeee", "io": "#ffffff",
          "block": "#e8e0f4"}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ..ir.params import fmt_side
+
 
 def human(n: float, unit: str = "") -> str:
     """15470264320 -> '15.47G'."""
@@ -21,8 +23,8 @@ def human_bytes(n: float) -> str:
     return f"{int(n)} B"
 
 
-def side(pair) -> str:
-    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}x{pair[1]}"
+# a pair as tables write it: the IR's own rule (the CLI imports it from here too)
+side = fmt_side
 
 
 def percent(part: int, whole: int) -> str:

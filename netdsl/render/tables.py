@@ -6,12 +6,8 @@ import csv
 import io
 import json
 
+from ..ir.params import fmt_shape
 from .numbers import human, human_bytes, percent, side
-
-
-def fmt_shape(shape) -> str:
-    return "x".join(str(d) for d in shape) if shape else "?"
-
 
 _COLUMNS = ("name", "op", "output", "params", "%params", "MACs", "activations", "%act", "memory",
             "RF", "jump")

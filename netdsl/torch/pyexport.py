@@ -21,7 +21,7 @@ from torch import nn
 
 from ..ir.dataflow import reader_counts, runs_in_place
 from ..ir.graph import Graph, Node
-from ..ir.identifiers import MODULE_ATTRIBUTES, identifier, plain
+from ..ir.identifiers import MODULE_ATTRIBUTES, identifier, numbered, plain
 from ..ir.ops import OPS
 from . import emit
 from .blocks import ROOT, Container, Tree
@@ -127,13 +127,7 @@ class Writer:
                 continue
             mark = self.fingerprint(self.constructor(node))
             if mark not in shared:
-                base = node.op if plain(node.op) else "layer"
-                candidate, n = base, 1
-                while candidate in taken:
-                    n += 1
-                    candidate = f"{base}{n}"
-                taken.add(candidate)
-                shared[mark] = candidate
+                shared[mark] = numbered(node.op if plain(node.op) else "layer", taken)
             mapping[name] = shared[mark]
         return mapping
 

@@ -7,6 +7,7 @@ mode); ``tests/test_op_records.py`` checks every rule against the real layer.
 
 from __future__ import annotations
 
+from ..params import fmt_side
 from ..record import POINTWISE, Attrs, Shape, ShapeProblem, Window, fmt_shape
 
 
@@ -68,14 +69,9 @@ def pointwise(a: Attrs, ins: list[Shape], out: Shape) -> Window:
     return POINTWISE
 
 
-def side(pair) -> str:
-    """``(3, 3)`` as ``3``, ``(1, 7)`` as ``1x7``."""
-    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}x{pair[1]}"
-
-
 def strided(stride) -> str:
     """``/2`` after a kernel when the stride is not 1."""
-    return "" if tuple(stride) == (1, 1) else "/" + side(stride)
+    return "" if tuple(stride) == (1, 1) else "/" + fmt_side(stride)
 
 
 def no_args(a: Attrs, ins: list[Shape], inplace: bool) -> tuple[tuple, dict]:

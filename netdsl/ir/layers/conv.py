@@ -7,6 +7,9 @@ counts them (two FLOPs per MAC; biases are not counted).
 
 from __future__ import annotations
 
+from math import prod
+
+from ..params import fmt_side
 from ..record import (
     GLOBAL,
     Attrs,
@@ -18,7 +21,7 @@ from ..record import (
     Window,
     fmt_shape,
 )
-from .common import kernel_window, last_axis, side, sliding, spatial, strided
+from .common import kernel_window, last_axis, sliding, spatial, strided
 
 # per-layer standard deviation for `init trunc_normal` (Inception-v3's auxiliary head)
 _STD = Param("std", "optfloat", None)
@@ -116,11 +119,11 @@ def _check_output_pad(a: Attrs) -> None:
     (it would add rows that no input value reaches), whatever the input."""
     below = tuple(max(a["stride"][i], a["dilation"][i]) for i in range(2))
     if any(a["output_pad"][i] >= below[i] for i in range(2)):
-        raise ShapeProblem(f"conv_transpose output_pad={side(a['output_pad'])} must be smaller "
-                           f"than its stride ({side(a['stride'])}) or its dilation "
-                           f"({side(a['dilation'])})",
-                           expected=f"output_pad <= {side(tuple(b - 1 for b in below))}",
-                           found=f"output_pad={side(a['output_pad'])}", argument="output_pad")
+        raise ShapeProblem(f"conv_transpose output_pad={fmt_side(a['output_pad'])} must be smaller "
+                           f"than its stride ({fmt_side(a['stride'])}) or its dilation "
+                           f"({fmt_side(a['dilation'])})",
+                           expected=f"output_pad <= {fmt_side(tuple(b - 1 for b in below))}",
+                           found=f"output_pad={fmt_side(a['output_pad'])}", argument="output_pad")
 
 
 def _transposed_window(a: Attrs, ins: list[Shape], out: Shape):
@@ -165,20 +168,13 @@ LINEAR = OpRecord(
     params=(Param("out", "count"), Param("bias", "bool", True)), arity=1,
     infer=lambda a, ins: (*ins[0][:-1], a["out"]),
     count_params=lambda a, ins: ins[0][-1] * a["out"] + (a["out"] if a["bias"] else 0),
-    macs=lambda a, ins, out: _numel(ins[0][:-1]) * ins[0][-1] * a["out"],
+    macs=lambda a, ins, out: prod(ins[0][:-1]) * ins[0][-1] * a["out"],
     window=last_axis, view=False, inplace=False,
     backward_needs_output=False, weight_layer=True, ends_features=False, init_role="linear",
     torch=TorchModule("torch.nn.Linear",
                       lambda a, ins, inplace: ((ins[0][-1], a["out"]), {"bias": a["bias"]})),
     display=lambda a, out: f"linear {a['out']}", style="weight", trailing=False,
 )
-
-
-def _numel(shape) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
 
 
 RECORDS = (CONV, FC, CONV_TRANSPOSE, LINEAR)

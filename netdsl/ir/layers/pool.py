@@ -23,16 +23,20 @@ def _pool_infer(name: str, a: Attrs, ins: list[Shape]) -> Shape:
     return (c, *sliding(name, (h, w), a, ceil=a["ceil"]))
 
 
-def _window_record(name: str, doc: str, params: tuple[Param, ...], cls: str, args) -> OpRecord:
+def _window_record(name: str, doc: str, params: tuple[Param, ...], cls: str, args,
+                   backward_extra_bytes: int = 0) -> OpRecord:
     return OpRecord(
         name=name, doc=doc, params=params, arity=1, infer=partial(_pool_infer, name),
         count_params=no_params, macs=no_macs, window=kernel_window, view=False, inplace=False,
         backward_needs_output=False, weight_layer=False, ends_features=False, init_role=None,
         torch=TorchModule(cls, args),
         display=lambda a, out: f"{name} {fmt_shape(a['kernel'])}{strided(a['stride'])}",
-        style="pool", trailing=False,
+        style="pool", trailing=False, backward_extra_bytes=backward_extra_bytes,
     )
 
+
+# a max pool's backward keeps the int64 position of each maximum
+_ARGMAX_BYTES = 8
 
 MAXPOOL = _window_record(
     "maxpool", "Max pooling; stride defaults to the kernel.",
@@ -40,7 +44,7 @@ MAXPOOL = _window_record(
      Param("dilation", "size", 1), Param("ceil", "bool", False)),
     "torch.nn.MaxPool2d", lambda a, ins, inplace: ((), {
         "kernel_size": a["kernel"], "stride": a["stride"], "padding": a["pad"],
-        "dilation": a["dilation"], "ceil_mode": a["ceil"]}))
+        "dilation": a["dilation"], "ceil_mode": a["ceil"]}), _ARGMAX_BYTES)
 
 AVGPOOL = _window_record(
     "avgpool", "Average pooling; count_pad=false excludes padding from the mean.",
@@ -95,7 +99,7 @@ def _adaptive(kind: str) -> OpRecord:
         torch=TorchModule(f"torch.nn.Adaptive{kind.capitalize()}Pool2d",
                           lambda a, ins, inplace: ((a["size"],), {})),
         display=lambda a, out: f"adaptive {kind}pool {fmt_shape(a['size'])}", style="pool",
-        trailing=False,
+        trailing=False, backward_extra_bytes=_ARGMAX_BYTES if kind == "max" else 0,
     )
 
 

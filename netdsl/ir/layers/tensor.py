@@ -3,6 +3,8 @@ and the joins the builtins make (concat along channels, sums)."""
 
 from __future__ import annotations
 
+from math import prod
+
 from ..params import fmt_shape
 from ..record import Attrs, OpRecord, Param, Shape, ShapeProblem, TorchExpression, TorchModule
 from .common import no_macs, no_params, one_operand, pointwise, same_shape, spatial
@@ -25,14 +27,12 @@ DROPOUT = OpRecord(
     init_role=None,
     torch=TorchModule("torch.nn.Dropout", lambda a, ins, inplace: ((), {"p": a["p"]})),
     display=lambda a, out: f"dropout {a['p']}", style="activation", trailing=True,
+    training_mask_bytes=1,  # a bool per value
 )
 
 
 def _flatten(a: Attrs, ins: list[Shape]) -> Shape:
-    n = 1
-    for d in ins[0]:
-        n *= d
-    return (n,)
+    return (prod(ins[0]),)
 
 
 FLATTEN = OpRecord(
@@ -70,6 +70,7 @@ CONCAT = OpRecord(
     inplace=False, backward_needs_output=False, weight_layer=False, ends_features=False,
     init_role=None, torch=TorchExpression(lambda a, xs: f"torch.cat([{', '.join(xs)}], 1)"),
     display=lambda a, out: "concat", style="merge", trailing=False,
+    gradient_passes_through=True,  # each input's gradient is a slice of the output's
 )
 
 
@@ -90,6 +91,7 @@ ADD = OpRecord(
     torch=TorchExpression(lambda a, xs: " + ".join(xs),
                           inplace_statement=lambda xs: f"{xs[0]} += {xs[1]}"),
     display=lambda a, out: "+", style="merge", trailing=False,
+    gradient_passes_through=True,  # each input's gradient is the output's
 )
 
 RECORDS = (INPUT, DROPOUT, FLATTEN, SCALE, CONCAT, ADD)
