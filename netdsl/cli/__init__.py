@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from .. import limits
 from ..errors import NetDSLError, OverrideError, SpecLimitError, printable
-from ..ir.params import fmt_shape  # noqa: F401 - the commands' modules import it from here
+from ..render.numbers import fmt_shape  # noqa: F401 - the commands' modules import it from here
 
 Command = tuple[str, str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..ir.params import fmt_side
+from ..ir.params import fmt_shape, fmt_side  # noqa: F401 - the CLI formats shapes through here
 
 
 def human(n: float, unit: str = "") -> str:
