@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import lower as _lower
-from .errors import BuildError, SpecLimitError
+from .errors import BuildError, OptionError, SpecLimitError
 from .ir.graph import Graph
 from .lower import BUNDLED_SPECS, BadNumber
 from .passes.analyse import DTYPE_BYTES
@@ -130,7 +130,7 @@ def screen(spec: str | os.PathLike, params: Mapping[str, object] | None = None, 
     budgets = {"params": max_params, "macs": max_macs, "activation_bytes": max_activations}
     for name, value in budgets.items():  # from a config file: 2e9 is fine, nan or -1 is not
         if value is not None and not 0 <= value <= 10**18:
-            raise ValueError(f"the {name} budget must be a number from 0 to 1e18, found {value}")
+            raise OptionError(f"the {name} budget must be a number from 0 to 1e18, found {value}")
     return explore(lambda p: compile(spec, p), [network],
                    {k: int(v) for k, v in budgets.items() if v is not None}, batch=batch)[0]
 

@@ -270,6 +270,11 @@ class BuildError(NetDSLError):
     code = "E010"
 
 
+class OptionError(BuildError, ValueError):
+    """An API option out of its range (a sweep budget of nan). Also a ValueError, which such
+    options raised before issue 27, so that callers catching that keep working."""
+
+
 class ModuleNameError(SpecNameError):
     """A label that cannot name a torch module ('.', empty, an ``nn.Module`` attribute such
     as ``forward``), or two modules given the same name in one scope."""
@@ -295,3 +300,8 @@ class ModuleImportError(NetDSLError):
     data-dependent control flow. Points into the traced code of the module."""
 
     code = "E013"
+
+
+class ImportOptionError(ModuleImportError, ValueError):
+    """A bad argument of ``netdsl.importer.from_module`` (a network name that is not an
+    identifier); also a ValueError, which it raised before issue 27."""

@@ -110,6 +110,14 @@ def test_an_op_without_a_record_is_a_named_error():
     assert error.span is not None and "torch.erf" in error.span.source.line(error.span.line)
 
 
+def test_a_network_name_that_is_not_an_identifier_is_a_coded_error():
+    with pytest.raises(ModuleImportError, match="network name 'my net' is not an identifier") \
+            as caught:
+        from_module(nn.Sequential(nn.Conv2d(3, 8, 3)), (3, 16, 16), "my net")
+    # coded (issue 27: it was a bare ValueError), still a ValueError for earlier callers
+    assert caught.value.code == "E013" and isinstance(caught.value, ValueError)
+
+
 def test_a_layer_class_without_a_record_is_a_named_error():
     model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.LayerNorm([8, 14, 14]))
     with pytest.raises(ModuleImportError,

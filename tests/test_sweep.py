@@ -139,5 +139,8 @@ def test_screen_is_one_point_of_the_sweep_and_ignores_builds_own_options():
     s = summarize(netdsl.compile(SPECS / "digits.net", width=64))
     assert point.figures["macs"] == s.total_macs > 10**6 and point.over == ("macs",)
     assert netdsl.screen(SPECS / "digits.net", {"width": 0}).error.code == "E004"
-    with pytest.raises(ValueError, match="macs budget must be a number from 0 to 1e18, found nan"):
+    with pytest.raises(netdsl.NetDSLError, match="macs budget must be a number from 0 to 1e18, "
+                       "found nan") as caught:
         netdsl.screen(SPECS / "digits.net", max_macs=float("nan"))
+    # a coded error (issue 27), still a ValueError for callers that caught that before
+    assert caught.value.code == "E010" and isinstance(caught.value, ValueError)

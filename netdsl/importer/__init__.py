@@ -18,7 +18,9 @@ def from_module(module, input_shape, name: str | None = None) -> str:
     if name is None:
         name = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", type(module).__name__).lower()
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-        raise ValueError(f"network name {name!r} is not an identifier")
+        from ..errors import ImportOptionError
+
+        raise ImportOptionError(f"network name {name!r} is not an identifier")
     text = write(Structure(trace(module, input_shape)), name, input_shape)
     _check_names(module, text)
     return text
