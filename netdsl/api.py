@@ -134,6 +134,7 @@ def screen(spec: str | os.PathLike, params: Mapping[str, object] | None = None, 
     return explore(lambda p: compile(spec, p), [network],
                    {k: int(v) for k, v in budgets.items() if v is not None}, batch=batch)[0]
 
+
 def sweep(spec: str | os.PathLike, axes: Mapping[str, Sequence[object]], *,
           budgets: Mapping[str, int] | None = None, batch: int = 1,
           pareto: tuple[str, str] = ("macs", "params"),
