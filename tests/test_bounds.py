@@ -228,6 +228,22 @@ def test_safetensors_input_without_the_package_is_a_coded_error(tmp_path):
     assert out.startswith("E010 reading or writing .safetensors needs the safetensors package")
 
 
+def test_weights_are_never_read_from_a_fifo_or_dev_zero(tmp_path):
+    fifo = tmp_path / "w.pt"
+    os.mkfifo(fifo)  # opening it for reading would wait for a writer for ever
+    for path in (fifo, "/dev/zero"):
+        out = _bounded(LOAD.format(path=str(path)), setup=TORCH)
+        assert out == f"E010 cannot read weights from '{path}': not a regular file\n"
+
+
+def test_a_weights_file_far_larger_than_the_network_is_refused_unread(tmp_path):
+    path = tmp_path / "w.pt"
+    with open(path, "wb") as file:  # sparse: 600 MB that takes no disk
+        file.truncate(600 * 2**20)
+    out = _bounded(LOAD.format(path=str(path)), setup=TORCH)
+    assert out.startswith(f"E010 '{path}' is 629,145,600 bytes, far more than the network's 16 ")
+
+
 # --- item 12: a safetensors header is measured before it is parsed -------------------------
 
 def _header(path, entries: int, declared: int | None = None) -> None:
@@ -242,7 +258,8 @@ def test_a_safetensors_header_of_300000_tensors_is_refused_unparsed(tmp_path):
     path = tmp_path / "w.safetensors"
     _header(path, 300_000)
     out = _bounded(LOAD.format(path=str(path)), setup=TORCH)
-    assert out.startswith(f"E010 '{path}' declares a header of 19,988,890 bytes, far more than 2 ")
+    # measured before it is opened: the file alone is larger than any weights of 2 tensors
+    assert out.startswith(f"E010 '{path}' is 19,988,898 bytes, far more than the network's 16 ")
 
 
 def test_a_safetensors_header_of_many_short_entries_is_refused_by_count(tmp_path, monkeypatch):

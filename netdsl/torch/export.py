@@ -8,6 +8,7 @@ safetensors or with ``torch.load(weights_only=True)``: loading weights never run
 from __future__ import annotations
 
 import os
+import stat
 import zipfile
 from collections import OrderedDict
 from collections.abc import Callable
@@ -154,9 +155,11 @@ def load_weights(model: nn.Module, path: str | os.PathLike, strict: bool = True)
     try:
         if path.suffix.lower() == ".safetensors":
             load_file = _safetensors().load_file
+            _check_file(path, _weight_bytes(model))
             _check_header(path, len(model.state_dict()))
             state = load_file(str(path))  # never compressed: memory is bounded by the file
         else:
+            _check_file(path, _weight_bytes(model))
             _check_unpacked_size(path, _weight_bytes(model))
             state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -176,6 +179,21 @@ _SLACK_FACTOR, _SLACK_BYTES = 2, 16 * 2**20
 
 def _weight_bytes(model: nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in model.state_dict().values())
+
+
+def _check_file(path: Path, weights: int) -> None:
+    """Refuses, from its metadata alone, what is not a regular file (opening a FIFO waits
+    for a writer for ever; /dev/zero never ends) or is larger than the network's weights
+    could be (with the same room as an archive's entries get)."""
+    info = path.stat()  # FileNotFoundError: reported by the caller
+    if not stat.S_ISREG(info.st_mode):
+        raise BuildError(f"cannot read weights from '{path}': not a regular file")
+    limit = _SLACK_FACTOR * weights + _SLACK_BYTES
+    if info.st_size > limit:
+        raise BuildError(f"'{path}' is {info.st_size:,} bytes, far more than the network's "
+                         f"{weights:,} bytes of weights", notes=(
+                             f"it was not read: a weights file for this network is at most "
+                             f"{limit:,} bytes",))
 
 
 def _check_unpacked_size(path: Path, weights: int) -> None:
