@@ -78,6 +78,9 @@ def test_submitit_local_runs_the_points_that_fit_and_never_the_one_over_budget(s
 def test_a_ray_cluster_started_here_runs_the_same_sweep(tmp_path, monkeypatch):
     ray = pytest.importorskip("ray")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the cluster's workers inherit it
+    # Ray runs its workers at nice 15: beside CPU-bound neighbours the trials starved past
+    # the sweep's 600 s deadline (three CI runs at a load of 10)
+    monkeypatch.setenv("RAY_worker_niceness", "0")
     ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=100 * 2**20)
     try:
         address = ray.get_runtime_context().gcs_address
