@@ -25,6 +25,7 @@ An operator who trusts the overrides (they are the operator's own) sets
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import sys
@@ -42,6 +43,7 @@ from hydra.core.override_parser.types import (
 )
 from omegaconf import OmegaConf
 
+from netdsl import limits
 from netdsl.errors import OverrideError
 
 TRUST_VARIABLE = "NETDSL_TRUST_OVERRIDES"
@@ -108,6 +110,10 @@ def refused(text: str, why: str) -> OverrideError:
 
 
 def override_problem(text: str, groups: set[str], keys: set[str]) -> str | None:
+    deepest = max(itertools.accumulate((c in "[{") - (c in "]}") for c in text), default=0)
+    if deepest > limits.MAX_OVERRIDE_NESTING:  # counted, not parsed: Hydra's parser recurses
+        return (f"it does not parse (lists nested {deepest} deep; at most "
+                f"{limits.MAX_OVERRIDE_NESTING})")
     try:
         override = OverridesParser.create().parse_overrides([text])[0]
     except Exception as error:  # a syntax error, or RecursionError on deep nesting
