@@ -25,7 +25,6 @@ An operator who trusts the overrides (they are the operator's own) sets
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 import sys
@@ -110,7 +109,7 @@ def refused(text: str, why: str) -> OverrideError:
 
 
 def override_problem(text: str, groups: set[str], keys: set[str]) -> str | None:
-    deepest = max(itertools.accumulate((c in "[{") - (c in "]}") for c in text), default=0)
+    deepest = limits.bracket_depth(text)
     if deepest > limits.MAX_OVERRIDE_NESTING:  # counted, not parsed: Hydra's parser recurses
         return (f"it does not parse (lists nested {deepest} deep; at most "
                 f"{limits.MAX_OVERRIDE_NESTING})")

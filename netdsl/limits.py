@@ -44,6 +44,16 @@ MAX_TRIAL_CHARACTERS = 1 << 20  # of one metrics.json
 MAX_LABEL_PARTS = 32  # parts of one dotted label ("fpn.inner_blocks.3.0" has 4)
 MAX_OVERRIDE = 10_000  # characters of one key=value override
 MAX_OVERRIDE_NESTING = 100  # lists inside lists in an override value (as MAX_NESTING in specs)
+
+
+def bracket_depth(text: str) -> int:
+    """How deep ``(``, ``[`` and ``{`` nest in an override's text, counted before a parser
+    that recurses per bracket (Hydra's) reads it."""
+    depth = deepest = 0
+    for char in text:
+        depth += (char in "([{") - (char in ")]}")
+        deepest = max(deepest, depth)
+    return deepest
 # A .safetensors header (JSON, parsed whole before any tensor is read) is refused unparsed
 # when it lists more tensors than this many per tensor of the model, or declares more bytes
 # than this many per tensor it may list (torchvision's entries take about 100 bytes).

@@ -106,11 +106,7 @@ def _hydra_parse(items: list[str], what: str) -> list:
         if len(item) > limits.MAX_OVERRIDE:
             raise SpecLimitError(f"{what} of {len(item):,} characters; at most "
                                  f"{limits.MAX_OVERRIDE:,} are read", notes=(f"{item[:40]}...",))
-        depth = deepest = 0
-        for char in item:
-            depth += (char in "([{") - (char in ")]}")
-            deepest = max(deepest, depth)
-        if deepest > limits.MAX_OVERRIDE_NESTING:
+        if limits.bracket_depth(item) > limits.MAX_OVERRIDE_NESTING:
             raise SpecLimitError(f"{what} nests more than {limits.MAX_OVERRIDE_NESTING} "
                                  "brackets deep", notes=(f"{item[:40]}...",))
     try:
