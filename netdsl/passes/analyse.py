@@ -313,10 +313,20 @@ def aux_only(graph: Graph) -> set[int]:
     return {n.id for n in graph.nodes if n.id not in needed}
 
 
+def _temporaries(graph: Graph, node: Node, counts: list[int]) -> int:
+    """Values a node's expression allocates and frees while it runs (``a + b + c``'s partial
+    sum), for one that writes a new tensor."""
+    measure = OPS[node.op].temporaries
+    if measure is None or not counts[node.id]:
+        return 0
+    return measure([graph.nodes[i].shape for i in node.inputs])
+
+
 def forward_peak(graph: Graph, counts: list[int]) -> int:
     """The most values alive at once in an inference pass (auxiliary heads skipped), each
     storage freed after the last reader of any node sharing it (in-place ops and views share
-    their input's storage)."""
+    their input's storage; the emitted forward deletes a variable at its last reader), and
+    counting the partial results an expression makes while it runs."""
     skip = aux_only(graph)
     storage: list[int] = []
     for node in graph.nodes:
@@ -337,7 +347,7 @@ def forward_peak(graph: Graph, counts: list[int]) -> int:
             continue
         if storage[node.id] == node.id:
             alive[node.id] = counts[node.id]
-        peak = max(peak, sum(alive.values()))
+        peak = max(peak, sum(alive.values()) + _temporaries(graph, node, counts))
         for s in [s for s in alive if last.get(s, -1) <= node.id]:
             del alive[s]
     return peak

@@ -15,6 +15,7 @@ from ..record import (
     TorchExpression,
     TorchModule,
     Window,
+    folded_partials,
 )
 from .common import no_macs, no_params, one_operand, pointwise, same_shape, spatial
 
@@ -155,6 +156,7 @@ MUL = OpRecord(
     weight_layer=False, ends_features=False, init_role=None,
     torch=TorchExpression(lambda a, xs: " * ".join(xs)),
     display=lambda a, out: "×", style="merge", trailing=False,
+    temporaries=folded_partials,  # `a * b * c` (three branches or more)
 )
 
 STOCHASTIC_DEPTH = OpRecord(

@@ -6,7 +6,16 @@ from __future__ import annotations
 from math import prod
 
 from ..params import fmt_shape
-from ..record import Attrs, OpRecord, Param, Shape, ShapeProblem, TorchExpression, TorchModule
+from ..record import (
+    Attrs,
+    OpRecord,
+    Param,
+    Shape,
+    ShapeProblem,
+    TorchExpression,
+    TorchModule,
+    folded_partials,
+)
 from .common import no_macs, no_params, one_operand, pointwise, same_shape, spatial
 
 INPUT = OpRecord(
@@ -91,6 +100,7 @@ ADD = OpRecord(
     torch=TorchExpression(lambda a, xs: " + ".join(xs),
                           inplace_statement=lambda xs: f"{xs[0]} += {xs[1]}"),
     display=lambda a, out: "+", style="merge", trailing=False,
+    temporaries=folded_partials,  # `a + b + c` (three branches or more)
     gradient_passes_through=True,  # each input's gradient is the output's
 )
 
