@@ -8,13 +8,16 @@ module does.
   that value with respect to the input, in float64. So that no zero weight or dead zone hides
   a dependency: every weight and input is positive, batch norm's statistics are 0 and 1,
   activations with flat regions (ReLU, ReLU6, hard sigmoid/swish, hard tanh) are replaced by
-  the identity, sigmoid and tanh (which saturate to exactly 1) by softsign (bounded, never
-  flat), and max pools by sum pools over the same windows (their gradient reaches one tap;
-  each swap is pointwise or keeps the pool's window, so the support is the same function of
-  the graph). A layer norm over one channel is constant
-  (its gradient is 0): the campaign reports it, netdsl counts the dependency. Networks with
-  an op whose record window is approximate are skipped for this figure (:data:`APPROXIMATE`,
-  and adaptive pools whose bins are not one window).
+  the identity, sigmoid and tanh (which saturate to exactly 1) by arctangent (bounded, never
+  flat, and its gradient ``1 / (1 + x^2)`` has no cancellation, as softsign's quotient has
+  at 1e23), and max pools by sum pools over the same windows (their gradient reaches one
+  tap; each swap is pointwise or keeps the pool's window, so the support is the same
+  function of the graph). Weights are divided by their fan-in, so deep products stay finite.
+  Networks with an op whose record window is approximate are skipped for this figure
+  (:data:`APPROXIMATE`, and adaptive pools whose bins are not one window), and so are those
+  with a layer norm over one channel: its output is constant (``x - mean`` is 0), so no
+  gradient reaches the window through it; netdsl's figure is the structural window, the
+  values the output is computed from, as every receptive-field calculator counts it.
 - MACs, exact: ``FlopCounterMode`` of an inference pass / 2; parameters, exact.
 - Peak activation memory, within 10%: the bytes of tensors alive at once in an inference pass
   (every floating-point tensor an op returns, by storage, freed when its last reference dies;
@@ -54,13 +57,21 @@ FLAT = (nn.ReLU, nn.ReLU6, nn.Hardtanh, nn.Hardsigmoid, nn.Hardswish, nn.LeakyRe
 
 def _approximate(graph, node) -> bool:
     """Whether the node's record window is not its exact index map (an adaptive pool's is
-    where its output divides its input, is 1, or reads a 1-wide map)."""
+    where its output divides its input, is 1, or reads a 1-wide map), or no gradient shows
+    it (a layer norm over one channel)."""
     if node.op in APPROXIMATE:
         return True
+    if node.op == "layernorm2d" and graph.nodes[node.inputs[0]].shape[0] == 1:
+        return True  # a constant: see the module docstring
     if not node.op.startswith("adaptive_"):
         return False
     given = graph.nodes[node.inputs[0]].shape[1:]
     return any(n % o and o != 1 and n != 1 for n, o in zip(given, node.shape[1:], strict=True))
+
+
+class _Atan(nn.Module):
+    def forward(self, x):
+        return torch.atan(x)
 
 
 class _SumPool(nn.Module):
@@ -96,14 +107,15 @@ def _positive(model: nn.Module) -> nn.Module:
             elif isinstance(module, nn.AdaptiveMaxPool2d):
                 new = nn.AdaptiveAvgPool2d(module.output_size)
             elif isinstance(module, nn.Sigmoid | nn.Tanh):  # bounded, so no product explodes
-                new = nn.Softsign()
+                new = _Atan()
             else:
                 new = nn.Identity()
             setattr(owner, leaf, new)
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for t in model.parameters():
-            t.copy_(torch.rand(t.shape, generator=gen, dtype=t.dtype) + 0.1)
+            fan_in = t[0].numel() if t.dim() > 1 else 1
+            t.copy_((torch.rand(t.shape, generator=gen, dtype=t.dtype) + 0.1) / fan_in)
         for name, b in model.named_buffers():
             if name.endswith("running_mean"):
                 b.zero_()
@@ -151,7 +163,10 @@ class _Live(TorchDispatchMode):
         self.size: dict[int, int] = {}
         self.now = self.peak = held.untyped_storage().nbytes()
         self.inside = 0
-        leaves = [m for m in model.modules() if not any(True for _ in m.children())]
+        # the network itself is no layer, even when it has no submodules (its forward is all
+        # expressions: `x + x + x`)
+        leaves = [m for m in model.modules()
+                  if m is not model and not any(True for _ in m.children())]
         self.hooks = [h for m in leaves for h in (
             m.register_forward_pre_hook(lambda *_: self._enter()),
             m.register_forward_hook(lambda *_: self._leave()))]
