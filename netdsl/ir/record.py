@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from math import prod
 
 from .params import (  # noqa: F401 - for records
     REQUIRED,
@@ -18,6 +19,7 @@ from .params import (  # noqa: F401 - for records
 )
 
 Pair = tuple[int, int]
+Strides = tuple[int, ...]  # a tensor's strides in values, the axes after the batch
 PARAM_KINDS = frozenset({"count", "int", "float", "prob", "optfloat", "bool", "size", "optsize",
                          "pad", "perm", "choice"})
 INIT_ROLES = frozenset({"conv", "linear", "norm"})  # what init schemes key their rules by
@@ -83,6 +85,28 @@ class TorchExpression:
     inplace_statement: Callable[[list[str]], str] | None = None
 
 
+def contiguous_strides(shape: Shape) -> Strides:
+    """The strides of a tensor of ``shape`` laid out row-major, as an op writes it."""
+    strides, step = [], 1
+    for size in reversed(shape):
+        strides.append(step)
+        step *= size
+    return tuple(reversed(strides))
+
+
+def folded_partials(ins: list[Shape]) -> int:
+    """The values beyond the output alive at once while ``a * b * c`` runs: Python folds it
+    left to right, each partial product a new tensor, and two are alive while the next is
+    made (the last of them being the output). Sizes broadcast over 1-sized axes."""
+    if len(ins) < 3:
+        return 0
+    sizes, shape = [], ins[0]
+    for other in ins[1:]:
+        shape = tuple(max(a, b) for a, b in zip(shape, other, strict=True))
+        sizes.append(prod(shape))
+    return max(a + b for a, b in zip(sizes, sizes[1:], strict=False)) - sizes[-1]
+
+
 @dataclass(frozen=True, kw_only=True)
 class OpRecord:
     """Everything about one op. Shapes exclude the batch; ``ins`` are the input shapes."""
@@ -114,6 +138,13 @@ class OpRecord:
     training_mask_bytes: int = 0
     """Bytes per output value of a random mask drawn in training (dropout's bool: 1). Its
     output is then new memory in training, even where ``view`` says it is free at inference."""
+    view_strides: Callable[[Attrs, Shape, Strides], Strides | None] | None = None
+    """For a view: its output's strides given its input's shape and strides, or None where
+    torch copies instead (flatten of a map a crop or permute left strided). Left out: the
+    input's strides, which a slice, a channel chunk or the identity keeps."""
+    temporaries: Callable[[list[Shape]], int] | None = None
+    """Values its emitted expression allocates and frees beyond its output, given the input
+    shapes: the partial results of ``a + b + c`` (see :func:`folded_partials`)."""
     gradient_passes_through: bool = False
     """Backward hands the output's gradient to the inputs as it is (a sum) or as views of it
     (a concatenation), so the inputs' gradients take no new memory: a merge."""

@@ -42,6 +42,7 @@ from ..ir.dataflow import main_path, reader_counts, runs_in_place, value_holders
 from ..ir.graph import Graph, Node, outputs_text
 from ..ir.identifiers import numbered
 from ..ir.ops import OPS, Shape
+from ..ir.record import Strides, contiguous_strides
 from .fields import Pair, feature_rf, receptive_fields  # noqa: F401 - part of this API
 
 CONVENTIONS = (
@@ -303,8 +304,20 @@ def activation_counts(graph: Graph) -> list[int]:
     [192, 144, 0, 0]
     """
     inplace = inplace_nodes(graph)
-    return [0 if node.id in inplace or _writes_nothing(graph, node) else prod(node.shape)
-            for node in graph.nodes]
+    counts: list[int] = []
+    strides: list[Strides] = []  # each value's layout: a view keeps or permutes its input's
+    for node in graph.nodes:
+        layout = None
+        if node.id in inplace:
+            layout = strides[node.inputs[0]]
+        elif _writes_nothing(graph, node):
+            given = graph.nodes[node.inputs[0]].shape
+            rule = OPS[node.op].view_strides
+            layout = strides[node.inputs[0]] if rule is None else \
+                rule(dict(node.attrs), given, strides[node.inputs[0]])
+        counts.append(0 if layout is not None else prod(node.shape))
+        strides.append(layout if layout is not None else contiguous_strides(node.shape))
+    return counts
 
 
 def aux_only(graph: Graph) -> set[int]:
@@ -313,10 +326,20 @@ def aux_only(graph: Graph) -> set[int]:
     return {n.id for n in graph.nodes if n.id not in needed}
 
 
+def _temporaries(graph: Graph, node: Node, counts: list[int]) -> int:
+    """Values a node's expression allocates and frees while it runs (``a + b + c``'s partial
+    sum), for one that writes a new tensor."""
+    measure = OPS[node.op].temporaries
+    if measure is None or not counts[node.id]:
+        return 0
+    return measure([graph.nodes[i].shape for i in node.inputs])
+
+
 def forward_peak(graph: Graph, counts: list[int]) -> int:
     """The most values alive at once in an inference pass (auxiliary heads skipped), each
     storage freed after the last reader of any node sharing it (in-place ops and views share
-    their input's storage)."""
+    their input's storage; the emitted forward deletes a variable at its last reader), and
+    counting the partial results an expression makes while it runs."""
     skip = aux_only(graph)
     storage: list[int] = []
     for node in graph.nodes:
@@ -327,9 +350,10 @@ def forward_peak(graph: Graph, counts: list[int]) -> int:
         if node.id not in skip:
             for i in node.inputs:
                 last[storage[i]] = node.id
-    # the outputs outlive the pass, and so does the input: the caller holds it (a forward
-    # cannot free its argument; tests/test_analysis_differential.py measures it alive)
-    for kept in (0, graph.output, *(i for _, i in graph.outputs)):
+    # the outputs outlive the pass (an auxiliary one on the main path too: its variable
+    # waits for the training-mode return), and so does the input: the caller holds it (a
+    # forward cannot free its argument; tests/test_analysis_differential.py measures it alive)
+    for kept in (0, *graph.kept()):
         last[storage[kept]] = len(graph.nodes)
     alive, peak = {}, 0
     for node in graph.nodes:
@@ -337,7 +361,7 @@ def forward_peak(graph: Graph, counts: list[int]) -> int:
             continue
         if storage[node.id] == node.id:
             alive[node.id] = counts[node.id]
-        peak = max(peak, sum(alive.values()))
+        peak = max(peak, sum(alive.values()) + _temporaries(graph, node, counts))
         for s in [s for s in alive if last.get(s, -1) <= node.id]:
             del alive[s]
     return peak

@@ -5,7 +5,8 @@ can reproduce a reference ``state_dict``) and has a straight-line ``forward``: o
 per node, no interpreter loop, which ``torch.compile(fullgraph=True)`` and
 ``torch.export`` trace as they would hand-written code. Intermediate values reuse variable
 names as soon as their last reader has run, so eager inference frees memory as early as
-torchvision's own forward does. The same source, with imports, is the ``.py`` export.
+torchvision's own forward does, and a value whose name is not reused is deleted after its
+last reader. The same source, with imports, is the ``.py`` export.
 
 Torch is imported by the package ``netdsl.torch`` (this module and its neighbours: layers,
 init, export, optimisation, runtimes), by ``netdsl.importer`` (which reads torch models), and
@@ -232,9 +233,8 @@ def _forward_lines(graph: Graph, refs: dict[str, str], holder: list[int],
                 lines.append("        if self.training:")
             in_training_block = aux_only
         args = [var[i] for i in node.inputs]
-        for i in {holder[i] for i in node.inputs}:
-            if last[i] == node.id:
-                names.free.append(var[i])
+        dead = sorted(var[i] for i in {holder[i] for i in node.inputs} if last[i] == node.id)
+        names.free += dead
         target = names.take(args)
         var[node.id] = target
         indent = "            " if aux_only else "        "
@@ -244,12 +244,29 @@ def _forward_lines(graph: Graph, refs: dict[str, str], holder: list[int],
                 and target == args[0] and runs_in_place(graph, node, holder, readers):
             # as torchvision's `out += identity`: no new tensor for the residual sum
             lines.append(f"{indent}{emission.inplace_statement(args)}  # {shape}")
-            continue
-        lines.append(f"{indent}{target} = {_expression(node, args, refs)}  # {shape}")
+        else:
+            lines.append(f"{indent}{target} = {_expression(node, args, refs)}  # {shape}")
+        lines += delete_lines(indent, dead, target)
         if opened is not None and opened[0][1] == node.id:
             _wrap_segment(graph, lines, opened, var)
             opened = None
-    return lines + return_lines(graph, var)
+    return without_final_deletes(lines) + return_lines(graph, var)
+
+
+def delete_lines(indent: str, dead: list[str], target: str) -> list[str]:
+    """``del`` of the variables whose value had its last reader in the statement just
+    written, unless the statement reused the name: a value is freed at its last use, not
+    when its name is next taken, as ``forward_peak`` counts it (tests/
+    test_analysis_differential.py measures it)."""
+    gone = [name for name in dead if name != target]
+    return [f"{indent}del {', '.join(gone)}"] if gone else []
+
+
+def without_final_deletes(lines: list[str]) -> list[str]:
+    """The lines before ``return`` less their final ``del``: returning frees those too."""
+    while lines and lines[-1].lstrip().startswith("del "):
+        lines = lines[:-1]
+    return lines
 
 
 def return_lines(graph: Graph, var: dict[int, str]) -> list[str]:

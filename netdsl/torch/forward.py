@@ -12,7 +12,7 @@ _INDENT = "        "
 
 def forward_lines(writer, box: Container) -> list[str]:
     """The body of a container's ``forward`` (the network's, with each line's shape and
-    its outputs), one statement per step; dead values' names are reused, and a sum or a
+    its outputs), one statement per step; dead values are deleted or their names reused, and a sum or a
     ReLU runs in place exactly where ``netdsl.build``'s module does."""
     root = box.kind == "root"
     steps = writer.tree.steps(box)
@@ -36,9 +36,8 @@ def forward_lines(writer, box: Container) -> list[str]:
                 lines.append("        if self.training:")
             training = aux_only
         args = [var[i] for i in step.inputs]
-        for i in set(step.inputs):
-            if last[i] == position:
-                names.free.append(var[i])
+        dead = sorted(var[i] for i in set(step.inputs) if last[i] == position)
+        names.free += dead
         target = names.take(args)
         var[node.id] = target
         indent = "            " if aux_only else _INDENT
@@ -55,9 +54,12 @@ def forward_lines(writer, box: Container) -> list[str]:
                     and target == args[0] and runs_in_place(graph, node, writer.holder,
                                                             writer.readers):
                 lines.append(f"{indent}{emission.inplace_statement(args)}{note}")
+                lines += emit.delete_lines(indent, dead, target)
                 continue
             expression = emission.expr(dict(node.attrs), args)
         lines.append(f"{indent}{target} = {expression}{note}")
+        lines += emit.delete_lines(indent, dead, target)
+    lines = emit.without_final_deletes(lines)
     if root:
         return lines + emit.return_lines(graph, var)
     result = var[box.output]

@@ -127,10 +127,19 @@ def _check_output_pad(a: Attrs) -> None:
 
 
 def _transposed_window(a: Attrs, ins: list[Shape], out: Shape):
-    # an output value gathers ceil(k / s) input values along each axis (U-Net's 2x2 up-conv: 1)
-    extent = tuple(-(-(a["dilation"][i] * (a["kernel"][i] - 1) + 1) // a["stride"][i])
-                   for i in range(2))
-    return Window(extent, (1, 1))
+    """An output value gathers, along each axis, the inputs whose taps land on it: taps k
+    and k' of a kernel land together where (k' - k) * dilation is a multiple of the stride,
+    so the taps split by ``k * dilation mod stride`` and the widest group is the window
+    (U-Net's 2x2 up-conv at stride 2: 1; stride 3 with taps 0, 2, 4: 1, not 2)."""
+    return Window(tuple(_transposed_extent(a["kernel"][i], a["stride"][i], a["dilation"][i])
+                        for i in range(2)), (1, 1))
+
+
+def _transposed_extent(kernel: int, stride: int, dilation: int) -> int:
+    taps: dict[int, list[int]] = {}
+    for k in range(kernel):
+        taps.setdefault(k * dilation % stride, []).append(k)
+    return max((group[-1] - group[0]) * dilation // stride + 1 for group in taps.values())
 
 
 # U-Net's "up-convolution" (Ronneberger et al. 2015), FCN's learned upsampling

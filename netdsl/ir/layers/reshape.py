@@ -15,17 +15,19 @@ from ..record import (
     TorchExpression,
     TorchModule,
     Window,
+    folded_partials,
 )
 from .common import no_macs, no_params, one_operand, pointwise, same_shape, spatial
 
 
 def _shape_op(name: str, doc: str, params, infer, expr, display, *, window=pointwise,
-              view: bool = False) -> OpRecord:
+              view: bool = False, view_strides=None) -> OpRecord:
     return OpRecord(
         name=name, doc=doc, params=params, arity=1, infer=infer, count_params=no_params,
         macs=no_macs, window=window, view=view, inplace=False, backward_needs_output=False,
         weight_layer=False, ends_features=False, init_role=None,
         torch=TorchExpression(expr), display=display, style="shape", trailing=True,
+        view_strides=view_strides,
     )
 
 
@@ -41,7 +43,8 @@ PERMUTE = _shape_op(
     "permute", "Reorders the axes after the batch: [1, 2, 0] takes CxHxW to HxWxC.",
     (Param("order", "perm"),), _permute_infer,
     lambda a, xs: f"{xs[0]}.permute(0, {', '.join(str(i + 1) for i in a['order'])})",
-    lambda a, out: f"permute {list(a['order'])}", view=True)  # torch's permute copies nothing
+    lambda a, out: f"permute {list(a['order'])}", view=True,  # torch's permute copies nothing
+    view_strides=lambda a, shape, strides: tuple(strides[i] for i in a["order"]))
 
 
 def _shuffle_infer(a: Attrs, ins: list[Shape]) -> Shape:
@@ -155,6 +158,7 @@ MUL = OpRecord(
     weight_layer=False, ends_features=False, init_role=None,
     torch=TorchExpression(lambda a, xs: " * ".join(xs)),
     display=lambda a, out: "×", style="merge", trailing=False,
+    temporaries=folded_partials,  # `a * b * c` (three branches or more)
 )
 
 STOCHASTIC_DEPTH = OpRecord(

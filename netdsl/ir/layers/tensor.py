@@ -6,7 +6,17 @@ from __future__ import annotations
 from math import prod
 
 from ..params import fmt_shape
-from ..record import Attrs, OpRecord, Param, Shape, ShapeProblem, TorchExpression, TorchModule
+from ..record import (
+    Attrs,
+    OpRecord,
+    Param,
+    Shape,
+    ShapeProblem,
+    Strides,
+    TorchExpression,
+    TorchModule,
+    folded_partials,
+)
 from .common import no_macs, no_params, one_operand, pointwise, same_shape, spatial
 
 INPUT = OpRecord(
@@ -35,12 +45,22 @@ def _flatten(a: Attrs, ins: list[Shape]) -> Shape:
     return (prod(ins[0]),)
 
 
+def _flattened_strides(a: Attrs, shape: Shape, strides: Strides) -> Strides | None:
+    """torch.flatten's rule: a view when the axes merge (each, 1-sized ones aside, steps
+    over exactly the next one), else a copy (after a crop or a permute)."""
+    kept = [(n, s) for n, s in zip(shape, strides, strict=True) if n != 1]
+    if any(s != n * t for (_, s), (n, t) in zip(kept, kept[1:], strict=False)):
+        return None
+    return (kept[-1][1] if kept else 1,)
+
+
 FLATTEN = OpRecord(
     name="flatten", doc="CxHxW to a flat vector of C*H*W.", params=(), arity=1, infer=_flatten,
     count_params=no_params, macs=no_macs, window=pointwise, view=True, inplace=False,
     backward_needs_output=True, weight_layer=False, ends_features=True, init_role=None,
     torch=TorchModule("torch.nn.Flatten", lambda a, ins, inplace: ((1,), {})),
     display=lambda a, out: "flatten", style="shape", trailing=True,
+    view_strides=_flattened_strides,
 )
 
 SCALE = OpRecord(
@@ -91,6 +111,7 @@ ADD = OpRecord(
     torch=TorchExpression(lambda a, xs: " + ".join(xs),
                           inplace_statement=lambda xs: f"{xs[0]} += {xs[1]}"),
     display=lambda a, out: "+", style="merge", trailing=False,
+    temporaries=folded_partials,  # `a + b + c` (three branches or more)
     gradient_passes_through=True,  # each input's gradient is the output's
 )
 
