@@ -20,6 +20,9 @@ from .params import (  # noqa: F401 - for records
 
 Pair = tuple[int, int]
 Strides = tuple[int, ...]  # a tensor's strides in values, the axes after the batch
+# the strides of a value computed from a permuted one: torch's memory-format rules choose
+# them (channels-last or not, by the input's strides), which the analysis does not model
+UNKNOWN_LAYOUT: Strides = ()
 PARAM_KINDS = frozenset({"count", "int", "float", "prob", "optfloat", "bool", "size", "optsize",
                          "pad", "perm", "choice"})
 INIT_ROLES = frozenset({"conv", "linear", "norm"})  # what init schemes key their rules by
@@ -139,9 +142,10 @@ class OpRecord:
     """Bytes per output value of a random mask drawn in training (dropout's bool: 1). Its
     output is then new memory in training, even where ``view`` says it is free at inference."""
     view_strides: Callable[[Attrs, Shape, Strides], Strides | None] | None = None
-    """For a view: its output's strides given its input's shape and strides, or None where
-    torch copies instead (flatten of a map a crop or permute left strided). Left out: the
-    input's strides, which a slice, a channel chunk or the identity keeps."""
+    """For a view: its output's strides given its input's shape and strides (which may be
+    :data:`UNKNOWN_LAYOUT`), or None where torch copies instead (flatten of a map a crop
+    or permute left strided). Left out: the input's strides, which a slice, a channel chunk
+    or the identity keeps."""
     temporaries: Callable[[list[Shape]], int] | None = None
     """Values its emitted expression allocates and frees beyond its output, given the input
     shapes: the partial results of ``a + b + c`` (see :func:`folded_partials`)."""

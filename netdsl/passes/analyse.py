@@ -16,14 +16,16 @@ Conventions (printed by ``netdsl summary`` as well, see :data:`CONVENTIONS`):
   which reports 2 FLOPs per MAC.
 - Activations are the values a forward pass writes, per image. The input counts, and every
   layer output counts once, except outputs that write no new memory: a ReLU (or ReLU6, leaky
-  ReLU, SiLU) that netdsl emits in place, views (flatten, identity shortcuts), dropout (the
-  identity at inference) and an adaptive pool to the size its input already has (torchvision
-  VGG's 7x7 pool at 224x224). VGG-16 thus has 15,237,608 values (tests/test_analyse.py pins it).
+  ReLU, SiLU) that netdsl emits in place, views (flatten, identity shortcuts) and dropout (the
+  identity at inference). A flatten of a map that a crop or permute left strided copies it,
+  and an adaptive pool to the size its input has writes a new map, as torch does: torchvision
+  VGG-16 thus has 15,262,696 values, its 7x7 pool's 25,088 included (tests/test_analyse.py).
 - Forward memory is the peak of values alive at once in inference, each freed after its
-  last reader, as netdsl's generated forward does, except the input, which the caller holds
-  throughout. Forward + backward keeps every activation
-  of the training-mode pass (auxiliary classifiers included) for the backward pass, plus a
-  gradient of the same size: 2 x activations (the case-study rule of thumb, an upper bound).
+  last reader, as netdsl's generated forward does (it deletes each variable there), except
+  the input, which the caller holds throughout, plus the partial results of ``a + b + c``.
+  Forward + backward keeps every activation of the training-mode pass (auxiliary classifiers
+  included) for the backward pass, plus a gradient of the same size: 2 x activations (the
+  case-study rule of thumb, an upper bound).
 - The receptive field is the side of the input window the central output value can see
   (position ``(H - 1) // 2, (W - 1) // 2``) through every path, padding included (so it may
   exceed the input); the jump is the distance in input pixels between neighbouring outputs
@@ -42,14 +44,14 @@ from ..ir.dataflow import main_path, reader_counts, runs_in_place, value_holders
 from ..ir.graph import Graph, Node, outputs_text
 from ..ir.identifiers import numbered
 from ..ir.ops import OPS, Shape
-from ..ir.record import Strides, contiguous_strides
+from ..ir.record import UNKNOWN_LAYOUT, Strides, contiguous_strides
 from .fields import Pair, feature_rf, receptive_fields  # noqa: F401 - part of this API
 
 CONVENTIONS = (
     "a MAC is one multiply-accumulate (conv, fc and projection shortcuts; torch's "
     "FlopCounterMode counts 2 FLOPs per MAC)",
     "activations: the input and every layer output count once, except in-place ReLUs, views "
-    "(flatten, identity shortcuts), dropout and no-op adaptive pools",
+    "(flatten, identity shortcuts) and dropout",
     "forward: peak of values alive at once in inference (the input throughout); "
     "forward+backward: every training-mode activation kept, plus its gradient (2x)",
     "receptive field: the central value's window through every path, padding included; "
@@ -305,19 +307,40 @@ def activation_counts(graph: Graph) -> list[int]:
     """
     inplace = inplace_nodes(graph)
     counts: list[int] = []
-    strides: list[Strides] = []  # each value's layout: a view keeps or permutes its input's
+    layouts: list[Strides] = []  # each value's strides, as torch lays it out
     for node in graph.nodes:
-        layout = None
-        if node.id in inplace:
-            layout = strides[node.inputs[0]]
-        elif _writes_nothing(graph, node):
-            given = graph.nodes[node.inputs[0]].shape
-            rule = OPS[node.op].view_strides
-            layout = strides[node.inputs[0]] if rule is None else \
-                rule(dict(node.attrs), given, strides[node.inputs[0]])
-        counts.append(0 if layout is not None else prod(node.shape))
-        strides.append(layout if layout is not None else contiguous_strides(node.shape))
+        writes, layout = _written(graph, node, node.id in inplace, layouts)
+        counts.append(prod(node.shape) if writes else 0)
+        layouts.append(layout)
     return counts
+
+
+def _written(graph: Graph, node: Node, inplace: bool,
+             layouts: list[Strides]) -> tuple[bool, Strides]:
+    """Whether a node writes new values, and its output's strides. An op that computes
+    writes row-major strides when its inputs' axes are in row-major order (a crop's are);
+    after a permute, torch's memory-format rules pick them (:data:`UNKNOWN_LAYOUT`). A view
+    keeps or rearranges its input's strides, or copies where they do not allow it (the
+    record's ``view_strides``: flatten after a crop)."""
+    given = layouts[node.inputs[0]] if node.inputs else UNKNOWN_LAYOUT
+    if inplace:
+        return False, given
+    if not _writes_nothing(graph, node):
+        ordered = all(_row_major_order(graph.nodes[i].shape, layouts[i]) for i in node.inputs)
+        return True, contiguous_strides(node.shape) if ordered else UNKNOWN_LAYOUT
+    rule = OPS[node.op].view_strides
+    if rule is None:
+        return False, given
+    layout = rule(dict(node.attrs), graph.nodes[node.inputs[0]].shape, given)
+    return (True, contiguous_strides(node.shape)) if layout is None else (False, layout)
+
+
+def _row_major_order(shape: Shape, strides: Strides) -> bool:
+    """Whether the axes wider than 1 step over fewer values from first to last."""
+    if strides == UNKNOWN_LAYOUT:
+        return False
+    steps = [s for n, s in zip(shape, strides, strict=True) if n != 1]
+    return all(a >= b for a, b in zip(steps, steps[1:], strict=False))
 
 
 def aux_only(graph: Graph) -> set[int]:
@@ -354,7 +377,8 @@ def forward_peak(graph: Graph, counts: list[int]) -> int:
     # waits for the training-mode return), and so does the input: the caller holds it (a
     # forward cannot free its argument; tests/test_analysis_differential.py measures it alive)
     for kept in (0, *graph.kept()):
-        last[storage[kept]] = len(graph.nodes)
+        if kept not in skip:
+            last[storage[kept]] = len(graph.nodes)
     alive, peak = {}, 0
     for node in graph.nodes:
         if node.id in skip:

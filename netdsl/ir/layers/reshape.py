@@ -44,7 +44,7 @@ PERMUTE = _shape_op(
     (Param("order", "perm"),), _permute_infer,
     lambda a, xs: f"{xs[0]}.permute(0, {', '.join(str(i + 1) for i in a['order'])})",
     lambda a, out: f"permute {list(a['order'])}", view=True,  # torch's permute copies nothing
-    view_strides=lambda a, shape, strides: tuple(strides[i] for i in a["order"]))
+    view_strides=lambda a, shape, strides: strides and tuple(strides[i] for i in a["order"]))
 
 
 def _shuffle_infer(a: Attrs, ins: list[Shape]) -> Shape:

@@ -7,6 +7,7 @@ from math import prod
 
 from ..params import fmt_shape
 from ..record import (
+    UNKNOWN_LAYOUT,
     Attrs,
     OpRecord,
     Param,
@@ -47,7 +48,11 @@ def _flatten(a: Attrs, ins: list[Shape]) -> Shape:
 
 def _flattened_strides(a: Attrs, shape: Shape, strides: Strides) -> Strides | None:
     """torch.flatten's rule: a view when the axes merge (each, 1-sized ones aside, steps
-    over exactly the next one), else a copy (after a crop or a permute)."""
+    over exactly the next one), else a copy (after a crop or a permute). Strides torch
+    chose after a permute count as a copy unless one axis at most is wider than 1 (a global
+    pool's output), which any strides flatten."""
+    if strides == UNKNOWN_LAYOUT:
+        return (1,) if sum(n != 1 for n in shape) <= 1 else None
     kept = [(n, s) for n, s in zip(shape, strides, strict=True) if n != 1]
     if any(s != n * t for (_, s), (n, t) in zip(kept, kept[1:], strict=False)):
         return None
