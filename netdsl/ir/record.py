@@ -146,6 +146,9 @@ class OpRecord:
     :data:`UNKNOWN_LAYOUT`), or None where torch copies instead (flatten of a map a crop
     or permute left strided). Left out: the input's strides, which a slice, a channel chunk
     or the identity keeps."""
+    output_strides: Callable[[Shape], Strides] | None = None
+    """For an op that computes: its output's strides, given its shape, where they are not
+    row-major (LayerNorm2d normalises channels-last and permutes back, as torchvision's)."""
     temporaries: Callable[[list[Shape]], int] | None = None
     """Values its emitted expression allocates and frees beyond its output, given the input
     shapes: the partial results of ``a + b + c`` (see :func:`folded_partials`)."""

@@ -318,8 +318,9 @@ def activation_counts(graph: Graph) -> list[int]:
 def _written(graph: Graph, node: Node, inplace: bool,
              layouts: list[Strides]) -> tuple[bool, Strides]:
     """Whether a node writes new values, and its output's strides. An op that computes
-    writes row-major strides when its inputs' axes are in row-major order (a crop's are);
-    after a permute, torch's memory-format rules pick them (:data:`UNKNOWN_LAYOUT`). A view
+    writes row-major strides (or its record's ``output_strides``) when its inputs' axes are
+    in row-major order (a crop's are); after a permute or a channels-last layer norm,
+    torch's memory-format rules pick them (:data:`UNKNOWN_LAYOUT`). A view
     keeps or rearranges its input's strides, or copies where they do not allow it (the
     record's ``view_strides``: flatten after a crop)."""
     given = layouts[node.inputs[0]] if node.inputs else UNKNOWN_LAYOUT
@@ -327,7 +328,10 @@ def _written(graph: Graph, node: Node, inplace: bool,
         return False, given
     if not _writes_nothing(graph, node):
         ordered = all(_row_major_order(graph.nodes[i].shape, layouts[i]) for i in node.inputs)
-        return True, contiguous_strides(node.shape) if ordered else UNKNOWN_LAYOUT
+        if not ordered:
+            return True, UNKNOWN_LAYOUT
+        own = OPS[node.op].output_strides
+        return True, contiguous_strides(node.shape) if own is None else own(node.shape)
     rule = OPS[node.op].view_strides
     if rule is None:
         return False, given

@@ -77,6 +77,8 @@ LAYERNORM2D = OpRecord(
     torch=TorchModule("netdsl.torch.layers.LayerNorm2d",
                       lambda a, ins, inplace: ((ins[0][0],), {"eps": a["eps"]})),
     display=lambda a, out: "layernorm", style="norm", trailing=True,
+    # computed channels-last, returned through a permute: C steps by 1, H by W*C, W by C
+    output_strides=lambda out: (1, out[2] * out[0], out[0]),
 )
 
 LAYERNORM = OpRecord(
