@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import pytest
+import torch
 
 from netdsl.ir.layers import BUILTIN_OPS
 from netdsl.ir.ops import (
@@ -34,7 +35,7 @@ class Facts(NamedTuple):
     weight_layer: bool  # counted in depth as the papers count (conv, fc)
     ends_features: bool  # a classifier head starts here
     init_role: str | None
-    view: bool | str  # "fn": decided per node (see test_adaptive_pool_to_its_own_size_is_a_view)
+    view: bool | str  # "fn": decided per node (shuffle of one group, a one-branch sum)
     inplace: bool
     backward_needs_output: bool
 
@@ -79,8 +80,8 @@ FACTS = {
     "maxpool": Facts(1, "pool", False, False, False, None, False, False, False),
     "avgpool": Facts(1, "pool", False, False, False, None, False, False, False),
     "gap": Facts(1, "pool", False, False, True, None, False, False, False),
-    "adaptive_avgpool": Facts(1, "pool", False, False, True, None, "fn", False, False),
-    "adaptive_maxpool": Facts(1, "pool", False, False, True, None, "fn", False, True),
+    "adaptive_avgpool": Facts(1, "pool", False, False, True, None, False, False, False),
+    "adaptive_maxpool": Facts(1, "pool", False, False, True, None, False, False, True),
     "permute": Facts(1, "shape", True, False, False, None, True, False, False),
     "shuffle": Facts(1, "shape", True, False, False, None, "fn", False, False),
     "chunk": Facts(1, "shape", True, False, False, None, True, False, False),
@@ -311,12 +312,12 @@ def test_window_extents_include_dilation():
 
 
 @pytest.mark.parametrize("name", ["adaptive_avgpool", "adaptive_maxpool"])
-def test_adaptive_pool_to_its_own_size_is_a_view(name):
-    """torchvision VGG's 7x7 adaptive pool at 224x224 writes nothing new in netdsl's figures."""
-    record = OPS[name]
-    assert record.writes_nothing({"size": (7, 7)}, [(512, 7, 7)], (512, 7, 7))
-    assert not record.writes_nothing({"size": (7, 7)}, [(512, 14, 14)], (512, 7, 7))
-    assert not record.writes_nothing({"size": (7, 1)}, [(512, 7, 7)], (512, 7, 1))
+def test_adaptive_pool_to_its_own_size_writes_a_new_map_as_torch_does(name):
+    """torchvision VGG's 7x7 adaptive pool at 224x224 copies its 7x7 input: netdsl counts it."""
+    assert not OPS[name].writes_nothing({"size": (7, 7)}, [(512, 7, 7)], (512, 7, 7))
+    pool = getattr(torch.nn, OPS[name].torch.cls.rsplit(".", 1)[1])(7)
+    x = torch.rand(1, 4, 7, 7)
+    assert pool(x).untyped_storage().data_ptr() != x.untyped_storage().data_ptr()
 
 
 @pytest.mark.parametrize(("name", "attrs", "ins", "out"), [

@@ -44,8 +44,9 @@ from ..ir.dataflow import main_path, reader_counts, runs_in_place, value_holders
 from ..ir.graph import Graph, Node, outputs_text
 from ..ir.identifiers import numbered
 from ..ir.ops import OPS, Shape
-from ..ir.record import UNKNOWN_LAYOUT, Strides, contiguous_strides
+from ..ir.record import Strides
 from .fields import Pair, feature_rf, receptive_fields  # noqa: F401 - part of this API
+from .layout import written
 
 CONVENTIONS = (
     "a MAC is one multiply-accumulate (conv, fc and projection shortcuts; torch's "
@@ -59,7 +60,6 @@ CONVENTIONS = (
 )
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
-
 
 
 @dataclass(frozen=True)
@@ -309,42 +309,10 @@ def activation_counts(graph: Graph) -> list[int]:
     counts: list[int] = []
     layouts: list[Strides] = []  # each value's strides, as torch lays it out
     for node in graph.nodes:
-        writes, layout = _written(graph, node, node.id in inplace, layouts)
+        writes, layout = written(graph, node, node.id in inplace, layouts)
         counts.append(prod(node.shape) if writes else 0)
         layouts.append(layout)
     return counts
-
-
-def _written(graph: Graph, node: Node, inplace: bool,
-             layouts: list[Strides]) -> tuple[bool, Strides]:
-    """Whether a node writes new values, and its output's strides. An op that computes
-    writes row-major strides (or its record's ``output_strides``) when its inputs' axes are
-    in row-major order (a crop's are); after a permute or a channels-last layer norm,
-    torch's memory-format rules pick them (:data:`UNKNOWN_LAYOUT`). A view
-    keeps or rearranges its input's strides, or copies where they do not allow it (the
-    record's ``view_strides``: flatten after a crop)."""
-    given = layouts[node.inputs[0]] if node.inputs else UNKNOWN_LAYOUT
-    if inplace:
-        return False, given
-    if not _writes_nothing(graph, node):
-        ordered = all(_row_major_order(graph.nodes[i].shape, layouts[i]) for i in node.inputs)
-        if not ordered:
-            return True, UNKNOWN_LAYOUT
-        own = OPS[node.op].output_strides
-        return True, contiguous_strides(node.shape) if own is None else own(node.shape)
-    rule = OPS[node.op].view_strides
-    if rule is None:
-        return False, given
-    layout = rule(dict(node.attrs), graph.nodes[node.inputs[0]].shape, given)
-    return (True, contiguous_strides(node.shape)) if layout is None else (False, layout)
-
-
-def _row_major_order(shape: Shape, strides: Strides) -> bool:
-    """Whether the axes wider than 1 step over fewer values from first to last."""
-    if strides == UNKNOWN_LAYOUT:
-        return False
-    steps = [s for n, s in zip(shape, strides, strict=True) if n != 1]
-    return all(a >= b for a, b in zip(steps, steps[1:], strict=False))
 
 
 def aux_only(graph: Graph) -> set[int]:
