@@ -268,3 +268,30 @@ ZOO = [("resnet18", (3, 32, 32)), ("efficientnet_b0", (3, 32, 32)),
 @pytest.mark.parametrize("name, shape", ZOO)
 def test_zoo_figures_equal_torchs(name, shape):
     assert disagreements(netdsl.compile(name, input=shape)) == []
+
+
+# networks the campaign found disagreeing, one per cause, each fixed in netdsl
+FOUND = {
+    # a module-free forward, `x + x + x`: a partial sum alive while the last add runs
+    "partial sum": "network t:\n    input 1x5x4\n    add(identity, identity, identity)\n",
+    # torch.flatten of a cropped map copies it
+    "flatten of a crop": "network t:\n    input 4x6x8\n    crop(2x5)\n    flatten -> fc(1)\n",
+    # an elementwise op keeps a permuted layout, so the flatten after it copies
+    "flatten after a permute": "network t:\n    input 4x8x11\n    permute([2,0,1]) -> relu\n"
+                               "    flatten -> fc(3)\n",
+    # LayerNorm2d writes channels-last; with one channel the convolution after it sees
+    # channels-last strides too (c10's rule), and writes channels-last
+    "channels-last after layer norm": "network t:\n    input 1x5x5\n    layernorm2d\n"
+                                      "    conv(3, 2x3, stride=2, dilation=2) -> chunk(2, parts=3)\n"
+                                      "    conv(7, 1x2, pad=1)\n    flatten -> fc(3)\n",
+    # an adaptive pool to its input's size writes a new map
+    "adaptive pool to its own size": "network t:\n    input 3x4x4\n    adaptive_avgpool(4)\n",
+    # an auxiliary output on the main path is held until the forward returns
+    "auxiliary output held": "network t:\n    input 4x11x16\n    conv(3, 3, pad=1, dilation=2)"
+                             " -> aux(stack(conv(8, 3x3, pad=1), 0))\n    conv(3, 1x1)\n",
+}
+
+
+@pytest.mark.parametrize("text", FOUND.values(), ids=FOUND.keys())
+def test_what_the_campaign_found_agrees(text):
+    assert disagreements(netdsl.compile(text)) == []

@@ -135,6 +135,9 @@ def test_a_record_registered_in_python_is_a_layer_at_once():
     ({"style": "sparkly"}, "style"),
     ({"torch": None}, "torch emission"),
     ({"params": ("out",)}, "kind"),
+    ({"layout": "nhwc"}, "layout must be one of"),
+    ({"view_strides": (1, 1)}, "view_strides must be None or a function"),
+    ({"temporaries": 3}, "temporaries must be None or a function"),
 ])
 def test_a_malformed_record_is_a_registration_error(change, message):
     from netdsl.ir.ops import OPS

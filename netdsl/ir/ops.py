@@ -42,6 +42,7 @@ from .params import (  # noqa: F401 - re-exported: the vocabulary every record i
 from .record import (  # noqa: F401 - re-exported, as above
     GLOBAL,
     INIT_ROLES,
+    LAYOUTS,
     PARAM_KINDS,
     POINTWISE,
     STYLES,
@@ -264,6 +265,11 @@ def _validate(record: OpRecord, builtin: bool) -> None:
                                     "to 64")
     if not isinstance(record.gradient_passes_through, bool):
         raise RegistrationError(f"{where}: gradient_passes_through must be true or false")
+    if record.layout not in LAYOUTS:
+        raise RegistrationError(f"{where}: layout must be one of {', '.join(sorted(LAYOUTS))}")
+    for name in ("view_strides", "temporaries"):
+        if getattr(record, name) is not None and not callable(getattr(record, name)):
+            raise RegistrationError(f"{where}: {name} must be None or a function")
 
 
 def _register_builtins() -> frozenset[str]:

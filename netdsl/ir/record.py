@@ -19,10 +19,13 @@ from .params import (  # noqa: F401 - for records
 )
 
 Pair = tuple[int, int]
-Strides = tuple[int, ...]  # a tensor's strides in values, the axes after the batch
-# the strides of a value computed from a permuted one: torch's memory-format rules choose
-# them (channels-last or not, by the input's strides), which the analysis does not model
-UNKNOWN_LAYOUT: Strides = ()
+Strides = tuple[int, ...]  # a tensor's strides in values, the batch's first (one image)
+# How an op that computes lays its output out, as torch does on the CPU (OpRecord.layout):
+# row-major; as its first full-size input (an elementwise op's TensorIterator keeps a dense
+# input's strides); channels-last where its inputs look channels-last by torch's rule
+# (suggest_memory_format: convolutions, batch norm, pools, interpolation); channels-last
+# always (LayerNorm2d normalises channels-last and permutes back)
+LAYOUTS = frozenset({"contiguous", "elementwise", "memory_format", "channels_last"})
 PARAM_KINDS = frozenset({"count", "int", "float", "prob", "optfloat", "bool", "size", "optsize",
                          "pad", "perm", "choice"})
 INIT_ROLES = frozenset({"conv", "linear", "norm"})  # what init schemes key their rules by
@@ -89,9 +92,9 @@ class TorchExpression:
 
 
 def contiguous_strides(shape: Shape) -> Strides:
-    """The strides of a tensor of ``shape`` laid out row-major, as an op writes it."""
+    """The strides of one image of ``shape`` laid out row-major (the batch's first)."""
     strides, step = [], 1
-    for size in reversed(shape):
+    for size in reversed((1, *shape)):
         strides.append(step)
         step *= size
     return tuple(reversed(strides))
@@ -142,13 +145,11 @@ class OpRecord:
     """Bytes per output value of a random mask drawn in training (dropout's bool: 1). Its
     output is then new memory in training, even where ``view`` says it is free at inference."""
     view_strides: Callable[[Attrs, Shape, Strides], Strides | None] | None = None
-    """For a view: its output's strides given its input's shape and strides (which may be
-    :data:`UNKNOWN_LAYOUT`), or None where torch copies instead (flatten of a map a crop
-    or permute left strided). Left out: the input's strides, which a slice, a channel chunk
-    or the identity keeps."""
-    output_strides: Callable[[Shape], Strides] | None = None
-    """For an op that computes: its output's strides, given its shape, where they are not
-    row-major (LayerNorm2d normalises channels-last and permutes back, as torchvision's)."""
+    """For a view: its output's strides given its input's shape and strides, or None where
+    torch copies instead (flatten of a map a crop or permute left strided). Left out: the
+    input's strides, which a slice, a channel chunk or the identity keeps."""
+    layout: str = "contiguous"
+    """For an op that computes: how torch lays its output out, one of :data:`LAYOUTS`."""
     temporaries: Callable[[list[Shape]], int] | None = None
     """Values its emitted expression allocates and frees beyond its output, given the input
     shapes: the partial results of ``a + b + c`` (see :func:`folded_partials`)."""

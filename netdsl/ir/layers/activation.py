@@ -18,7 +18,7 @@ def activation(name: str, doc: str, cls: str, *, inplace: bool, needs_output: bo
         backward_needs_output=needs_output, weight_layer=False, ends_features=False,
         init_role=None,
         torch=TorchModule(cls, args or (inplace_arg if inplace else no_args)),
-        display=lambda a, out: name, style="activation", trailing=True,
+        display=lambda a, out: name, style="activation", trailing=True, layout="elementwise",
     )
 
 

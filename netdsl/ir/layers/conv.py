@@ -69,7 +69,7 @@ CONV = OpRecord(
     window=kernel_window, view=False, inplace=False, backward_needs_output=False,
     weight_layer=True, ends_features=False, init_role="conv",
     torch=TorchModule("torch.nn.Conv2d", _conv_args), display=_conv_display,
-    style="weight", trailing=False,
+    style="weight", trailing=False, layout="memory_format",
 )
 
 
@@ -165,7 +165,7 @@ CONV_TRANSPOSE = OpRecord(
                                 "dilation": a["dilation"]})),
     display=lambda a, out: f"up-conv {fmt_shape(a['kernel'])}{strided(a['stride'])}, "
                            f"{a['out']}",
-    style="weight", trailing=False,
+    style="weight", trailing=False, layout="memory_format",
 )
 
 # ConvNeXt's pointwise layers run on channels-last tensors: a fully connected layer over the

@@ -24,7 +24,7 @@ BN = OpRecord(
     weight_layer=False, ends_features=False, init_role="norm",
     torch=TorchModule("torch.nn.BatchNorm2d", lambda a, ins, inplace: (
         (ins[0][0],), {"eps": a["eps"], "momentum": a["momentum"], "affine": a["affine"]})),
-    display=lambda a, out: "bn", style="norm", trailing=True,
+    display=lambda a, out: "bn", style="norm", trailing=True, layout="memory_format",
 )
 
 # PyTorch's and Caffe's convention: alpha is divided by the window size n (AlexNet: n=5, k=2,
@@ -40,7 +40,7 @@ LRN = OpRecord(
     ends_features=False, init_role=None,
     torch=TorchModule("torch.nn.LocalResponseNorm", lambda a, ins, inplace: (
         (a["size"],), {"alpha": a["alpha"], "beta": a["beta"], "k": a["k"]})),
-    display=lambda a, out: "lrn", style="norm", trailing=True,
+    display=lambda a, out: "lrn", style="norm", trailing=True, layout="elementwise",
 )
 
 # torchvision.ops.FrozenBatchNorm2d, which its detection backbones (resnet_fpn_backbone) use:
@@ -56,7 +56,7 @@ FROZEN_BN = OpRecord(
     weight_layer=False, ends_features=False, init_role="norm",
     torch=TorchModule("netdsl.torch.layers.FrozenBatchNorm2d",
                       lambda a, ins, inplace: ((ins[0][0],), {"eps": a["eps"]})),
-    display=lambda a, out: "frozen bn", style="norm", trailing=True,
+    display=lambda a, out: "frozen bn", style="norm", trailing=True, layout="elementwise",
 )
 
 RECORDS = (BN, LRN, FROZEN_BN)
@@ -77,8 +77,7 @@ LAYERNORM2D = OpRecord(
     torch=TorchModule("netdsl.torch.layers.LayerNorm2d",
                       lambda a, ins, inplace: ((ins[0][0],), {"eps": a["eps"]})),
     display=lambda a, out: "layernorm", style="norm", trailing=True,
-    # computed channels-last, returned through a permute: C steps by 1, H by W*C, W by C
-    output_strides=lambda out: (1, out[2] * out[0], out[0]),
+    layout="channels_last",  # normalised channels-last, returned through a permute
 )
 
 LAYERNORM = OpRecord(
@@ -109,7 +108,7 @@ LAYER_SCALE = OpRecord(
     init_role=None,
     torch=TorchParameter(_layer_scale_shape, lambda a: a["value"],
                          lambda x, parameter: f"{parameter} * {x}"),
-    display=lambda a, out: "layer scale", style="norm", trailing=True,
+    display=lambda a, out: "layer scale", style="norm", trailing=True, layout="elementwise",
 )
 
 RECORDS = (*RECORDS, LAYERNORM2D, LAYERNORM, LAYER_SCALE)

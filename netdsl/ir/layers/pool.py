@@ -32,6 +32,7 @@ def _window_record(name: str, doc: str, params: tuple[Param, ...], cls: str, arg
         torch=TorchModule(cls, args),
         display=lambda a, out: f"{name} {fmt_shape(a['kernel'])}{strided(a['stride'])}",
         style="pool", trailing=False, backward_extra_bytes=backward_extra_bytes,
+        layout="memory_format",
     )
 
 
@@ -67,6 +68,7 @@ GAP = OpRecord(
     init_role=None,
     torch=TorchModule("torch.nn.AdaptiveAvgPool2d", lambda a, ins, inplace: (((1, 1),), {})),
     display=lambda a, out: "global avgpool", style="pool", trailing=False,
+    layout="memory_format",
 )
 
 
@@ -100,6 +102,7 @@ def _adaptive(kind: str) -> OpRecord:
                           lambda a, ins, inplace: ((a["size"],), {})),
         display=lambda a, out: f"adaptive {kind}pool {fmt_shape(a['size'])}", style="pool",
         trailing=False, backward_extra_bytes=_ARGMAX_BYTES if kind == "max" else 0,
+        layout="memory_format",
     )
 
 

@@ -21,13 +21,13 @@ from .common import no_macs, no_params, one_operand, pointwise, same_shape, spat
 
 
 def _shape_op(name: str, doc: str, params, infer, expr, display, *, window=pointwise,
-              view: bool = False, view_strides=None) -> OpRecord:
+              view: bool = False, view_strides=None, layout: str = "contiguous") -> OpRecord:
     return OpRecord(
         name=name, doc=doc, params=params, arity=1, infer=infer, count_params=no_params,
         macs=no_macs, window=window, view=view, inplace=False, backward_needs_output=False,
         weight_layer=False, ends_features=False, init_role=None,
         torch=TorchExpression(expr), display=display, style="shape", trailing=True,
-        view_strides=view_strides,
+        view_strides=view_strides, layout=layout,
     )
 
 
@@ -44,7 +44,7 @@ PERMUTE = _shape_op(
     (Param("order", "perm"),), _permute_infer,
     lambda a, xs: f"{xs[0]}.permute(0, {', '.join(str(i + 1) for i in a['order'])})",
     lambda a, out: f"permute {list(a['order'])}", view=True,  # torch's permute copies nothing
-    view_strides=lambda a, shape, strides: strides and tuple(strides[i] for i in a["order"]))
+    view_strides=lambda a, shape, strides: (strides[0], *(strides[1 + i] for i in a["order"])))
 
 
 def _shuffle_infer(a: Attrs, ins: list[Shape]) -> Shape:
@@ -134,7 +134,7 @@ UPSAMPLE = _shape_op(
     (Param("size", "optsize", None), Param("scale", "optsize", None),
      Param("mode", "choice", "nearest", choices=("nearest", "bilinear"))),
     _upsample_infer, _upsample_expr, lambda a, out: f"upsample {a['mode']} {fmt_shape(out[1:])}",
-    window=_upsample_window)
+    window=_upsample_window, layout="memory_format")
 
 
 def _broadcast_infer(a: Attrs, ins: list[Shape]) -> Shape:
@@ -156,7 +156,7 @@ MUL = OpRecord(
     # elementwise products are not MACs in torch's flop counter
     macs=no_macs, window=pointwise, view=one_operand, inplace=False, backward_needs_output=False,
     weight_layer=False, ends_features=False, init_role=None,
-    torch=TorchExpression(lambda a, xs: " * ".join(xs)),
+    torch=TorchExpression(lambda a, xs: " * ".join(xs)), layout="elementwise",
     display=lambda a, out: "×", style="merge", trailing=False,
     temporaries=folded_partials,  # `a * b * c` (three branches or more)
 )

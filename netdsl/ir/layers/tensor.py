@@ -7,7 +7,6 @@ from math import prod
 
 from ..params import fmt_shape
 from ..record import (
-    UNKNOWN_LAYOUT,
     Attrs,
     OpRecord,
     Param,
@@ -48,15 +47,12 @@ def _flatten(a: Attrs, ins: list[Shape]) -> Shape:
 
 def _flattened_strides(a: Attrs, shape: Shape, strides: Strides) -> Strides | None:
     """torch.flatten's rule: a view when the axes merge (each, 1-sized ones aside, steps
-    over exactly the next one), else a copy (after a crop or a permute). Strides torch
-    chose after a permute count as a copy unless one axis at most is wider than 1 (a global
-    pool's output), which any strides flatten."""
-    if strides == UNKNOWN_LAYOUT:
-        return (1,) if sum(n != 1 for n in shape) <= 1 else None
-    kept = [(n, s) for n, s in zip(shape, strides, strict=True) if n != 1]
+    over exactly the next one), else a copy (after a crop, a permute, or of a channels-last
+    map)."""
+    kept = [(n, s) for n, s in zip(shape, strides[1:], strict=True) if n != 1]
     if any(s != n * t for (_, s), (n, t) in zip(kept, kept[1:], strict=False)):
         return None
-    return (kept[-1][1] if kept else 1,)
+    return (strides[0], kept[-1][1] if kept else 1)
 
 
 FLATTEN = OpRecord(
@@ -74,7 +70,7 @@ SCALE = OpRecord(
     macs=no_macs, window=pointwise, view=False, inplace=False, backward_needs_output=False,
     weight_layer=False, ends_features=False, init_role=None,
     torch=TorchExpression(lambda a, xs: f"{xs[0]} * {a['factor']!r}"),
-    display=lambda a, out: f"x{a['factor']}", style="merge", trailing=False,
+    display=lambda a, out: f"x{a['factor']}", style="merge", trailing=False, layout="elementwise",
 )
 
 
@@ -94,6 +90,7 @@ CONCAT = OpRecord(
     infer=_concat_infer, count_params=no_params, macs=no_macs, window=pointwise, view=False,
     inplace=False, backward_needs_output=False, weight_layer=False, ends_features=False,
     init_role=None, torch=TorchExpression(lambda a, xs: f"torch.cat([{', '.join(xs)}], 1)"),
+    layout="memory_format",  # channels-last when every input is
     display=lambda a, out: "concat", style="merge", trailing=False,
     gradient_passes_through=True,  # each input's gradient is a slice of the output's
 )
@@ -113,7 +110,7 @@ ADD = OpRecord(
     count_params=no_params, macs=no_macs, window=pointwise, view=one_operand,
     inplace=True,  # torchvision's `out += identity`: a two-way sum may reuse its first input
     backward_needs_output=False, weight_layer=False, ends_features=False, init_role=None,
-    torch=TorchExpression(lambda a, xs: " + ".join(xs),
+    layout="elementwise", torch=TorchExpression(lambda a, xs: " + ".join(xs),
                           inplace_statement=lambda xs: f"{xs[0]} += {xs[1]}"),
     display=lambda a, out: "+", style="merge", trailing=False,
     temporaries=folded_partials,  # `a + b + c` (three branches or more)
