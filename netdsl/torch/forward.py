@@ -12,8 +12,8 @@ _INDENT = "        "
 
 def forward_lines(writer, box: Container) -> list[str]:
     """The body of a container's ``forward`` (the network's, with each line's shape and
-    its outputs), one statement per step; dead values are deleted or their names reused, and a sum or a
-    ReLU runs in place exactly where ``netdsl.build``'s module does."""
+    its outputs), one statement per step; dead values are deleted or their names reused,
+    and a sum or a ReLU runs in place exactly where ``netdsl.build``'s module does."""
     root = box.kind == "root"
     steps = writer.tree.steps(box)
     graph = writer.graph

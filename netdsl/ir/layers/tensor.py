@@ -110,9 +110,9 @@ ADD = OpRecord(
     count_params=no_params, macs=no_macs, window=pointwise, view=one_operand,
     inplace=True,  # torchvision's `out += identity`: a two-way sum may reuse its first input
     backward_needs_output=False, weight_layer=False, ends_features=False, init_role=None,
-    layout="elementwise", torch=TorchExpression(lambda a, xs: " + ".join(xs),
+    torch=TorchExpression(lambda a, xs: " + ".join(xs),
                           inplace_statement=lambda xs: f"{xs[0]} += {xs[1]}"),
-    display=lambda a, out: "+", style="merge", trailing=False,
+    display=lambda a, out: "+", style="merge", trailing=False, layout="elementwise",
     temporaries=folded_partials,  # `a + b + c` (three branches or more)
     gradient_passes_through=True,  # each input's gradient is the output's
 )
