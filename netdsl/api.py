@@ -6,10 +6,10 @@ Network parameters come as keywords (``num_classes=10``) or, where a name would 
 with an option (``base``, ``depth``), as a mapping, ``params`` (as ``screen`` takes them).
 
 A spec is named explicitly: a :class:`pathlib.Path` is a file, ``netdsl.zoo_spec("resnet50")``
-a bundled network (its file), ``netdsl.Source(text)`` spec text; a plain ``str`` is a
+a bundled network (its file), ``netdsl.SpecText(text)`` spec text; a plain ``str`` is a
 command line's SPEC (a file, else a bundled network, by :func:`spec_file`'s rule). A plain
 ``str`` that is read as spec text by guessing still works, with a ``DeprecationWarning``:
-pass ``netdsl.Source(text)``.
+pass ``netdsl.SpecText(text)``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from . import lower as _lower
 from .errors import BuildError, OptionError, SpecLimitError
 from .ir.graph import Graph
-from .lower import BUNDLED_SPECS, BadNumber, Source, zoo_spec
+from .lower import BUNDLED_SPECS, BadNumber, SpecText, zoo_spec
 from .passes.analyse import DTYPE_BYTES
 from .passes.explore import FIGURES as SWEEP_FIGURES
 from .passes.explore import MEASURED
@@ -44,7 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover
 DTYPES: tuple[str, ...] = tuple(DTYPE_BYTES)
 
 __all__ = ["parse", "compile", "build", "screen", "summary", "sweep", "input_sizes", "link",
-           "spec_file", "zoo_spec", "Source", "zoo_names", "read_spec", "graph_json", "check_budget",
+           "spec_file", "zoo_spec", "SpecText", "zoo_names", "read_spec", "graph_json", "check_budget",
            "check_activations", "optimize_inference", "BUNDLED_SPECS", "BadNumber", "DTYPES",
            "SWEEP_FIGURES", "MEASURED", "MAX_PARAMS", "MAX_ACTIVATIONS"]
 
@@ -57,11 +57,11 @@ def parse(text: str, filename: str | None = None) -> Module:
 def compile(spec: str | os.PathLike, params: Mapping[str, object] | None = None, *,  # noqa: A001
             base: str | os.PathLike | None = None, filename: str | None = None,
             **kwargs: object) -> Graph:
-    """Compiles a spec (a ``.net`` file's path, :class:`Source` text, or a name) into a
+    """Compiles a spec (a ``.net`` file's path, spec text as a :class:`SpecText`, or a name) into a
     checked IR graph.
 
     A plain string names a file or else a bundled network, by :func:`spec_file`'s rule;
-    spec text in a plain string is deprecated (pass ``Source(text)``). ``params`` and
+    spec text in a plain string is deprecated (pass ``SpecText(text)``). ``params`` and
     keywords override the network's parameters (``num_classes=10``); ``input=(3, 64, 64)``
     replaces its input shape. Spec text may import the bundled specs only, unless ``base``
     names a folder it may import from too (a file imports from its own folder; the working
@@ -187,7 +187,7 @@ def summary(spec: str | os.PathLike | Graph, params: Mapping[str, object] | None
     checkpointing plan that makes a training step at ``batch`` fit (``memory_plan``).
     A bad option is a BuildError (E010).
 
-    >>> s = summary(Source("network t:\\n input 3x32x32\\n conv(8, 3x3) -> relu"))
+    >>> s = summary(SpecText("network t:\\n input 3x32x32\\n conv(8, 3x3) -> relu"))
     >>> [(x.name, x.params) for x in s.layers], s.total_macs
     ([('input', 0), ('0', 224), ('1', 0)], 194400)
     """
@@ -333,13 +333,13 @@ def check_activations(graph: Graph, max_activations: int, batch: int = 1) -> Non
 
 def _explicit(spec):
     """``spec``, with a plain string that would be read as spec text by guessing made a
-    :class:`Source`, and a DeprecationWarning at the caller of the public function."""
+    :class:`SpecText`, and a DeprecationWarning at the caller of the public function."""
     if not _lower.is_guessed_text(spec):
         return spec
-    warnings.warn("spec text in a plain str is deprecated: pass netdsl.Source(text) (a plain "
+    warnings.warn("spec text in a plain str is deprecated: pass netdsl.SpecText(text) (a plain "
                   "str will name a file or a bundled network only)", DeprecationWarning,
                   stacklevel=3)
-    return Source(spec)
+    return SpecText(spec)
 
 
 def _merged(params: Mapping[str, object] | None, kwargs: dict[str, object]) -> dict[str, object]:
@@ -362,7 +362,7 @@ def _values(params: Mapping[str, object]) -> dict[str, object]:
     """Python values to netdsl values: lists (also OmegaConf's, from a Hydra config) become
     tuples; a string names a block or is a netdsl literal (``"basic"``, ``"7x7"``)."""
     from . import limits
-    from .lower import SpecText
+    from .lower import OverrideText
 
     def convert(value: object, depth: int = 0) -> object:
         if "omegaconf" in sys.modules:
@@ -376,6 +376,6 @@ def _values(params: Mapping[str, object]) -> dict[str, object]:
                                      f"{limits.MAX_OVERRIDE_NESTING} lists deep")
             return tuple(convert(v, depth + 1) for v in value)
         if isinstance(value, str):
-            return SpecText(value)
+            return OverrideText(value)
         return value
     return {k: convert(v) for k, v in params.items()}

@@ -67,7 +67,7 @@ def test_compile_takes_text_or_a_path_and_overrides():
 @pytest.mark.parametrize("entry", [netdsl.compile, netdsl.summary, netdsl.api.link,
                                    netdsl.screen], ids=lambda f: f.__name__)
 def test_spec_text_in_a_plain_str_still_works_and_warns_at_the_caller(entry):
-    with pytest.warns(DeprecationWarning, match=r"pass netdsl\.Source\(text\)") as caught:
+    with pytest.warns(DeprecationWarning, match=r"pass netdsl\.SpecText\(text\)") as caught:
         entry(TINY)
     assert [w.filename for w in caught] == [__file__]  # the user's line, not netdsl's
 
@@ -77,17 +77,17 @@ def test_explicit_specs_never_warn_and_never_guess(tmp_path, monkeypatch):
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert netdsl.compile(netdsl.Source(TINY)).output_shape == (10,)
+        assert netdsl.compile(netdsl.SpecText(TINY)).output_shape == (10,)
         assert netdsl.compile(netdsl.zoo_spec("resnet18")).name == "resnet18"
         assert netdsl.compile("resnet18").name == "resnet18"  # a name: not deprecated
     # a file called like a bundled network: a plain name reads the file first (as the CLI
-    # does), zoo_spec reads the zoo, and Source reads the string itself as spec text
+    # does), zoo_spec reads the zoo, and SpecText reads the string itself as spec text
     monkeypatch.chdir(tmp_path)
     (tmp_path / "resnet18.net").write_text(TINY)
     assert netdsl.compile(netdsl.zoo_spec("resnet18")).name == "resnet18"
     assert netdsl.compile("resnet18.net").name == "tiny"
     with pytest.raises(netdsl.NetDSLError, match="defines no network|expected"):
-        netdsl.compile(netdsl.Source("resnet18"))
+        netdsl.compile(netdsl.SpecText("resnet18"))
     with pytest.raises(netdsl.NetDSLError, match="did you mean 'resnet50'"):
         netdsl.zoo_spec("resnet5")
 

@@ -8,7 +8,7 @@ module. ``values`` (what specs compute with), ``loader`` (files, imports, the pr
 from .loader import (
     BUNDLED_SPECS,
     Loader,
-    Source,
+    SpecText,
     is_guessed_text,
     load,
     main_network,
@@ -16,7 +16,7 @@ from .loader import (
     zoo_spec,
 )
 from .networks import instantiate, lower_spec
-from .values import BadNumber, SpecText
+from .values import BadNumber, OverrideText
 
-__all__ = ["lower_spec", "load", "instantiate", "main_network", "spec_path", "Loader", "SpecText",
-           "BadNumber", "BUNDLED_SPECS", "Source", "is_guessed_text", "zoo_spec"]
+__all__ = ["lower_spec", "load", "instantiate", "main_network", "spec_path", "Loader", "OverrideText",
+           "BadNumber", "BUNDLED_SPECS", "SpecText", "is_guessed_text", "zoo_spec"]

@@ -42,8 +42,8 @@ def zoo_names() -> list[str]:
     return sorted(p.stem for p in BUNDLED_SPECS.glob("*.net"))
 
 
-class Source(str):
-    """Spec text, said to be text: ``netdsl.compile(netdsl.Source(text))``. A plain ``str``
+class SpecText(str):
+    """Spec text, said to be text: ``netdsl.compile(netdsl.SpecText(text))``. A plain ``str``
     is guessed (a file name, a bundled network's name, else text); this never is."""
 
     __slots__ = ()
@@ -51,7 +51,7 @@ class Source(str):
 
 def is_guessed_text(spec: str | os.PathLike) -> bool:
     """Whether ``spec`` is a plain string that :func:`load` reads as spec text by guessing,
-    the form :class:`Source` replaces."""
+    the form :class:`SpecText` replaces."""
     return type(spec) is str and _named_file(spec) is None
 
 
@@ -339,7 +339,7 @@ def _as_path(spec: str | os.PathLike) -> Path | None:
     one line that ends in ``.net`` or is one word (a network of the zoo) is a name."""
     if isinstance(spec, os.PathLike):
         return Path(spec)
-    name = None if isinstance(spec, Source) else _named_file(spec)
+    name = None if isinstance(spec, SpecText) else _named_file(spec)
     return None if name is None else spec_path(name)
 
 
