@@ -28,12 +28,12 @@ CHILD = """
 import os, resource, sys
 import netdsl
 assert os.path.dirname(netdsl.__file__) == os.path.join({tree!r}, "netdsl"), netdsl.__file__
-netdsl.compile("network t:\\n input 3x8x8\\n relu")  # the parser is built once per process
+netdsl.compile(netdsl.SpecText("network t:\\n input 3x8x8\\n relu"))  # the parser is built once per process
 text = {text}
 usage = resource.getrusage(resource.RUSAGE_SELF)
 print(usage.ru_utime + usage.ru_stime, flush=True)
 try:
-    graph = netdsl.compile(text); print("ok", len(graph.nodes))
+    graph = netdsl.compile(netdsl.SpecText(text)); print("ok", len(graph.nodes))
 except netdsl.NetDSLError as error:
     print(error.code, error.message)
 """

@@ -103,7 +103,7 @@ def frontend(quick: bool) -> tuple[list[Row], list[str]]:
         text = stack_spec(blocks)
         repeats = max(3, (3 if quick else 9) - blocks // 5000 * 4)
         seconds = median(interleaved({"x": lambda t=text: _cold_compile(t)}, repeats)["x"])
-        layers = len(netdsl.compile(text).nodes)
+        layers = len(netdsl.compile(netdsl.SpecText(text)).nodes)
         per_block = seconds / blocks
         growth = f"{per_block / previous:.2f}" if previous else ""
         lines.append(f"| {blocks:,} | {layers:,} | {seconds * 1000:.1f} | {per_block * 1e6:.0f} | "

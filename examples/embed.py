@@ -35,9 +35,9 @@ def describe(graph) -> None:
 
 
 def main() -> int:
-    describe(netdsl.compile(GOOD, num_classes=4))
+    describe(netdsl.compile(netdsl.SpecText(GOOD), num_classes=4))
     try:
-        netdsl.compile(BAD)
+        netdsl.compile(netdsl.SpecText(BAD))
     except netdsl.NetDSLError as error:
         print(f"\nthe broken variant fails at line {error.line}, column {error.column}:")
         print(error)

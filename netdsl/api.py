@@ -4,6 +4,12 @@ The command line is a layer over this module: every command calls what is here a
 the result (tests/test_architecture.py), so what a command can do, Python can do as well.
 Network parameters come as keywords (``num_classes=10``) or, where a name would collide
 with an option (``base``, ``depth``), as a mapping, ``params`` (as ``screen`` takes them).
+
+A spec is named explicitly: a :class:`pathlib.Path` is a file, ``netdsl.zoo_spec("resnet50")``
+a bundled network (its file), ``netdsl.SpecText(text)`` spec text; a plain ``str`` is a
+command line's SPEC (a file, else a bundled network, by :func:`spec_file`'s rule). A plain
+``str`` that is read as spec text by guessing still works, with a ``DeprecationWarning``:
+pass ``netdsl.SpecText(text)``.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import inspect
 import os
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,7 +25,7 @@ from typing import TYPE_CHECKING
 from . import lower as _lower
 from .errors import BuildError, OptionError, SpecLimitError
 from .ir.graph import Graph
-from .lower import BUNDLED_SPECS, BadNumber
+from .lower import BUNDLED_SPECS, BadNumber, SpecText, zoo_spec
 from .passes.analyse import DTYPE_BYTES
 from .passes.explore import FIGURES as SWEEP_FIGURES
 from .passes.explore import MEASURED
@@ -37,7 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover
 DTYPES: tuple[str, ...] = tuple(DTYPE_BYTES)
 
 __all__ = ["parse", "compile", "build", "screen", "summary", "sweep", "input_sizes", "link",
-           "spec_file", "zoo_names", "read_spec", "graph_json", "check_budget",
+           "spec_file", "zoo_spec", "SpecText", "zoo_names", "read_spec", "graph_json", "check_budget",
            "check_activations", "optimize_inference", "BUNDLED_SPECS", "BadNumber", "DTYPES",
            "SWEEP_FIGURES", "MEASURED", "MAX_PARAMS", "MAX_ACTIVATIONS"]
 
@@ -50,15 +57,18 @@ def parse(text: str, filename: str | None = None) -> Module:
 def compile(spec: str | os.PathLike, params: Mapping[str, object] | None = None, *,  # noqa: A001
             base: str | os.PathLike | None = None, filename: str | None = None,
             **kwargs: object) -> Graph:
-    """Compiles a spec (a path to a ``.net`` file, or spec text) into a checked IR graph.
+    """Compiles a spec (a ``.net`` file's path, spec text as a :class:`SpecText`, or a name) into a
+    checked IR graph.
 
-    A string of one line ending in ``.net``, or one word, names a file or else a bundled
-    network, by :func:`spec_file`'s rule. ``params`` and keywords override the network's
-    parameters (``num_classes=10``); ``input=(3, 64, 64)`` replaces its input shape. Spec text
-    may import the bundled specs only, unless ``base`` names a folder it may import from too
-    (a file imports from its own folder; the working folder is never searched); ``filename``
-    names the text in diagnostics. Raises :class:`netdsl.NetDSLError` on any problem.
+    A plain string names a file or else a bundled network, by :func:`spec_file`'s rule;
+    spec text in a plain string is deprecated (pass ``SpecText(text)``). ``params`` and
+    keywords override the network's parameters (``num_classes=10``); ``input=(3, 64, 64)``
+    replaces its input shape. Spec text may import the bundled specs only, unless ``base``
+    names a folder it may import from too (a file imports from its own folder; the working
+    folder is never searched); ``filename`` names the text in diagnostics. Raises
+    :class:`netdsl.NetDSLError` on any problem.
     """
+    spec = _explicit(spec)
     # lowering derives every shape as it adds the node (the rule check() re-applies for
     # another input size or a graph read from JSON): its graph is checked already
     return _lower.lower_spec(spec, _values(_merged(params, kwargs)), filename, base=base)
@@ -76,7 +86,7 @@ def link(spec: str | os.PathLike) -> None:
     names, without instantiating a network: a missing file, a syntax error or a bad import
     raises here. :func:`sweep` does it once before its points, as ``netdsl sweep`` does
     before it reads its grid."""
-    _lower.load(spec)
+    _lower.load(_explicit(spec))
 
 
 def zoo_names() -> list[str]:
@@ -122,6 +132,7 @@ def screen(spec: str | os.PathLike, params: Mapping[str, object] | None = None, 
     Sweeps call it before launching a trial (examples/hydra_plugins/netdsl_sweep)."""
     from .passes.explore import explore
 
+    spec = _explicit(spec)
     # what netdsl.build takes besides network parameters (memory_budget=, optimize=...): a
     # Hydra model config holds both, and only the parameters shape the network
     options = {name for name, p in inspect.signature(build).parameters.items()
@@ -147,6 +158,7 @@ def sweep(spec: str | os.PathLike, axes: Mapping[str, Sequence[object]], *,
     A spec that cannot be read fails once, not once per point."""
     from .passes.explore import explore, grid, join_results, mark_pareto
 
+    spec = _explicit(spec)
     link(spec)  # a missing or unreadable spec: one error, not one per point
     # points hold netdsl values (tuples, not lists), as trials and tables compare and show them
     axes = {key: [_values({key: value})[key] for value in values] for key, values in axes.items()}
@@ -175,7 +187,7 @@ def summary(spec: str | os.PathLike | Graph, params: Mapping[str, object] | None
     checkpointing plan that makes a training step at ``batch`` fit (``memory_plan``).
     A bad option is a BuildError (E010).
 
-    >>> s = summary("network t:\\n input 3x32x32\\n conv(8, 3x3) -> relu")
+    >>> s = summary(SpecText("network t:\\n input 3x32x32\\n conv(8, 3x3) -> relu"))
     >>> [(x.name, x.params) for x in s.layers], s.total_macs
     ([('input', 0), ('0', 224), ('1', 0)], 194400)
     """
@@ -195,7 +207,7 @@ def summary(spec: str | os.PathLike | Graph, params: Mapping[str, object] | None
                              notes=("pass the spec instead, or compile it with them",))
         graph = spec
     else:
-        graph = compile(spec, params, base=base)
+        graph = compile(_explicit(spec), params, base=base)
     figures = summarize(graph, batch, dtype, depth)
     if memory_budget is None:
         return figures
@@ -241,7 +253,7 @@ def build(spec: str | os.PathLike | Graph, params: Mapping[str, object] | None =
     if isinstance(spec, Graph) and params:
         raise BuildError("a compiled graph takes no network parameters",
                          notes=("pass the spec instead, or compile it with them",))
-    graph = spec if isinstance(spec, Graph) else compile(spec, params)
+    graph = spec if isinstance(spec, Graph) else compile(_explicit(spec), params)
     check_budget(graph, max_params, max_activations)
     memory_plan = None
     if memory_budget is not None:
@@ -319,6 +331,17 @@ def check_activations(graph: Graph, max_activations: int, batch: int = 1) -> Non
                    "raise the budget with max_activations=N (netdsl build --max-activations N)"))
 
 
+def _explicit(spec):
+    """``spec``, with a plain string that would be read as spec text by guessing made a
+    :class:`SpecText`, and a DeprecationWarning at the caller of the public function."""
+    if not _lower.is_guessed_text(spec):
+        return spec
+    warnings.warn("spec text in a plain str is deprecated: pass netdsl.SpecText(text) (a plain "
+                  "str will name a file or a bundled network only)", DeprecationWarning,
+                  stacklevel=3)
+    return SpecText(spec)
+
+
 def _merged(params: Mapping[str, object] | None, kwargs: dict[str, object]) -> dict[str, object]:
     """The network parameters given as a mapping and as keywords; one named in both is an
     error (which should win is anybody's guess)."""
@@ -339,7 +362,7 @@ def _values(params: Mapping[str, object]) -> dict[str, object]:
     """Python values to netdsl values: lists (also OmegaConf's, from a Hydra config) become
     tuples; a string names a block or is a netdsl literal (``"basic"``, ``"7x7"``)."""
     from . import limits
-    from .lower import SpecText
+    from .lower import OverrideText
 
     def convert(value: object, depth: int = 0) -> object:
         if "omegaconf" in sys.modules:
@@ -353,6 +376,6 @@ def _values(params: Mapping[str, object]) -> dict[str, object]:
                                      f"{limits.MAX_OVERRIDE_NESTING} lists deep")
             return tuple(convert(v, depth + 1) for v in value)
         if isinstance(value, str):
-            return SpecText(value)
+            return OverrideText(value)
         return value
     return {k: convert(v) for k, v in params.items()}

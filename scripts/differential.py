@@ -54,7 +54,7 @@ def _worker(task: tuple[int, int, bool]) -> tuple[int, list[tuple[str, str]]]:
         checked += 1
         with tempfile.TemporaryDirectory() as folder:
             try:
-                problems = figures.disagreements(netdsl.compile(text)) if analysis \
+                problems = figures.disagreements(netdsl.compile(netdsl.SpecText(text))) if analysis \
                     else diff.disagreements(text, Path(folder))
             except Exception:  # noqa: BLE001 - any exception on a valid network is a finding
                 problems = [traceback.format_exc(limit=3)]

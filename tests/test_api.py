@@ -64,6 +64,34 @@ def test_compile_takes_text_or_a_path_and_overrides():
         (64, 32, 32)
 
 
+@pytest.mark.parametrize("entry", [netdsl.compile, netdsl.summary, netdsl.api.link,
+                                   netdsl.screen], ids=lambda f: f.__name__)
+def test_spec_text_in_a_plain_str_still_works_and_warns_at_the_caller(entry):
+    with pytest.warns(DeprecationWarning, match=r"pass netdsl\.SpecText\(text\)") as caught:
+        entry(TINY)
+    assert [w.filename for w in caught] == [__file__]  # the user's line, not netdsl's
+
+
+def test_explicit_specs_never_warn_and_never_guess(tmp_path, monkeypatch):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert netdsl.compile(netdsl.SpecText(TINY)).output_shape == (10,)
+        assert netdsl.compile(netdsl.zoo_spec("resnet18")).name == "resnet18"
+        assert netdsl.compile("resnet18").name == "resnet18"  # a name: not deprecated
+    # a file called like a bundled network: a plain name reads the file first (as the CLI
+    # does), zoo_spec reads the zoo, and SpecText reads the string itself as spec text
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "resnet18.net").write_text(TINY)
+    assert netdsl.compile(netdsl.zoo_spec("resnet18")).name == "resnet18"
+    assert netdsl.compile("resnet18.net").name == "tiny"
+    with pytest.raises(netdsl.NetDSLError, match="defines no network|expected"):
+        netdsl.compile(netdsl.SpecText("resnet18"))
+    with pytest.raises(netdsl.NetDSLError, match="did you mean 'resnet50'"):
+        netdsl.zoo_spec("resnet5")
+
+
 def test_errors_carry_position_and_render_a_caret():
     with pytest.raises(netdsl.NetDSLError) as caught:
         netdsl.compile(TINY.replace("bn -> relu -> maxpool", "bn -> rleu -> maxpool"))

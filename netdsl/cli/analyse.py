@@ -80,12 +80,12 @@ def expression_spec(expression: str, input_shape: tuple[int, ...]) -> str:
 
 
 def _graph_for(args: argparse.Namespace):
-    from ..api import compile
+    from ..api import SpecText, compile
 
     if args.expression is None:
         return compile_spec(args, args.input)
     text = expression_spec(args.expression, args.input or (3, 224, 224))
-    return compile(text, filename="<expression>")
+    return compile(SpecText(text), filename="<expression>")
 
 
 def _spec(name: str, overrides: tuple[str, ...] = ()) -> argparse.Namespace:

@@ -5,9 +5,18 @@ module. ``values`` (what specs compute with), ``loader`` (files, imports, the pr
 ``builtins`` (stack, residual, ...), ``networks`` (parameters, overrides, the entry point
 :func:`lower_spec`)."""
 
-from .loader import BUNDLED_SPECS, Loader, load, main_network, spec_path
+from .loader import (
+    BUNDLED_SPECS,
+    Loader,
+    SpecText,
+    is_guessed_text,
+    load,
+    main_network,
+    spec_path,
+    zoo_spec,
+)
 from .networks import instantiate, lower_spec
-from .values import BadNumber, SpecText
+from .values import BadNumber, OverrideText
 
-__all__ = ["lower_spec", "load", "instantiate", "main_network", "spec_path", "Loader", "SpecText",
-           "BadNumber", "BUNDLED_SPECS"]
+__all__ = ["lower_spec", "load", "instantiate", "main_network", "spec_path", "Loader", "OverrideText",
+           "BadNumber", "BUNDLED_SPECS", "SpecText", "is_guessed_text", "zoo_spec"]

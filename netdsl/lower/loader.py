@@ -42,6 +42,27 @@ def zoo_names() -> list[str]:
     return sorted(p.stem for p in BUNDLED_SPECS.glob("*.net"))
 
 
+class SpecText(str):
+    """Spec text, said to be text: ``netdsl.compile(netdsl.SpecText(text))``. A plain ``str``
+    is guessed (a file name, a bundled network's name, else text); this never is."""
+
+    __slots__ = ()
+
+
+def is_guessed_text(spec: str | os.PathLike) -> bool:
+    """Whether ``spec`` is a plain string that :func:`load` reads as spec text by guessing,
+    the form :class:`SpecText` replaces."""
+    return type(spec) is str and _named_file(spec) is None
+
+
+def _named_file(spec: str) -> str | None:
+    """The file name a string gives: one line that ends in ``.net``, or one bare word (a
+    network of the zoo; never spec text); None for anything else."""
+    if "\n" not in spec and spec.strip().endswith(".net") and len(spec) < 4096:
+        return spec.strip()
+    return spec if _ZOO_NAME.fullmatch(spec) else None
+
+
 def zoo_spec(name: str) -> Path:
     """The bundled spec called ``name`` (``resnet50`` or ``resnet50.net``); an unknown name is
     an import error with the closest names in the zoo."""
@@ -318,11 +339,8 @@ def _as_path(spec: str | os.PathLike) -> Path | None:
     one line that ends in ``.net`` or is one word (a network of the zoo) is a name."""
     if isinstance(spec, os.PathLike):
         return Path(spec)
-    if "\n" not in spec and spec.strip().endswith(".net") and len(spec) < 4096:
-        return spec_path(spec.strip())
-    if _ZOO_NAME.fullmatch(spec):  # one bare word is never spec text
-        return spec_path(spec)
-    return None
+    name = None if isinstance(spec, SpecText) else _named_file(spec)
+    return None if name is None else spec_path(name)
 
 
 def main_network(loaded: _Loaded) -> NetworkValue:

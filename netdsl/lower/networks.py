@@ -33,7 +33,7 @@ from .evaluate import evaluate, finite, number, resolve
 from .expand import Lowerer
 from .loader import load, main_network, prelude
 from .naming import Context, Scope, unlink
-from .values import BadNumber, Env, NetworkValue, SpecText, TensorValue, tensor_scope
+from .values import BadNumber, Env, NetworkValue, OverrideText, TensorValue, tensor_scope
 
 
 def network_params(network: NetworkValue, lw: Lowerer) -> dict[str, ast.Param]:
@@ -109,7 +109,7 @@ def _bind_network(network: NetworkValue, overrides: dict, lw: Lowerer) -> Env:
     for p in definition.params:
         if p.name in overrides:
             value = overrides[p.name]
-            if isinstance(value, SpecText):
+            if isinstance(value, OverrideText):
                 try:
                     value = evaluate(parse_expression(value, f"<{p.name}={value}>"), local)
                 except NetDSLError as error:

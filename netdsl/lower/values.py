@@ -97,7 +97,7 @@ class Unbound:
     description = "a tensor not yet computed"
 
 
-class SpecText(str):
+class OverrideText(str):
     """An override given as text (``unit=basic``, ``kernel=7x7``): read as a netdsl expression
     in the network's scope, so a command line can name blocks and write sizes."""
 

@@ -4,7 +4,8 @@ Everything is computed from the IR's shapes; no tensor is allocated and torch is
 imported, so ``netdsl summary`` on Inception-v4 takes milliseconds.
 
 >>> import netdsl
->>> s = summarize(netdsl.compile("network t:\\n input 64x56x56\\n stack(conv3x3(64) -> relu, 3)"))
+>>> text = "network t:\\n input 64x56x56\\n stack(conv3x3(64) -> relu, 3)"
+>>> s = summarize(netdsl.compile(netdsl.SpecText(text)))
 >>> s.total_params, s.layers[-1].rf
 (110784, (7, 7))
 
@@ -165,7 +166,7 @@ def summarize(graph: Graph, batch: int = 1, dtype: str = "float32",
     """The per-layer figures of a checked graph; ``depth`` collapses blocks below it.
 
     >>> import netdsl
-    >>> s = summarize(netdsl.compile("network t:\\n input 3x32x32\\n conv(8, 3x3) -> relu"))
+    >>> s = summarize(netdsl.compile(netdsl.SpecText("network t:\\n input 3x32x32\\n conv(8, 3x3) -> relu")))
     >>> [(x.name, x.params, x.macs, x.activations) for x in s.layers]
     [('input', 0, 0, 3072), ('0', 224, 194400, 7200), ('1', 0, 0, 0)]
     """
@@ -301,7 +302,7 @@ def activation_counts(graph: Graph) -> list[int]:
     """Values each node writes per image (see the module docstring for the convention).
 
     >>> import netdsl
-    >>> g = netdsl.compile("network t:\\n input 3x8x8\\n conv(4, 3x3) -> relu -> flatten")
+    >>> g = netdsl.compile(netdsl.SpecText("network t:\\n input 3x8x8\\n conv(4, 3x3) -> relu -> flatten"))
     >>> activation_counts(g)
     [192, 144, 0, 0]
     """

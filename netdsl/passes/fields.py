@@ -142,7 +142,8 @@ def receptive_fields(graph: Graph) -> list[tuple[Pair, Pair]]:
     every position, not its jump.
 
     >>> import netdsl
-    >>> g = netdsl.compile("network t:\\n input 1x32x32\\n stack(conv3x3(1), 3) -> maxpool(2)")
+    >>> text = "network t:\\n input 1x32x32\\n stack(conv3x3(1), 3) -> maxpool(2)"
+    >>> g = netdsl.compile(netdsl.SpecText(text))
     >>> receptive_fields(g)[-1]
     ((8, 8), (2, 2))
     """

@@ -29,7 +29,7 @@ def sweep(graph: Graph, sizes: Sequence[int]) -> list[SizeResult]:
     :func:`netdsl.passes.check.check` for its exact diagnostic.
 
     >>> import netdsl
-    >>> g = netdsl.compile("network t:\\n input 3x8x8\\n conv(4, 5x5) -> maxpool(3x3)")
+    >>> g = netdsl.compile(netdsl.SpecText("network t:\\n input 3x8x8\\n conv(4, 5x5) -> maxpool(3x3)"))
     >>> [(r.size, r.node and r.node.op) for r in sweep(g, range(4, 8))]
     [(4, 'conv'), (5, 'maxpool'), (6, 'maxpool'), (7, None)]
     """
