@@ -284,6 +284,11 @@ FOUND = {
     "channels-last after layer norm": "network t:\n    input 1x5x5\n    layernorm2d\n"
                                       "    conv(3, 2x3, stride=2, dilation=2) -> chunk(2, parts=3)\n"
                                       "    conv(7, 1x2, pad=1)\n    flatten -> fc(3)\n",
+    # a one-group shuffle's views change the batch's stride, so torch no longer finds the
+    # map channels-last, the concat writes it row-major and the flatten is free
+    "concat of reshaped channels-last views": "network t:\n    input 2x8x10\n    layernorm2d\n"
+                                              "    concat(chunk(0, parts=1), shuffle(1))\n"
+                                              "    flatten -> fc(3)\n",
     # an adaptive pool to its input's size writes a new map
     "adaptive pool to its own size": "network t:\n    input 3x4x4\n    adaptive_avgpool(4)\n",
     # an auxiliary output on the main path is held until the forward returns

@@ -100,6 +100,30 @@ def contiguous_strides(shape: Shape) -> Strides:
     return tuple(reversed(strides))
 
 
+def viewed_strides(shape: tuple[int, ...], strides: Strides,
+                   new: tuple[int, ...]) -> Strides | None:
+    """The strides of ``view(new)`` of a tensor (batch axes included), or None where torch
+    must copy: ATen's ``computeStride``, which merges and splits runs of axes that step
+    over each other exactly, 1-sized axes taking the stride of what follows them."""
+    out = [0] * len(new)
+    view_d = len(new) - 1
+    base = strides[-1] if strides else 1
+    tensor_numel = view_numel = 1
+    for d in range(len(shape) - 1, -1, -1):
+        tensor_numel *= shape[d]
+        if d == 0 or (shape[d - 1] != 1 and strides[d - 1] != tensor_numel * base):
+            while view_d >= 0 and (view_numel < tensor_numel or new[view_d] == 1):
+                out[view_d] = view_numel * base
+                view_numel *= new[view_d]
+                view_d -= 1
+            if view_numel != tensor_numel:
+                return None
+            if d > 0:
+                base = strides[d - 1]
+                tensor_numel = view_numel = 1
+    return tuple(out) if view_d == -1 else None
+
+
 def folded_partials(ins: list[Shape]) -> int:
     """The values beyond the output alive at once while ``a * b * c`` runs: Python folds it
     left to right, each partial product a new tensor, and two are alive while the next is

@@ -12,10 +12,12 @@ from ..record import (
     Param,
     Shape,
     ShapeProblem,
+    Strides,
     TorchExpression,
     TorchModule,
     Window,
     folded_partials,
+    viewed_strides,
 )
 from .common import no_macs, no_params, one_operand, pointwise, same_shape, spatial
 
@@ -55,6 +57,18 @@ def _shuffle_infer(a: Attrs, ins: list[Shape]) -> Shape:
     return ins[0]
 
 
+def _shuffled_strides(a: Attrs, shape: Shape, strides: Strides) -> Strides | None:
+    """The strides torch's unflatten, transpose and flatten leave (a one-group shuffle's: the
+    1-sized axis it adds and removes may change the batch's stride, and with it whether the
+    map looks channels-last to torch)."""
+    c, g = shape[0], a["groups"]
+    split = viewed_strides((1, *shape), strides, (1, g, c // g, *shape[1:]))
+    if split is None:
+        return None
+    swapped = (split[0], split[2], split[1], *split[3:])
+    return viewed_strides((1, c // g, g, *shape[1:]), swapped, (1, *shape))
+
+
 # ShuffleNet (Zhang et al. 2018): channels reshaped to groups x (C/groups), transposed back
 SHUFFLE = _shape_op(
     "shuffle", "Channel shuffle: interleaves the channels of `groups` groups (ShuffleNet).",
@@ -62,7 +76,7 @@ SHUFFLE = _shape_op(
     lambda a, xs: f"{xs[0]}.unflatten(1, ({a['groups']!r}, -1)).transpose(1, 2).flatten(1, 2)",
     lambda a, out: f"shuffle {a['groups']}",
     # one group, or groups of one channel, leave the order as it is: flatten copies nothing
-    view=lambda a, ins, out: a["groups"] in (1, ins[0][0]))
+    view=lambda a, ins, out: a["groups"] in (1, ins[0][0]), view_strides=_shuffled_strides)
 
 
 def _chunk_infer(a: Attrs, ins: list[Shape]) -> Shape:

@@ -16,6 +16,7 @@ from ..record import (
     TorchExpression,
     TorchModule,
     folded_partials,
+    viewed_strides,
 )
 from .common import no_macs, no_params, one_operand, pointwise, same_shape, spatial
 
@@ -49,10 +50,7 @@ def _flattened_strides(a: Attrs, shape: Shape, strides: Strides) -> Strides | No
     """torch.flatten's rule: a view when the axes merge (each, 1-sized ones aside, steps
     over exactly the next one), else a copy (after a crop, a permute, or of a channels-last
     map)."""
-    kept = [(n, s) for n, s in zip(shape, strides[1:], strict=True) if n != 1]
-    if any(s != n * t for (_, s), (n, t) in zip(kept, kept[1:], strict=False)):
-        return None
-    return (strides[0], kept[-1][1] if kept else 1)
+    return viewed_strides((1, *shape), strides, (1, prod(shape)))
 
 
 FLATTEN = OpRecord(
