@@ -135,7 +135,8 @@ def test_a_label_of_many_dotted_parts_is_refused(tmp_path, parts):
     label = ".".join(f"m{i}" for i in range(32))
     blocks = "".join(f'block b{k} = "{label}": b{k - 1}\n' for k in range(1, 64))
     text = f'block b0 = "{label}": relu\n{blocks}network t:\n    input 3x8x8\n    b63\n'
-    assert _bounded(f"print(len(netdsl.compile({text!r}).nodes))", setup="import netdsl") == "2\n"
+    assert _bounded(f"print(len(netdsl.compile(netdsl.SpecText({text!r})).nodes))",
+                    setup="import netdsl") == "2\n"
 
 
 # --- item 10: sweeps bounded by points x layers ----------------------------------------------
@@ -207,7 +208,7 @@ def test_hostile_sweep_axes_are_coded_errors():
 TORCH = """import netdsl, torch
 from netdsl.cli import main
 from netdsl.torch.export import load_weights
-model = netdsl.build("network t:\\n input 1x4x4\\n c: conv(2, 1x1)\\n")"""
+model = netdsl.build(netdsl.SpecText("network t:\\n input 1x4x4\\n c: conv(2, 1x1)\\n"))"""
 LOAD = """
     try:
         load_weights(model, {path!r})
