@@ -292,12 +292,6 @@ def inplace_nodes(graph: Graph) -> set[int]:
     return {n.id for n in graph.nodes if runs_in_place(graph, n, holder, readers)}
 
 
-def _writes_nothing(graph: Graph, node: Node) -> bool:
-    """Views and no-ops: outputs that share their input's memory (the record's ``view``)."""
-    ins = [graph.nodes[i].shape for i in node.inputs]
-    return OPS[node.op].writes_nothing(dict(node.attrs), ins, node.shape)
-
-
 def activation_counts(graph: Graph) -> list[int]:
     """Values each node writes per image (see the module docstring for the convention).
 
